@@ -1,0 +1,1 @@
+"""Infrastructure shared by every CRM service. Holds no domain model."""
