@@ -1,11 +1,11 @@
 """Root pytest configuration: green the whole process before anything imports sockets."""
 
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
-
-import warnings  # noqa: E402
-
-warnings.filterwarnings("ignore", category=DeprecationWarning, module="eventlet")
 
 pytest_plugins = ["tests.fixtures"]

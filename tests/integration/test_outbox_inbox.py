@@ -1,0 +1,169 @@
+"""The outbox and inbox against the real RabbitMQ: events leave after commit, exactly once in effect."""
+
+from __future__ import annotations
+
+import time
+
+import eventlet
+import pytest
+from kombu import Connection, Exchange, Queue
+from nameko.events import event_handler
+from nameko.rpc import rpc
+from nameko.standalone.rpc import ServiceRpcProxy
+from sqlalchemy import func, select
+
+from crm_common.context import CallContext, Principal, current_request_id
+from crm_common.db import Database, SessionScope, engine_for
+from crm_common.errors import EXPECTED_ERRORS, ValidationFailed
+from crm_common.inbox import first_delivery
+from crm_common.outbox import OutboxRelay, OutboxWriter
+from crm_common.outbox import Outbox as OutboxProvider
+from tests.unit.common.models import Base, InboxEvent, Note, OutboxMessage
+
+from .tcp_proxy import TcpProxy
+
+
+class LedgerService:
+    name = "ledger"
+    db = Database(Base)
+    outbox = OutboxProvider(OutboxMessage)
+    context = CallContext()
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def add_note(self, title, reject=False):
+        with self.db.session() as session:
+            note = Note(title=title)
+            session.add(note)
+            session.flush()
+            self.outbox.add(session, "note_added", {"id": str(note.id), "title": title})
+            if reject:
+                raise ValidationFailed.on("title", "rejected on purpose")
+        return str(note.id)
+
+
+class AuditService:
+    name = "audit"
+    db = Database(Base)
+    context = CallContext()
+
+    @event_handler("ledger", "note_added")
+    def on_note_added(self, envelope):
+        with self.db.session() as session:
+            if not first_delivery(session, InboxEvent, envelope, "audit.on_note_added"):
+                return
+            title = f"{envelope['data']['title']}|{envelope['actor_id']}|{current_request_id()}"
+            session.add(Note(title=title))
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        eventlet.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def config(rabbit_config, tmp_path):
+    uris = {name: f"sqlite:///{tmp_path / name}.db" for name in ("ledger", "audit")}
+    for uri in uris.values():
+        Base.metadata.create_all(engine_for(uri))
+    return {**rabbit_config, "DB_URIS": uris, "OUTBOX_POLL_SECONDS": 0.2, "max_workers": 1}
+
+
+def audit_titles(config):
+    with SessionScope(engine_for(config["DB_URIS"]["audit"])).session() as session:
+        return session.scalars(select(Note.title)).all()
+
+
+def test_committed_change_reaches_a_consumer_with_actor_and_request_id(runner_factory, config):
+    runner = runner_factory(config, LedgerService, AuditService)
+    runner.start()
+    context = {"principal": Principal("u-sales-01").as_context(), "request_id": "req-42"}
+
+    with ServiceRpcProxy("ledger", config, context_data=context) as ledger:
+        ledger.add_note("华东机电")
+
+    assert wait_for(lambda: audit_titles(config)) == ["华东机电|u-sales-01|req-42"]
+
+
+def test_rolled_back_change_publishes_nothing(runner_factory, config):
+    runner = runner_factory(config, LedgerService, AuditService)
+    runner.start()
+
+    with ServiceRpcProxy("ledger", config) as ledger:
+        with pytest.raises(ValidationFailed):
+            ledger.add_note("never", reject=True)
+        ledger.add_note("marker")
+
+    wait_for(lambda: audit_titles(config))
+    assert [title.split("|")[0] for title in audit_titles(config)] == ["marker"]
+
+
+def test_redelivered_event_is_applied_once(runner_factory, config):
+    runner = runner_factory(config, AuditService)
+    runner.start()
+    writer = OutboxWriter(OutboxMessage, "ledger")
+    ledger = SessionScope(engine_for(config["DB_URIS"]["ledger"]))
+    with ledger.session() as session:
+        duplicate = writer.add(session, "note_added", {"title": "dup"})
+        writer.add(session, "note_added", {"title": "after"})
+    relay = OutboxRelay(ledger.engine, OutboxMessage, config["AMQP_URI"], "ledger")
+    assert relay.relay_pending() == 2
+
+    with Connection(config["AMQP_URI"]) as connection:  # the broker hands the same event again
+        connection.Producer().publish(
+            duplicate, exchange=Exchange("ledger.events", type="topic", durable=True),
+            routing_key="note_added", serializer="json",
+        )
+        connection.Producer().publish(
+            {**duplicate, "event_id": "5f1d7c52-7a53-4d2e-9a3b-1c8f0e2a9b10", "data": {"title": "last"}},
+            exchange=Exchange("ledger.events", type="topic", durable=True),
+            routing_key="note_added", serializer="json",
+        )
+
+    wait_for(lambda: any(t.startswith("last|") for t in audit_titles(config)))
+    assert sorted(t.split("|")[0] for t in audit_titles(config)) == ["after", "dup", "last"]
+
+
+def test_rows_written_while_the_broker_is_away_are_delivered_when_it_returns(rabbit_config, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = engine_for(uri)
+    Base.metadata.create_all(engine)
+    proxy = TcpProxy(5672)
+    proxy.start()
+    vhost_uri = proxy.uri + rabbit_config["vhost"]
+    relay = OutboxRelay(engine, OutboxMessage, vhost_uri, "ledger")
+    with Connection(rabbit_config["AMQP_URI"]) as connection:
+        queue = Queue("ledger-watch", Exchange("ledger.events", type="topic", durable=True),
+                      routing_key="#", channel=connection.channel())
+        queue.declare()
+        proxy.stop()
+
+        scope = SessionScope(engine)
+        with scope.session() as session:
+            OutboxWriter(OutboxMessage, "ledger").add(session, "note_added", {"title": "offline"})
+        with pytest.raises(Exception):
+            relay.relay_pending()
+        with scope.session() as session:
+            row = session.scalars(select(OutboxMessage)).one()
+            assert row.sent_at is None and row.attempts == 1 and row.last_error
+
+        proxy.start()
+        assert wait_for(lambda: _try_relay(relay)) == 1
+        message = queue.get(no_ack=True)
+        assert message.payload["data"] == {"title": "offline"}
+        assert queue.get(no_ack=True) is None
+        with scope.session() as session:
+            assert session.scalar(select(func.count()).where(OutboxMessage.sent_at.is_(None))) == 0
+        assert relay.relay_pending() == 0
+    proxy.stop()
+
+
+def _try_relay(relay):
+    try:
+        return relay.relay_pending()
+    except Exception:
+        return 0
