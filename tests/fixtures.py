@@ -11,7 +11,9 @@ from sqlalchemy.engine import make_url
 
 from crm_common.db import dispose_engine
 
-PG_ADMIN_URI = os.environ.get("PG_ADMIN_URI", "postgresql+psycopg2://postgres@localhost:5432/postgres")
+PG_ADMIN_URI = os.environ.get(
+    "PG_ADMIN_URI", "postgresql+psycopg2://postgres@localhost:5432/postgres"
+)
 
 
 @pytest.fixture

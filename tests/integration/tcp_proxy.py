@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import eventlet
 from eventlet.green import socket
 
@@ -26,10 +28,8 @@ class TcpProxy:
         if server is not None:
             server.close()
         for sock in self._sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
         self._sockets.clear()
 
@@ -57,7 +57,5 @@ class TcpProxy:
             pass
         finally:
             for sock in (source, destination):
-                try:
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass

@@ -19,9 +19,11 @@ class EchoService:
 
 
 def test_service_that_never_ran_is_an_unknown_service(rabbit_config):
-    with ServiceRpcProxy("nobody", rabbit_config, timeout=2) as nobody:
-        with pytest.raises(UnknownService) as caught:
-            nobody.anything()
+    with (
+        ServiceRpcProxy("nobody", rabbit_config, timeout=2) as nobody,
+        pytest.raises(UnknownService) as caught,
+    ):
+        nobody.anything()
     assert "nobody" in str(caught.value)
 
 

@@ -21,9 +21,7 @@ REQUEST_ID_KEY = "request_id"
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "principal", default=None
 )
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "request_id", default=None
-)
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,9 @@ class NotFound(CrmError):
 
     @classmethod
     def of(cls, resource: str, identifier: object) -> NotFound:
-        return cls(f"{resource} {identifier} not found", {"resource": resource, "id": str(identifier)})
+        return cls(
+            f"{resource} {identifier} not found", {"resource": resource, "id": str(identifier)}
+        )
 
 
 @deserialize_to_instance

@@ -52,11 +52,14 @@ def run_migrations(metadata: MetaData) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Bring a service's database to the newest schema.")
     parser.add_argument("package", help="the service package, e.g. customer")
-    parser.add_argument("--uri", help="database URI (default: $DB_URI or sqlite:///var/<package>.db)")
+    parser.add_argument(
+        "--uri", help="database URI (default: $DB_URI or sqlite:///var/<package>.db)"
+    )
     args = parser.parse_args()
     uri = args.uri or os.environ.get("DB_URI") or f"sqlite:///var/{args.package}.db"
     upgrade(args.package, uri)
-    print(f"{args.package}: database at {make_url(uri).render_as_string(hide_password=True)} is up to date")
+    where = make_url(uri).render_as_string(hide_password=True)
+    print(f"{args.package}: database at {where} is up to date")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,15 @@ from crm_common.events import EnvelopeSchema, make_envelope
 def test_envelope_has_the_documented_fields_and_validates():
     envelope = make_envelope("customer_created", {"id": "1"}, source="customer", actor_id="u1")
 
-    assert set(envelope) == {"event_id", "type", "version", "occurred_at", "source", "actor_id", "data"}
+    assert set(envelope) == {
+        "event_id",
+        "type",
+        "version",
+        "occurred_at",
+        "source",
+        "actor_id",
+        "data",
+    }
     uuid.UUID(envelope["event_id"])
     loaded = EnvelopeSchema().load({**envelope, "unknown_future_field": 1})
     assert loaded["type"] == "customer_created"

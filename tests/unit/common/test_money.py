@@ -35,7 +35,9 @@ def test_money_field_round_trips_as_strings():
     assert Price().load({"price": {"amount": "8"}})["price"].currency == "CNY"
 
 
-@pytest.mark.parametrize("bad", [{"amount": "abc"}, {"amount": "NaN"}, "12", {"amount": "1", "currency": "RMB1"}])
+@pytest.mark.parametrize(
+    "bad", [{"amount": "abc"}, {"amount": "NaN"}, "12", {"amount": "1", "currency": "RMB1"}]
+)
 def test_bad_money_is_a_field_error(bad):
     with pytest.raises(ValidationError) as caught:
         Price().load({"price": bad})
