@@ -27,6 +27,8 @@ class TcpProxy:
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        for thread in list(self._pool.coroutines_running):
+            eventlet.greenthread.kill(thread)
         for sock in self._sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

@@ -35,14 +35,25 @@ def _green_psycopg() -> None:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, and transactions SQLAlchemy controls itself.
+
+    The sqlite3 module otherwise opens transactions lazily on its own, which makes a SAVEPOINT
+    issued first in a session commit everything when it is released.
+    """
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
 
 
 def engine_for(uri: str) -> Engine:

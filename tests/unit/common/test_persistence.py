@@ -109,3 +109,12 @@ def test_page_size_is_bounded_and_cursor_checked(scope):
         assert "cursor" in caught.value.field_errors
         with pytest.raises(ValidationFailed):
             keyset_page(session, select(Note), SortKey(Note.title, Note.id), None, 0)
+
+
+def test_a_savepoint_first_in_a_session_still_rolls_back_with_it(scope):
+    with pytest.raises(RuntimeError), scope.session() as session:
+        with session.begin_nested():
+            session.add(Note(title="inside savepoint"))
+        raise RuntimeError("outer failure")
+    with scope.session() as session:
+        assert session.scalars(select(Note.title)).all() == []
