@@ -1,0 +1,735 @@
+"""The customer context's use cases: validate, apply domain rules, write history and events.
+
+Service entrypoints construct a ``CustomerBook`` per call; tests can do the same with a plain
+session and an outbox writer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm_common.context import Principal
+from crm_common.errors import Conflict, NotFound, ValidationFailed
+from crm_common.models import check_version, utcnow
+from crm_common.pagination import SortKey, keyset_page
+from customer import csvio, events, repository
+from customer.domain.codes import is_customer_code
+from customer.domain.credit_code import validate_credit_code
+from customer.domain.duplicates import Probe, find_duplicates
+from customer.domain.history import FieldChange, diff, jsonable, snapshot
+from customer.domain.merge import plan_merge
+from customer.domain.names import normalize_company_name
+from customer.domain.phones import phone_key
+from customer.domain.relationships import INVERSE, Drop, Link, check_new_link, repoint_for_merge
+from customer.domain.status import Status, check_transition
+from customer.domain.tags import split_tags
+from customer.models import CareRecord, Contact, Customer, HistoryEntry, Relationship
+from customer.schemas import (
+    CareRecordInputSchema,
+    CareRecordSchema,
+    ContactInputSchema,
+    ContactSchema,
+    CustomerInputSchema,
+    CustomerQuerySchema,
+    CustomerSchema,
+    HistoryEntrySchema,
+    RelationshipInputSchema,
+    RelationshipSchema,
+)
+
+CUSTOMER_FIELDS = (
+    "name",
+    "short_name",
+    "kind",
+    "status",
+    "category",
+    "industry",
+    "region",
+    "address",
+    "phone",
+    "credit_code",
+    "credit_level",
+    "owner_id",
+    "department_id",
+    "tags",
+    "remark",
+)
+CONTACT_FIELDS = (
+    "name",
+    "title",
+    "department",
+    "mobile",
+    "phone",
+    "email",
+    "birthday",
+    "is_primary",
+    "purchase_role",
+    "remark",
+)
+OWNERSHIP_FIELDS = frozenset({"owner_id", "department_id"})
+
+customer_schema = CustomerSchema()
+contact_schema = ContactSchema()
+care_schema = CareRecordSchema()
+relationship_schema = RelationshipSchema()
+history_schema = HistoryEntrySchema()
+
+
+class EventSink:
+    """What the book needs of an outbox: ``add(session, event_type, data)``."""
+
+    add: Callable[..., Any]
+
+
+def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
+    """Validate input with ``schema``; a failure is a ``ValidationFailed`` with field reasons."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "the input must be an object", {"errors": {"_schema": ["not an object"]}}
+        )
+    try:
+        return schema.load(data, **kwargs)
+    except ValidationError as exc:
+        raise ValidationFailed.from_marshmallow(exc) from None
+
+
+def dump_customer(customer: Customer) -> dict[str, Any]:
+    return customer_schema.dump(customer)
+
+
+class CustomerBook:
+    def __init__(self, session: Any, outbox: EventSink, principal: Principal | None) -> None:
+        self.session = session
+        self.outbox = outbox
+        self.principal = principal
+        self.actor_id = principal.user_id if principal else None
+        self.now: datetime = utcnow()
+
+    # -- history --------------------------------------------------------------------------
+    def _history(
+        self,
+        customer_id: uuid.UUID,
+        entity_type: str,
+        entity_id: Any,
+        change: str,
+        changes: Iterable[FieldChange] = (),
+        *,
+        old: Any = None,
+        new: Any = None,
+    ) -> None:
+        rows = [
+            HistoryEntry(
+                customer_id=customer_id,
+                entity_type=entity_type,
+                entity_id=str(entity_id),
+                change=change,
+                actor_id=self.actor_id,
+                field=c.field,
+                old=c.old,
+                new=c.new,
+                at=self.now,
+            )
+            for c in changes
+        ]
+        if not rows:
+            rows = [
+                HistoryEntry(
+                    customer_id=customer_id,
+                    entity_type=entity_type,
+                    entity_id=str(entity_id),
+                    change=change,
+                    actor_id=self.actor_id,
+                    old=jsonable(old),
+                    new=jsonable(new),
+                    at=self.now,
+                )
+            ]
+        self.session.add_all(rows)
+
+    # -- customers ------------------------------------------------------------------------
+    def _editable(self, customer: Customer) -> None:
+        if customer.status == Status.MERGED.value:
+            raise Conflict(
+                f"customer {customer.code} was merged into another customer",
+                {"reason": "customer_merged", "merged_into_id": str(customer.merged_into_id)},
+            )
+
+    def duplicates_of(
+        self,
+        name: str,
+        credit_code: str | None,
+        phone: str | None,
+        exclude_id: uuid.UUID | None = None,
+    ) -> list[dict[str, Any]]:
+        suspects = repository.duplicate_suspects(
+            self.session, name, credit_code, phone, exclude_id=exclude_id
+        )
+        return [c.as_dict() for c in find_duplicates(Probe(name, credit_code, phone), suspects)]
+
+    def _check_credit_code_free(self, credit_code: str | None, own_id: uuid.UUID | None) -> None:
+        if not credit_code:
+            return
+        holder = repository.find_by_credit_code(self.session, credit_code)
+        if holder is not None and holder.id != own_id:
+            raise Conflict(
+                f"customer {holder.code} already has this unified social credit code",
+                {
+                    "reason": "credit_code_taken",
+                    "errors": {"credit_code": [f"already used by {holder.code}"]},
+                    "candidates": [
+                        {
+                            "id": str(holder.id),
+                            "code": holder.code,
+                            "name": holder.name,
+                            "score": 1.0,
+                            "reasons": ["same_credit_code"],
+                        }
+                    ],
+                    "merged_into_id": str(holder.merged_into_id) if holder.merged_into_id else None,
+                },
+            )
+
+    def create(self, data: Any, allow_duplicate: bool = False) -> dict[str, Any]:
+        values = load(CustomerInputSchema(), data)
+        return dump_customer(self.create_from(values, allow_duplicate=allow_duplicate))
+
+    def create_from(
+        self, values: dict[str, Any], *, allow_duplicate: bool = False, code: str | None = None
+    ) -> Customer:
+        """Create from validated values; a likely duplicate is a ``Conflict`` listing candidates
+        unless ``allow_duplicate`` (a taken credit code is refused regardless)."""
+        values = dict(values)
+        if not allow_duplicate:
+            candidates = self.duplicates_of(
+                values["name"], values.get("credit_code"), values.get("phone")
+            )
+            if candidates:
+                raise Conflict(
+                    "this customer looks like one that already exists; "
+                    "create it anyway with allow_duplicate",
+                    {"reason": "duplicate_customer", "candidates": candidates},
+                )
+        self._check_credit_code_free(values.get("credit_code"), None)
+        if self.principal is not None and "owner_id" not in values:
+            values["owner_id"] = self.principal.user_id
+            values.setdefault("department_id", self.principal.department_id)
+        tags = values.pop("tags", [])
+        customer = Customer(
+            code=repository.reserve_code(self.session, code)
+            if code
+            else repository.allocate_code(self.session),
+            name_key=normalize_company_name(values["name"]),
+            phone_key=phone_key(values.get("phone")),
+            **values,
+        )
+        customer.tags = tags
+        self.session.add(customer)
+        self.session.flush()
+        dumped = dump_customer(customer)
+        created = {k: v for k, v in dumped.items() if k in CUSTOMER_FIELDS and v not in (None, [])}
+        self._history(customer.id, "customer", customer.id, "created", new=created)
+        self.outbox.add(self.session, events.CUSTOMER_CREATED, events.customer_created(dumped))
+        return customer
+
+    def get(self, customer_id: Any) -> dict[str, Any]:
+        customer = repository.get_customer(self.session, customer_id)
+        result = dump_customer(customer)
+        result["contacts_count"] = repository.count_contacts(self.session, customer.id)
+        return result
+
+    def update(self, customer_id: Any, changes: Any, expected_version: Any) -> dict[str, Any]:
+        customer = repository.get_customer(self.session, customer_id)
+        if isinstance(changes, dict) and "version" in changes:
+            changes = dict(changes)
+            body_version = changes.pop("version")
+            if expected_version is None:
+                expected_version = body_version
+        if expected_version is None:
+            raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
+        self._editable(customer)
+        check_version(customer, expected_version)
+        values = load(CustomerInputSchema(), changes, partial=True)
+        self.apply_changes(customer, values)
+        return dump_customer(customer)
+
+    def apply_changes(
+        self,
+        customer: Customer,
+        values: dict[str, Any],
+        change: str = "updated",
+        *,
+        check_status: bool = True,
+    ) -> list[FieldChange]:
+        """Apply validated values under the domain rules, with history and events. A merge
+        sets the status its own rule chose (``check_status=False``)."""
+        self._editable(customer)
+        if "status" in values and check_status:
+            check_transition(customer.status, values["status"])
+        kind = values.get("kind", customer.kind)
+        credit_code = values.get("credit_code", customer.credit_code)
+        if kind == "individual" and credit_code:
+            raise ValidationFailed.on(
+                "credit_code", "an individual customer has no unified social credit code"
+            )
+        if values.get("credit_code") and values["credit_code"] != customer.credit_code:
+            self._check_credit_code_free(values["credit_code"], customer.id)
+        before = snapshot(customer, CUSTOMER_FIELDS)
+        for name, value in values.items():
+            setattr(customer, name, value)
+        customer.name_key = normalize_company_name(customer.name)
+        customer.phone_key = phone_key(customer.phone)
+        field_changes = diff(before, snapshot(customer, CUSTOMER_FIELDS), CUSTOMER_FIELDS)
+        if not field_changes:
+            return []
+        customer.updated_at = self.now
+        self.session.flush()
+        self._history(customer.id, "customer", customer.id, change, field_changes)
+        dumped = dump_customer(customer)
+        self.outbox.add(
+            self.session,
+            events.CUSTOMER_UPDATED,
+            events.customer_updated(dumped, [c.as_dict() for c in field_changes]),
+        )
+        if OWNERSHIP_FIELDS & {c.field for c in field_changes}:
+            self.outbox.add(
+                self.session,
+                events.CUSTOMER_OWNER_CHANGED,
+                events.customer_owner_changed(dumped, before["owner_id"], before["department_id"]),
+            )
+        return field_changes
+
+    def list(self, query: Any) -> dict[str, Any]:
+        params = load(CustomerQuerySchema(), query)
+        page = keyset_page(
+            self.session,
+            repository.customer_select(params),
+            repository.sort_key(params["sort"]),
+            params.get("cursor"),
+            params.get("limit"),
+        )
+        return {"items": [dump_customer(c) for c in page.items], "next_cursor": page.next_cursor}
+
+    # -- contacts -------------------------------------------------------------------------
+    def _demote_primaries(self, customer_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:
+        others = self.session.scalars(
+            select(Contact).where(Contact.customer_id == customer_id, Contact.is_primary.is_(True))
+        ).all()
+        for other in others:
+            if other.id != keep:
+                before = snapshot(other, CONTACT_FIELDS)
+                other.is_primary = False
+                self._history(
+                    customer_id,
+                    "contact",
+                    other.id,
+                    "updated",
+                    diff(before, snapshot(other, CONTACT_FIELDS), CONTACT_FIELDS),
+                )
+        self.session.flush()
+
+    def list_contacts(self, customer_id: Any) -> list[dict[str, Any]]:
+        customer = repository.get_customer(self.session, customer_id)
+        contacts = self.session.scalars(
+            select(Contact)
+            .where(Contact.customer_id == customer.id)
+            .order_by(Contact.is_primary.desc(), Contact.name, Contact.id)
+        ).all()
+        return contact_schema.dump(contacts, many=True)
+
+    def get_contact(self, contact_id: Any) -> dict[str, Any]:
+        return contact_schema.dump(repository.get_contact(self.session, contact_id))
+
+    def create_contact(self, customer_id: Any, data: Any) -> dict[str, Any]:
+        customer = repository.get_customer(self.session, customer_id)
+        self._editable(customer)
+        values = load(ContactInputSchema(), data)
+        has_primary = repository.has_primary_contact(self.session, customer.id)
+        if values["is_primary"] and has_primary:
+            self._demote_primaries(customer.id)
+        elif not has_primary and "is_primary" not in data:
+            values["is_primary"] = True
+        contact = Contact(customer_id=customer.id, **values)
+        self.session.add(contact)
+        self.session.flush()
+        dumped = contact_schema.dump(contact)
+        self._history(
+            customer.id,
+            "contact",
+            contact.id,
+            "created",
+            new={k: v for k, v in dumped.items() if k in CONTACT_FIELDS and v is not None},
+        )
+        self.outbox.add(self.session, events.CONTACT_CREATED, events.contact_created(dumped))
+        return dumped
+
+    def update_contact(
+        self, contact_id: Any, changes: Any, expected_version: Any
+    ) -> dict[str, Any]:
+        contact = repository.get_contact(self.session, contact_id)
+        if isinstance(changes, dict) and "version" in changes:
+            changes = dict(changes)
+            body_version = changes.pop("version")
+            if expected_version is None:
+                expected_version = body_version
+        if expected_version is None:
+            raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
+        check_version(contact, expected_version)
+        values = load(ContactInputSchema(), changes, partial=True)
+        if values.get("is_primary") and not contact.is_primary:
+            self._demote_primaries(contact.customer_id, keep=contact.id)
+        before = snapshot(contact, CONTACT_FIELDS)
+        for name, value in values.items():
+            setattr(contact, name, value)
+        field_changes = diff(before, snapshot(contact, CONTACT_FIELDS), CONTACT_FIELDS)
+        if field_changes:
+            self.session.flush()
+            self._history(contact.customer_id, "contact", contact.id, "updated", field_changes)
+            self.outbox.add(
+                self.session,
+                events.CONTACT_UPDATED,
+                events.contact_updated(
+                    contact_schema.dump(contact), [c.as_dict() for c in field_changes]
+                ),
+            )
+        return contact_schema.dump(contact)
+
+    # -- relationships --------------------------------------------------------------------
+    def _relationship_view(
+        self, rel: Relationship, perspective: uuid.UUID, other: Customer
+    ) -> dict[str, Any]:
+        outgoing = rel.from_customer_id == perspective
+        return relationship_schema.dump(
+            {
+                "id": rel.id,
+                "customer_id": perspective,
+                "related_customer_id": other.id,
+                "related_customer_code": other.code,
+                "related_customer_name": other.name,
+                "kind": rel.kind if outgoing else INVERSE[rel.kind],
+                "direction": "outgoing" if outgoing else "incoming",
+                "note": rel.note,
+                "created_by": rel.created_by,
+                "created_at": rel.created_at,
+            }
+        )
+
+    def list_relationships(self, customer_id: Any) -> list[dict[str, Any]]:
+        customer = repository.get_customer(self.session, customer_id)
+        rels = repository.relationships_of(self.session, customer.id)
+        other_ids = {
+            r.to_customer_id if r.from_customer_id == customer.id else r.from_customer_id
+            for r in rels
+        }
+        others = {
+            c.id: c
+            for c in self.session.scalars(select(Customer).where(Customer.id.in_(other_ids)))
+        }
+        return [
+            self._relationship_view(
+                r,
+                customer.id,
+                others[
+                    r.to_customer_id if r.from_customer_id == customer.id else r.from_customer_id
+                ],
+            )
+            for r in rels
+        ]
+
+    def add_relationship(self, customer_id: Any, data: Any) -> dict[str, Any]:
+        customer = repository.get_customer(self.session, customer_id)
+        values = load(RelationshipInputSchema(), data)
+        related = repository.get_customer(self.session, values["related_customer_id"])
+        self._editable(customer)
+        self._editable(related)
+        check_new_link(
+            customer.id,
+            related.id,
+            values["kind"],
+            repository.links_between(self.session, customer.id, related.id),
+        )
+        rel = Relationship(
+            from_customer_id=customer.id,
+            to_customer_id=related.id,
+            kind=values["kind"],
+            note=values.get("note"),
+            created_by=self.actor_id,
+            created_at=self.now,
+        )
+        self.session.add(rel)
+        self.session.flush()
+        summary = {"from": customer.code, "to": related.code, "kind": rel.kind, "note": rel.note}
+        for side in (customer.id, related.id):
+            self._history(side, "relationship", rel.id, "created", new=summary)
+        return self._relationship_view(rel, customer.id, related)
+
+    def remove_relationship(self, customer_id: Any, relationship_id: Any) -> dict[str, Any]:
+        customer = repository.get_customer(self.session, customer_id)
+        rel_id = repository.lookup_id(relationship_id)
+        rel = self.session.get(Relationship, rel_id) if rel_id else None
+        if rel is None or customer.id not in (rel.from_customer_id, rel.to_customer_id):
+            raise NotFound.of("relationship", relationship_id)
+        other_id = (
+            rel.to_customer_id if rel.from_customer_id == customer.id else rel.from_customer_id
+        )
+        other = repository.get_customer(self.session, other_id)
+        view = self._relationship_view(rel, customer.id, other)
+        from_code = customer.code if rel.from_customer_id == customer.id else other.code
+        to_code = other.code if rel.from_customer_id == customer.id else customer.code
+        summary = {"from": from_code, "to": to_code, "kind": rel.kind, "note": rel.note}
+        for side in (customer.id, other.id):
+            self._history(side, "relationship", rel.id, "removed", old=summary)
+        self.session.delete(rel)
+        self.session.flush()
+        return view
+
+    # -- care -----------------------------------------------------------------------------
+    def list_care_records(self, customer_id: Any) -> list[dict[str, Any]]:
+        customer = repository.get_customer(self.session, customer_id)
+        records = self.session.scalars(
+            select(CareRecord)
+            .where(CareRecord.customer_id == customer.id)
+            .order_by(CareRecord.date.desc(), CareRecord.created_at.desc(), CareRecord.id)
+        ).all()
+        return care_schema.dump(records, many=True)
+
+    def add_care_record(self, customer_id: Any, data: Any) -> dict[str, Any]:
+        customer = repository.get_customer(self.session, customer_id)
+        self._editable(customer)
+        values = load(CareRecordInputSchema(), data)
+        contact_id = values.get("contact_id")
+        if contact_id is not None:
+            contact = self.session.get(Contact, contact_id)
+            if contact is None or contact.customer_id != customer.id:
+                raise ValidationFailed.on("contact_id", "is not a contact of this customer")
+        if not values.get("by_user_id"):
+            values["by_user_id"] = self.actor_id
+        record = CareRecord(customer_id=customer.id, **values)
+        self.session.add(record)
+        self.session.flush()
+        dumped = care_schema.dump(record)
+        self._history(
+            customer.id,
+            "care_record",
+            record.id,
+            "created",
+            new={k: dumped[k] for k in ("kind", "date", "note", "by_user_id", "contact_id")},
+        )
+        return dumped
+
+    # -- history --------------------------------------------------------------------------
+    def history(self, customer_id: Any, cursor: str | None, limit: Any) -> dict[str, Any]:
+        customer = repository.get_customer(self.session, customer_id)
+        page = keyset_page(
+            self.session,
+            select(HistoryEntry).where(HistoryEntry.customer_id == customer.id),
+            SortKey(HistoryEntry.at, HistoryEntry.id, descending=True),
+            cursor,
+            limit,
+        )
+        return {
+            "items": history_schema.dump(page.items, many=True),
+            "next_cursor": page.next_cursor,
+        }
+
+    # -- merge ----------------------------------------------------------------------------
+    def merge(self, survivor_id: Any, merged_id: Any) -> dict[str, Any]:
+        survivor_uuid = repository.parse_id(survivor_id, "survivor_id")
+        merged_uuid = repository.parse_id(merged_id, "merged_id")
+        if survivor_uuid == merged_uuid:
+            raise ValidationFailed.on("merged_id", "a customer cannot be merged into itself")
+        survivor = repository.get_customer(self.session, survivor_uuid)
+        merged = repository.get_customer(self.session, merged_uuid)
+        plan = plan_merge(
+            {"id": survivor.id, "code": survivor.code, **snapshot(survivor, CUSTOMER_FIELDS)},
+            {"id": merged.id, "code": merged.code, **snapshot(merged, CUSTOMER_FIELDS)},
+            survivor_has_primary=repository.has_primary_contact(self.session, survivor.id),
+        )
+        merged_before = snapshot(merged, ("status", "credit_code"))
+        if plan.moves_credit_code:
+            merged.credit_code = None
+            self.session.flush()
+
+        for contact in self.session.scalars(
+            select(Contact).where(Contact.customer_id == merged.id)
+        ):
+            if plan.demote_moved_primaries and contact.is_primary:
+                contact.is_primary = False
+            contact.customer_id = survivor.id
+        for record in self.session.scalars(
+            select(CareRecord).where(CareRecord.customer_id == merged.id)
+        ):
+            record.customer_id = survivor.id
+        rels = {r.id: r for r in repository.relationships_of(self.session, merged.id)}
+        rels.update({r.id: r for r in repository.relationships_of(self.session, survivor.id)})
+        links = [Link(r.id, r.from_customer_id, r.to_customer_id, r.kind) for r in rels.values()]
+        actions = repoint_for_merge(links, survivor.id, merged.id)
+        for action in actions:
+            if isinstance(action, Drop):
+                self.session.delete(rels[action.id])
+        self.session.flush()
+        for action in actions:
+            if not isinstance(action, Drop):
+                rels[action.id].from_customer_id = uuid.UUID(str(action.from_id))
+                rels[action.id].to_customer_id = uuid.UUID(str(action.to_id))
+        for earlier in self.session.scalars(
+            select(Customer).where(Customer.merged_into_id == merged.id)
+        ):
+            earlier.merged_into_id = survivor.id
+
+        merged.status = Status.MERGED.value
+        merged.merged_into_id = survivor.id
+        merged.updated_at = self.now
+        self.session.flush()
+        self._history(
+            merged.id,
+            "customer",
+            merged.id,
+            "merged_into",
+            [
+                FieldChange("status", merged_before["status"], Status.MERGED.value),
+                FieldChange("merged_into_id", None, str(survivor.id)),
+            ]
+            + (
+                [FieldChange("credit_code", merged_before["credit_code"], None)]
+                if plan.moves_credit_code
+                else []
+            ),
+        )
+        values: dict[str, Any] = dict(plan.fills)
+        if plan.tags != survivor.tags:
+            values["tags"] = plan.tags
+        if plan.status:
+            values["status"] = plan.status
+        self._history(
+            survivor.id,
+            "customer",
+            survivor.id,
+            "merged",
+            new={"merged_id": str(merged.id), "merged_code": merged.code, "name": merged.name},
+        )
+        self.apply_changes(survivor, values, change="merged", check_status=False)
+        survivor.updated_at = self.now
+        self.session.flush()
+        result = dump_customer(survivor)
+        self.outbox.add(
+            self.session,
+            events.CUSTOMER_MERGED,
+            events.customer_merged(result, dump_customer(merged)),
+        )
+        return result
+
+
+MAX_IMPORT_ROWS = 10_000
+MAX_EXPORT_ROWS = 100_000
+
+
+class CustomerTransfer:
+    """CSV import (upsert by code or credit code, row by row) and export of a filtered list."""
+
+    def __init__(self, book: CustomerBook) -> None:
+        self.book = book
+        self.session = book.session
+
+    def import_csv(self, text: Any) -> dict[str, Any]:
+        rows = csvio.parse(text)
+        if len(rows) > MAX_IMPORT_ROWS:
+            raise ValidationFailed.on("csv", f"at most {MAX_IMPORT_ROWS} rows per import")
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        errors: list[dict[str, Any]] = []
+        repository.open_transaction(self.session)
+        for number, row in rows:
+            try:
+                with self.session.begin_nested():
+                    counts[self._import_row(row)] += 1
+            except ValidationFailed as exc:
+                errors.append(
+                    {"row": number, "errors": exc.field_errors or {"_row": [exc.message]}}
+                )
+            except Conflict as exc:
+                errors.append(
+                    {"row": number, "errors": exc.details.get("errors") or {"_row": [exc.message]}}
+                )
+            except (IntegrityError, StaleDataError):
+                errors.append(
+                    {"row": number, "errors": {"_row": ["clashes with a change saved meanwhile"]}}
+                )
+        return {**counts, "errors": errors}
+
+    def _import_row(self, row: dict[str, str]) -> str:
+        if row.pop("__extra__", None):
+            raise ValidationFailed.on("_row", "has more cells than the header has columns")
+        data = {k: v for k, v in csvio.apply_value_aliases(row).items() if v != ""}
+        code = data.pop("code", None)
+        if "tags" in data:
+            data["tags"] = split_tags(data["tags"])
+        existing = None
+        if code:
+            code = code.strip().upper()
+            existing = repository.find_by_code(self.session, code)
+            if existing is None and not is_customer_code(code):
+                raise ValidationFailed.on(
+                    "code", "no customer has this code, and it is not of the form C2026000123"
+                )
+        if existing is None and data.get("credit_code"):
+            try:
+                credit_code = validate_credit_code(data["credit_code"])
+            except ValueError as exc:
+                raise ValidationFailed.on("credit_code", str(exc)) from None
+            existing = repository.find_by_credit_code(self.session, credit_code)
+            if existing is not None and code:
+                raise ValidationFailed.on(
+                    "code", f"no customer has this code, but the credit code is {existing.code}'s"
+                )
+        if existing is not None:
+            if existing.status == Status.MERGED.value:
+                target = self.session.get(Customer, existing.merged_into_id)
+                raise ValidationFailed.on(
+                    "code",
+                    f"{existing.code} was merged into {target.code if target else 'another'}",
+                )
+            values = load(CustomerInputSchema(), data, partial=True)
+            return "updated" if self.book.apply_changes(existing, values) else "unchanged"
+        values = load(CustomerInputSchema(), data)
+        same = [
+            c["code"]
+            for c in self.book.duplicates_of(values["name"], None, None)
+            if "same_name" in c["reasons"]
+        ]
+        if same:
+            raise ValidationFailed.on(
+                "name",
+                f"a customer with this name exists ({', '.join(same)}); "
+                "put its code in the code column to update it",
+            )
+        self.book.create_from(values, allow_duplicate=True, code=code)
+        return "created"
+
+    def export_csv(self, query: Any) -> str:
+        params = load(CustomerQuerySchema(), query)
+        key = repository.sort_key(params["sort"])
+        stmt = repository.customer_select(params)
+        total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        if total > MAX_EXPORT_ROWS:
+            raise ValidationFailed.on(
+                "query", f"{total} customers match; narrow the filter to at most {MAX_EXPORT_ROWS}"
+            )
+        order = (
+            (key.column.desc(), key.id_column.desc())
+            if key.descending
+            else (
+                key.column,
+                key.id_column,
+            )
+        )
+        customers = self.session.scalars(stmt.order_by(*order).execution_options(yield_per=500))
+        return csvio.write(dump_customer(c) for c in customers)

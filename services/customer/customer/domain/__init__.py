@@ -1,0 +1,1 @@
+"""Customer rules in plain Python: no Nameko, no database."""

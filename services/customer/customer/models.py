@@ -1,0 +1,208 @@
+"""The customer context's tables (SQLAlchemy 2, typed)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from crm_common.models import EntityMixin, InboxMixin, OutboxMixin, utcnow
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OutboxMessage(OutboxMixin, Base):
+    pass
+
+
+class InboxEvent(InboxMixin, Base):
+    pass
+
+
+class Customer(EntityMixin, Base):
+    __tablename__ = "customers"
+
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    name_key: Mapped[str] = mapped_column(String(200), index=True)
+    short_name: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20), default="enterprise")
+    status: Mapped[str] = mapped_column(String(20), default="potential", index=True)
+    category: Mapped[str | None] = mapped_column(String(10), index=True)
+    industry: Mapped[str | None] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100), index=True)
+    address: Mapped[str | None] = mapped_column(String(300))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    phone_key: Mapped[str | None] = mapped_column(String(20), index=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
+    credit_level: Mapped[str | None] = mapped_column(String(10))
+    owner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    department_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    remark: Mapped[str | None] = mapped_column(Text)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("customers.id", ondelete="SET NULL")
+    )
+
+    tag_rows: Mapped[list[CustomerTag]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="CustomerTag.position",
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "status in ('potential', 'formal', 'dormant', 'disabled', 'merged')",
+            name="ck_customers_status",
+        ),
+        CheckConstraint("kind in ('enterprise', 'individual')", name="ck_customers_kind"),
+        Index("ix_customers_created_at_id", "created_at", "id"),
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+    @tags.setter
+    def tags(self, values: list[str]) -> None:
+        wanted = list(dict.fromkeys(values))
+        existing = {row.tag: row for row in self.tag_rows}
+        rows = []
+        for position, tag in enumerate(wanted):
+            row = existing.get(tag) or CustomerTag(tag=tag)
+            row.position = position
+            rows.append(row)
+        self.tag_rows = rows
+
+
+class CustomerTag(Base):
+    """One tag of a customer; "has all of these tags" is one EXISTS per tag in SQL."""
+
+    __tablename__ = "customer_tags"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    customer: Mapped[Customer] = relationship(back_populates="tag_rows")
+
+    __table_args__ = (Index("ix_customer_tags_tag", "tag", "customer_id"),)
+
+
+class CustomerCodeCounter(Base):
+    """The last sequence handed out per year; bumped with one atomic upsert per new code."""
+
+    __tablename__ = "customer_code_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_value: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class Contact(EntityMixin, Base):
+    __tablename__ = "contacts"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    title: Mapped[str | None] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(100))
+    mobile: Mapped[str | None] = mapped_column(String(11), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200))
+    birthday: Mapped[date | None] = mapped_column(Date)
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    purchase_role: Mapped[str | None] = mapped_column(String(20))
+    remark: Mapped[str | None] = mapped_column(Text)
+
+
+Index(
+    "uq_contacts_one_primary",
+    Contact.customer_id,
+    unique=True,
+    sqlite_where=Contact.is_primary.is_(True),
+    postgresql_where=Contact.is_primary.is_(True),
+)
+
+
+class Relationship(EntityMixin, Base):
+    """``to`` customer is ``kind`` of ``from`` customer (see domain.relationships)."""
+
+    __tablename__ = "customer_relationships"
+
+    from_customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    to_customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(String(500))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("from_customer_id", "to_customer_id", "kind", name="uq_relationship"),
+        CheckConstraint("from_customer_id <> to_customer_id", name="ck_relationship_not_self"),
+        CheckConstraint(
+            "kind in ('parent', 'subsidiary', 'partner', 'influences')",
+            name="ck_relationship_kind",
+        ),
+    )
+
+
+class CareRecord(EntityMixin, Base):
+    """客户关怀: a birthday card, a festival gift, a visit, a call."""
+
+    __tablename__ = "care_records"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("contacts.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    date: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    by_user_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class HistoryEntry(Base):
+    """Who changed which field of a customer (or of its contacts, links, care) and when."""
+
+    __tablename__ = "history_entries"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("customers.id", ondelete="CASCADE")
+    )
+    entity_type: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[str] = mapped_column(String(36))
+    change: Mapped[str] = mapped_column(String(30))
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(50))
+    old: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new: Mapped[Any] = mapped_column(JSON, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_history_customer_at", "customer_id", "at", "id"),)

@@ -1,0 +1,286 @@
+"""Queries on the customer database. Every filter is SQL; nothing is filtered in Python."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from crm_common.errors import NotFound, ValidationFailed
+from crm_common.pagination import SortKey
+from customer.domain.codes import format_customer_code, parse_customer_code
+from customer.domain.duplicates import SIMILAR_NAME_THRESHOLD
+from customer.domain.names import bigrams, length_bounds, normalize_company_name
+from customer.domain.phones import is_mobile, normalize_mobile, phone_key
+from customer.domain.relationships import Link
+from customer.domain.status import Status
+from customer.models import (
+    Contact,
+    Customer,
+    CustomerCodeCounter,
+    CustomerTag,
+    Relationship,
+)
+
+BUSINESS_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+"""Customer codes carry the year as it is in China when the customer is created."""
+
+MAX_DUPLICATE_ROWS = 500
+
+
+def parse_id(value: Any, field: str = "id") -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        raise ValidationFailed.on(field, "is not a valid id") from None
+
+
+def lookup_id(value: Any) -> uuid.UUID | None:
+    try:
+        return parse_id(value)
+    except ValidationFailed:
+        return None
+
+
+def get_customer(session: Session, customer_id: Any) -> Customer:
+    """The customer, or ``NotFound`` (also for an id that is not even well formed)."""
+    key = lookup_id(customer_id)
+    customer = session.get(Customer, key) if key else None
+    if customer is None:
+        raise NotFound.of("customer", customer_id)
+    return customer
+
+
+def get_contact(session: Session, contact_id: Any) -> Contact:
+    key = lookup_id(contact_id)
+    contact = session.get(Contact, key) if key else None
+    if contact is None:
+        raise NotFound.of("contact", contact_id)
+    return contact
+
+
+def find_by_code(session: Session, code: str) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
+
+
+def find_by_credit_code(session: Session, credit_code: str) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.credit_code == credit_code))
+
+
+def count_contacts(session: Session, customer_id: uuid.UUID) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Contact).where(Contact.customer_id == customer_id)
+        )
+        or 0
+    )
+
+
+def has_primary_contact(session: Session, customer_id: uuid.UUID) -> bool:
+    return bool(
+        session.scalar(
+            select(exists().where(Contact.customer_id == customer_id, Contact.is_primary.is_(True)))
+        )
+    )
+
+
+# -- customer codes ---------------------------------------------------------------------------
+def _upsert(session: Session):  # noqa: ANN202
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def business_year(now: datetime | None = None) -> int:
+    return (now or datetime.now(UTC)).astimezone(BUSINESS_TZ).year
+
+
+def allocate_code(session: Session, year: int | None = None) -> str:
+    """Next code of the year. One atomic upsert: concurrent callers block on the counter row
+    until the first commits, so no two transactions get the same sequence."""
+    year = year or business_year()
+    table = CustomerCodeCounter.__table__
+    stmt = (
+        _upsert(session)(table)
+        .values(year=year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.year], set_={"last_value": table.c.last_value + 1}
+        )
+        .returning(table.c.last_value)
+    )
+    return format_customer_code(year, session.execute(stmt).scalar_one())
+
+
+def reserve_code(session: Session, code: str) -> str:
+    """Take an explicit code (an import from another system) and move the year's counter past
+    it, so generated codes never collide with it."""
+    parsed = parse_customer_code(code)
+    if parsed is None:
+        raise ValidationFailed.on("code", "must look like C2026000123 (C, year, 6 digits)")
+    year, sequence = parsed
+    table = CustomerCodeCounter.__table__
+    insert = _upsert(session)(table).values(year=year, last_value=sequence)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[table.c.year],
+        set_={
+            "last_value": case(
+                (table.c.last_value < insert.excluded.last_value, insert.excluded.last_value),
+                else_=table.c.last_value,
+            )
+        },
+    )
+    session.execute(stmt)
+    return format_customer_code(year, sequence)
+
+
+# -- duplicates ------------------------------------------------------------------------------
+def duplicate_suspects(
+    session: Session,
+    name: str,
+    credit_code: str | None,
+    phone: str | None,
+    exclude_id: uuid.UUID | None = None,
+) -> Sequence[Customer]:
+    """Customers that might be the same as the one described; the domain scores them.
+
+    Narrowed in SQL: same credit code, same phone key, or a name key of a length that can
+    still be similar enough and sharing a two-character piece with the new one."""
+    key = normalize_company_name(name)
+    low, high = length_bounds(len(key), SIMILAR_NAME_THRESHOLD)
+    pieces = bigrams(key)[:40]
+    conditions: list[ColumnElement[bool]] = [Customer.name_key == key]
+    if pieces:
+        conditions.append(
+            and_(
+                func.length(Customer.name_key).between(low, high),
+                or_(*(Customer.name_key.contains(p, autoescape=True) for p in pieces)),
+            )
+        )
+    if credit_code:
+        conditions.append(Customer.credit_code == credit_code)
+    key_phone = phone_key(phone)
+    if key_phone:
+        conditions.append(Customer.phone_key == key_phone)
+    stmt = select(Customer).where(Customer.status != Status.MERGED.value, or_(*conditions))
+    if exclude_id is not None:
+        stmt = stmt.where(Customer.id != exclude_id)
+    return session.scalars(stmt.order_by(Customer.code).limit(MAX_DUPLICATE_ROWS)).all()
+
+
+# -- lists -----------------------------------------------------------------------------------
+SORT_COLUMNS = {"name": Customer.name, "created_at": Customer.created_at, "code": Customer.code}
+
+
+def sort_key(sort: str) -> SortKey:
+    descending = sort.startswith("-")
+    return SortKey(SORT_COLUMNS[sort.lstrip("-")], Customer.id, descending=descending)
+
+
+def _digits_of(query: str) -> str | None:
+    """The digits of a query that looks like (part of) a phone number."""
+    if not re.fullmatch(r"[\d\s\-+()]+", query):
+        return None
+    if is_mobile(query):
+        return normalize_mobile(query)
+    digits = re.sub(r"\D", "", query)
+    if query.lstrip().startswith("+86"):
+        digits = digits[2:]
+    return digits if len(digits) >= 3 else None
+
+
+def _text_search(query: str) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [
+        Customer.name.icontains(query, autoescape=True),
+        Customer.short_name.icontains(query, autoescape=True),
+        Customer.code.icontains(query, autoescape=True),
+        Customer.phone.icontains(query, autoescape=True),
+    ]
+    contact_match: list[ColumnElement[bool]] = [Contact.name.icontains(query, autoescape=True)]
+    digits = _digits_of(query)
+    if digits:
+        conditions.append(Customer.phone_key.contains(digits, autoescape=True))
+        contact_match.append(Contact.mobile.contains(digits, autoescape=True))
+    conditions.append(exists().where(Contact.customer_id == Customer.id, or_(*contact_match)))
+    return or_(*conditions)
+
+
+def filter_conditions(query: dict[str, Any]) -> list[ColumnElement[bool]]:
+    """SQL conditions for a validated ``CustomerQuerySchema`` result."""
+    conditions: list[ColumnElement[bool]] = []
+    statuses = query.get("status") or []
+    if statuses:
+        conditions.append(Customer.status.in_(statuses))
+    else:
+        conditions.append(Customer.status != Status.MERGED.value)
+    if query.get("q"):
+        conditions.append(_text_search(query["q"]))
+    if query.get("category"):
+        conditions.append(Customer.category.in_(query["category"]))
+    if query.get("kind"):
+        conditions.append(Customer.kind == query["kind"])
+    if query.get("region"):
+        region = query["region"]
+        conditions.append(
+            or_(
+                Customer.region == region, Customer.region.startswith(region + "/", autoescape=True)
+            )
+        )
+    if query.get("owner_id"):
+        conditions.append(Customer.owner_id == query["owner_id"])
+    if query.get("department_id"):
+        conditions.append(Customer.department_id == query["department_id"])
+    for tag in query.get("tags") or []:
+        conditions.append(
+            exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == tag)
+        )
+    return conditions
+
+
+def customer_select(query: dict[str, Any]) -> Select[tuple[Customer]]:
+    return select(Customer).where(*filter_conditions(query))
+
+
+# -- relationships ---------------------------------------------------------------------------
+def links_between(session: Session, a: uuid.UUID, b: uuid.UUID) -> list[Link]:
+    rows = session.scalars(
+        select(Relationship).where(
+            or_(
+                and_(Relationship.from_customer_id == a, Relationship.to_customer_id == b),
+                and_(Relationship.from_customer_id == b, Relationship.to_customer_id == a),
+            )
+        )
+    ).all()
+    return [Link(r.id, r.from_customer_id, r.to_customer_id, r.kind) for r in rows]
+
+
+def relationships_of(session: Session, customer_id: uuid.UUID) -> Sequence[Relationship]:
+    return session.scalars(
+        select(Relationship)
+        .where(
+            or_(
+                Relationship.from_customer_id == customer_id,
+                Relationship.to_customer_id == customer_id,
+            )
+        )
+        .order_by(Relationship.created_at, Relationship.id)
+    ).all()
+
+
+def open_transaction(session: Session) -> None:
+    """Make sure the session's transaction has begun in the database before a SAVEPOINT.
+
+    Python's sqlite3 module only sends BEGIN ahead of a data-changing statement, so a first
+    SAVEPOINT would otherwise open the transaction itself and its RELEASE would commit it."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            CustomerCodeCounter.__table__.update()
+            .where(false())
+            .values(last_value=CustomerCodeCounter.__table__.c.last_value)
+        )

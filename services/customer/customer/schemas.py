@@ -1,0 +1,424 @@
+"""Marshmallow schemas: what the customer service accepts (validated, unknown fields refused)
+and what it returns. The gateway's OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import Length, OneOf, Range
+
+from customer.domain import regions
+from customer.domain.credit_code import validate_credit_code
+from customer.domain.phones import normalize_mobile, normalize_phone
+from customer.domain.relationships import INVERSE, Kind
+from customer.domain.status import SETTABLE, Status
+from customer.domain.tags import MAX_TAG_LENGTH, normalize_tag, normalize_tags
+
+KINDS = ("enterprise", "individual")
+CATEGORIES = ("A", "B", "C", "VIP")
+CREDIT_LEVELS = ("AAA", "AA", "A", "B", "C", "D")
+PURCHASE_ROLES = ("decision_maker", "influencer", "user", "buyer", "gatekeeper", "other")
+CARE_KINDS = ("birthday", "festival", "visit", "gift", "call", "other")
+SORTS = ("name", "-name", "created_at", "-created_at", "code", "-code")
+ALL_STATUSES = tuple(s.value for s in Status)
+
+REGION_HELP = (
+    "Sales region as a path 大区/省/市 with 1 to 3 levels, e.g. 华东, 华东/上海, 华东/江苏/苏州. "
+    "The first level is one of " + "、".join(regions.AREAS) + ". Filtering by a region also "
+    "matches every region below it."
+)
+
+
+# -- fields ---------------------------------------------------------------------------------
+class Text(fields.String):
+    """Trimmed text; an empty optional value becomes null."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            if self.allow_none:
+                return None
+            raise ValidationError("This field may not be blank.")
+        return text
+
+
+class _Normalized(Text):
+    """Text checked and tidied by a domain function raising ``ValueError``."""
+
+    normalizer: Any = None
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if text is None:
+            return None
+        try:
+            return type(self).normalizer(text)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class CreditCode(_Normalized):
+    normalizer = staticmethod(validate_credit_code)
+
+
+class Mobile(_Normalized):
+    normalizer = staticmethod(normalize_mobile)
+
+
+class Phone(_Normalized):
+    normalizer = staticmethod(normalize_phone)
+
+
+class Region(_Normalized):
+    normalizer = staticmethod(regions.normalize_region)
+
+
+class Tag(_Normalized):
+    normalizer = staticmethod(normalize_tag)
+
+
+class Tags(fields.List):
+    """A list of tags, or one string of tags separated by commas."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(Tag(validate=Length(max=MAX_TAG_LENGTH)), **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        tags = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalize_tags(tags)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class StringList(fields.List):
+    """One value, a comma-separated string or a list: query parameters arrive in all three."""
+
+    def __init__(self, choices: tuple[str, ...] | None = None, **kwargs: Any) -> None:
+        super().__init__(Text(validate=OneOf(choices) if choices else None), **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 with offset; values read back naive (SQLite) are UTC."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
+class PastDate(fields.Date):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if day > dt.date.today() or day.year < 1900:
+            raise ValidationError("must be a date between 1900 and today")
+        return day
+
+
+def _meta(description: str, example: Any = None) -> dict[str, Any]:
+    data: dict[str, Any] = {"description": description}
+    if example is not None:
+        data["example"] = example
+    return data
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+# -- customers ------------------------------------------------------------------------------
+class CustomerInputSchema(StrictSchema):
+    """A new customer (POST); with ``partial=True`` the changes of an update (PATCH)."""
+
+    name = Text(
+        required=True,
+        validate=Length(min=2, max=200),
+        metadata=_meta("Full registered name", "上海华东机电设备有限公司"),
+    )
+    short_name = Text(allow_none=True, validate=Length(max=100), metadata=_meta("简称"))
+    kind = fields.String(
+        load_default="enterprise", validate=OneOf(KINDS), metadata=_meta("enterprise or individual")
+    )
+    status = fields.String(
+        load_default=Status.POTENTIAL.value,
+        validate=OneOf([s.value for s in SETTABLE]),
+        metadata=_meta("potential 潜在, formal 正式, dormant 休眠, disabled 停用"),
+    )
+    category = fields.String(allow_none=True, validate=OneOf(CATEGORIES))
+    industry = Text(allow_none=True, validate=Length(max=100), metadata=_meta("行业", "机电设备"))
+    region = Region(
+        allow_none=True, validate=Length(max=100), metadata=_meta(REGION_HELP, "华东/上海")
+    )
+    address = Text(allow_none=True, validate=Length(max=300))
+    phone = Phone(
+        allow_none=True,
+        validate=Length(max=40),
+        metadata=_meta("Landline or mobile; +86 accepted", "021-5888 1234"),
+    )
+    credit_code = CreditCode(
+        allow_none=True,
+        metadata=_meta(
+            "统一社会信用代码, 18 characters with a valid check character", "91350100M000100Y43"
+        ),
+    )
+    credit_level = fields.String(allow_none=True, validate=OneOf(CREDIT_LEVELS))
+    owner_id = Text(
+        allow_none=True,
+        validate=Length(max=64),
+        metadata=_meta("Salesperson who owns the customer; defaults to the caller on create"),
+    )
+    department_id = Text(
+        allow_none=True,
+        validate=Length(max=64),
+        metadata=_meta("Department of the owner; defaults to the caller's on create"),
+    )
+    tags = Tags(
+        metadata=_meta("Free labels (≤ 20, ≤ 32 characters each)", ["重点客户", "年采购>100万"])
+    )
+    remark = Text(allow_none=True, validate=Length(max=2000))
+
+    @validates_schema
+    def _individuals_have_no_credit_code(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data.get("kind") == "individual" and data.get("credit_code"):
+            raise ValidationError(
+                "an individual customer has no unified social credit code", "credit_code"
+            )
+
+
+class CustomerSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    code = fields.String(
+        dump_only=True, metadata=_meta("C + year + 6-digit sequence", "C2026000123")
+    )
+    name = fields.String()
+    short_name = fields.String(allow_none=True)
+    kind = fields.String(validate=OneOf(KINDS))
+    status = fields.String(validate=OneOf(ALL_STATUSES))
+    category = fields.String(allow_none=True, validate=OneOf(CATEGORIES))
+    industry = fields.String(allow_none=True)
+    region = fields.String(allow_none=True, metadata=_meta(REGION_HELP, "华东/上海"))
+    address = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    credit_code = fields.String(allow_none=True)
+    credit_level = fields.String(allow_none=True)
+    owner_id = fields.String(allow_none=True)
+    department_id = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    remark = fields.String(allow_none=True)
+    merged_into_id = fields.UUID(allow_none=True, metadata=_meta("Set once merged into another"))
+    contacts_count = fields.Integer(dump_only=True, metadata=_meta("Only in a single get"))
+    created_at = UtcDateTime(dump_only=True)
+    updated_at = UtcDateTime(dump_only=True)
+    version = fields.Integer(
+        dump_only=True, metadata=_meta("Send back as expected_version / If-Match")
+    )
+
+
+class CustomerQuerySchema(StrictSchema):
+    q = Text(
+        allow_none=True,
+        validate=Length(max=100),
+        metadata=_meta("Part of name, short name, code, phone, contact name or mobile", "华东"),
+    )
+    status = StringList(ALL_STATUSES, metadata=_meta("One or more; merged ones only when asked"))
+    category = StringList(CATEGORIES)
+    kind = fields.String(validate=OneOf(KINDS))
+    region = Region(allow_none=True, metadata=_meta(REGION_HELP))
+    owner_id = Text(allow_none=True)
+    department_id = Text(allow_none=True)
+    tags = Tags(metadata=_meta("Customers having all of these tags"))
+    sort = fields.String(load_default="-created_at", validate=OneOf(SORTS))
+    cursor = Text(allow_none=True)
+    limit = fields.Integer(allow_none=True, validate=Range(min=1))
+
+
+class DuplicateCandidateSchema(Schema):
+    id = fields.UUID()
+    code = fields.String()
+    name = fields.String()
+    score = fields.Float(metadata=_meta("0..1, higher is more likely the same customer"))
+    reasons = fields.List(
+        fields.String(
+            validate=OneOf(["same_credit_code", "same_name", "similar_name", "same_phone"])
+        )
+    )
+
+
+class CustomerPageSchema(Schema):
+    items = fields.List(fields.Nested(CustomerSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class MergeInputSchema(StrictSchema):
+    survivor_id = fields.UUID(required=True)
+    merged_id = fields.UUID(required=True)
+
+
+# -- contacts ------------------------------------------------------------------------------
+class ContactInputSchema(StrictSchema):
+    name = Text(required=True, validate=Length(min=1, max=100), metadata=_meta("姓名", "王建国"))
+    title = Text(allow_none=True, validate=Length(max=100), metadata=_meta("职务", "采购经理"))
+    department = Text(allow_none=True, validate=Length(max=100))
+    mobile = Mobile(
+        allow_none=True,
+        metadata=_meta(
+            "Mainland-China mobile; +86/86 accepted, stored as 11 digits", "13812345678"
+        ),
+    )
+    phone = Phone(allow_none=True, validate=Length(max=40))
+    email = fields.Email(allow_none=True, validate=Length(max=200))
+    birthday = PastDate(allow_none=True)
+    is_primary = fields.Boolean(load_default=False, metadata=_meta("At most one per customer"))
+    purchase_role = fields.String(
+        allow_none=True,
+        validate=OneOf(PURCHASE_ROLES),
+        metadata=_meta("Role in purchasing decisions"),
+    )
+    remark = Text(allow_none=True, validate=Length(max=2000))
+
+
+class ContactSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    customer_id = fields.UUID(dump_only=True)
+    name = fields.String()
+    title = fields.String(allow_none=True)
+    department = fields.String(allow_none=True)
+    mobile = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    birthday = fields.Date(allow_none=True)
+    is_primary = fields.Boolean()
+    purchase_role = fields.String(allow_none=True, validate=OneOf(PURCHASE_ROLES))
+    remark = fields.String(allow_none=True)
+    created_at = UtcDateTime(dump_only=True)
+    updated_at = UtcDateTime(dump_only=True)
+    version = fields.Integer(dump_only=True)
+
+
+# -- relationships and care ----------------------------------------------------------------
+class RelationshipInputSchema(StrictSchema):
+    related_customer_id = fields.UUID(required=True)
+    kind = fields.String(
+        required=True,
+        validate=OneOf([k.value for k in Kind]),
+        metadata=_meta(
+            "What the related customer is to this one: parent 母公司, subsidiary 子公司, "
+            "partner 合作伙伴, influences 影响"
+        ),
+    )
+    note = Text(allow_none=True, validate=Length(max=500))
+
+
+class RelationshipSchema(Schema):
+    id = fields.UUID()
+    customer_id = fields.UUID(metadata=_meta("The customer the list was asked for"))
+    related_customer_id = fields.UUID()
+    related_customer_code = fields.String()
+    related_customer_name = fields.String()
+    kind = fields.String(
+        validate=OneOf(sorted({*INVERSE, *INVERSE.values()})),
+        metadata=_meta(
+            "What the related customer is to this one (influenced_by when it is the "
+            "one being influenced)"
+        ),
+    )
+    direction = fields.String(validate=OneOf(["outgoing", "incoming"]))
+    note = fields.String(allow_none=True)
+    created_by = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class CareRecordInputSchema(StrictSchema):
+    kind = fields.String(required=True, validate=OneOf(CARE_KINDS))
+    date = fields.Date(required=True)
+    note = Text(allow_none=True, validate=Length(max=2000))
+    contact_id = fields.UUID(allow_none=True, metadata=_meta("The contact cared for, if one"))
+    by_user_id = Text(
+        allow_none=True, validate=Length(max=64), metadata=_meta("Defaults to the caller")
+    )
+
+
+class CareRecordSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    customer_id = fields.UUID()
+    contact_id = fields.UUID(allow_none=True)
+    kind = fields.String(validate=OneOf(CARE_KINDS))
+    date = fields.Date()
+    note = fields.String(allow_none=True)
+    by_user_id = fields.String(allow_none=True)
+    created_at = UtcDateTime(dump_only=True)
+
+
+# -- history, import -----------------------------------------------------------------------
+class HistoryEntrySchema(Schema):
+    id = fields.UUID()
+    at = UtcDateTime()
+    actor_id = fields.String(allow_none=True)
+    entity_type = fields.String(
+        validate=OneOf(["customer", "contact", "relationship", "care_record"])
+    )
+    entity_id = fields.String()
+    change = fields.String(metadata=_meta("created, updated, merged, merged_into, removed, …"))
+    field = fields.String(allow_none=True)
+    old = fields.Raw(allow_none=True)
+    new = fields.Raw(allow_none=True)
+
+
+class HistoryPageSchema(Schema):
+    items = fields.List(fields.Nested(HistoryEntrySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ImportErrorSchema(Schema):
+    row = fields.Integer(metadata=_meta("Spreadsheet row number: the header is row 1"))
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ImportResultSchema(Schema):
+    created = fields.Integer()
+    updated = fields.Integer()
+    unchanged = fields.Integer()
+    errors = fields.List(fields.Nested(ImportErrorSchema))
+
+
+PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
+    "Customer": CustomerSchema,
+    "CustomerInput": CustomerInputSchema,
+    "CustomerQuery": CustomerQuerySchema,
+    "CustomerPage": CustomerPageSchema,
+    "DuplicateCandidate": DuplicateCandidateSchema,
+    "MergeInput": MergeInputSchema,
+    "Contact": ContactSchema,
+    "ContactInput": ContactInputSchema,
+    "Relationship": RelationshipSchema,
+    "RelationshipInput": RelationshipInputSchema,
+    "CareRecord": CareRecordSchema,
+    "CareRecordInput": CareRecordInputSchema,
+    "HistoryEntry": HistoryEntrySchema,
+    "HistoryPage": HistoryPageSchema,
+    "ImportError": ImportErrorSchema,
+    "ImportResult": ImportResultSchema,
+}
+
+
+def json_schemas() -> dict[str, Any]:
+    """JSON schemas of ``PUBLIC_SCHEMAS`` by name (OpenAPI 3 components), refs between them."""
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    spec = APISpec(
+        title="customer", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()]
+    )
+    for name, schema in PUBLIC_SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
+    return spec.to_dict()["components"]["schemas"]

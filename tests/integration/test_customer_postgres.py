@@ -1,0 +1,202 @@
+"""The customer repository, search, import and merge on the real PostgreSQL, plus the service
+answering over the real RabbitMQ with its database on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import eventlet
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import worker_factory
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from crm_common.context import Principal, bind
+from crm_common.db import SessionScope, engine_for
+from crm_common.errors import Conflict, NotFound, ValidationFailed
+from crm_common.migrations import upgrade
+from crm_common.outbox import OutboxWriter
+from customer.demo import ensure_demo
+from customer.models import Base, Contact, OutboxMessage
+from customer.repository import allocate_code
+from customer.service import CustomerService
+
+pytestmark = pytest.mark.postgres
+
+SALES = Principal(user_id="u-sales-01", department_id="d-east")
+
+
+@pytest.fixture
+def db(pg_uri):
+    upgrade("customer", pg_uri)
+    return SessionScope(engine_for(pg_uri))
+
+
+@pytest.fixture
+def service(db):
+    bind(SALES, "req-pg")
+    yield worker_factory(CustomerService, db=db, outbox=OutboxWriter(OutboxMessage, "customer"))
+    bind(None, None)
+
+
+def make(service, name, **fields):
+    return service.create_customer({"name": name, **fields}, allow_duplicate=True)
+
+
+def test_alembic_migrations_build_the_models_on_postgres(db):
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+        indexes = {i["name"]: i for i in inspect(connection).get_indexes("contacts")}
+    assert indexes["uq_contacts_one_primary"]["unique"]
+    assert "is_primary" in str(indexes["uq_contacts_one_primary"]["dialect_options"])
+
+
+def test_concurrent_code_allocation_never_repeats(db):
+    codes: list[str] = []
+
+    def allocate():
+        with db.session() as session:
+            code = allocate_code(session, 2031)
+            eventlet.sleep(0.01)  # hold the row lock while others queue behind it
+            codes.append(code)
+
+    pool = eventlet.GreenPool(10)
+    for _ in range(30):
+        pool.spawn(allocate)
+    pool.waitall()
+    assert sorted(codes) == [f"C2031{n:06d}" for n in range(1, 31)]
+
+
+def test_create_update_conflicts_and_history(service):
+    created = make(
+        service, "上海华东机电设备有限公司", credit_code="91350100M000100Y43", tags=["重点客户"]
+    )
+    with pytest.raises(Conflict) as info:
+        service.create_customer({"name": "上海华东机电设备股份有限公司"})
+    assert info.value.details["candidates"][0]["id"] == created["id"]
+    updated = service.update_customer(created["id"], {"status": "formal", "tags": ["VIP"]}, 1)
+    assert updated["version"] == 2 and updated["tags"] == ["VIP"]
+    with pytest.raises(Conflict):
+        service.update_customer(created["id"], {"industry": "轴承"}, 1)
+    with pytest.raises(NotFound):
+        service.get_customer(str(uuid.uuid4()))
+    history = service.customer_history(created["id"], limit=2)
+    assert len(history["items"]) == 2 and history["next_cursor"]
+    rest = service.customer_history(created["id"], cursor=history["next_cursor"])
+    assert rest["items"][-1]["change"] == "created"
+
+
+def test_search_filters_and_pages_in_sql(service):
+    rows = [
+        ("华东机电设备有限公司", "华东/上海", ["重点客户", "战略合作"]),
+        ("苏州恒达轴承有限公司", "华东/江苏/苏州", ["重点客户"]),
+        ("北京北方五金工具有限公司", "华北/北京", []),
+        ("广州南粤阀门有限公司", "华南/广东/广州", ["战略合作"]),
+    ]
+    made = {name: make(service, name, region=region, tags=tags) for name, region, tags in rows}
+    service.create_contact(
+        made["广州南粤阀门有限公司"]["id"], {"name": "欧阳建华", "mobile": "13922334455"}
+    )
+
+    def names(query):
+        return sorted(c["name"] for c in service.list_customers(query)["items"])
+
+    assert names({"q": "华东"}) == ["华东机电设备有限公司"]
+    assert names({"q": "欧阳"}) == names({"q": "2233 4455"}) == ["广州南粤阀门有限公司"]
+    assert names({"q": "100%"}) == []
+    assert names({"region": "华东"}) == ["华东机电设备有限公司", "苏州恒达轴承有限公司"]
+    assert names({"tags": ["重点客户", "战略合作"]}) == ["华东机电设备有限公司"]
+    seen, cursor = [], None
+    while True:
+        page = service.list_customers({"sort": "-name", "limit": 3, "cursor": cursor})
+        seen += [c["name"] for c in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == sorted(made, reverse=True)
+
+
+def test_import_keeps_good_rows_and_drops_bad_ones_whole(service):
+    existing = make(service, "上海华东机电设备有限公司", credit_code="91350100M000100Y43")
+    result = service.import_customers(
+        "code,name,status,region,phone,credit_code\n"
+        f"{existing['code']},,formal,华东/上海,,\n"
+        ",北京北方五金工具有限公司,正式,华北/北京,010-66778899,\n"
+        ",坏数据有限公司,unknown,火星,abc,\n"
+        ",深圳鹏城轴承有限公司,,,,91350100M000100Y43\n"
+    )
+    assert (result["created"], result["updated"]) == (1, 2)
+    assert [e["row"] for e in result["errors"]] == [4]
+    names = {c["name"] for c in service.list_customers({})["items"]}
+    assert names == {"北京北方五金工具有限公司", "深圳鹏城轴承有限公司"}
+    exported = service.export_customers({"region": "华北"})
+    assert exported.startswith("\ufeff") and "北京北方五金工具有限公司" in exported
+
+
+def test_merge_and_primary_contact_rules(db, service):
+    survivor = make(service, "甲机电有限公司")
+    merged = make(service, "甲机电设备有限公司", credit_code="91350100M000100Y43", tags=["老客户"])
+    other = make(service, "丙轴承有限公司")
+    service.create_contact(survivor["id"], {"name": "王建国"})
+    service.create_contact(merged["id"], {"name": "李红"})
+    service.add_relationship(merged["id"], {"related_customer_id": other["id"], "kind": "partner"})
+    service.add_care_record(merged["id"], {"kind": "festival", "date": "2026-02-12"})
+    result = service.merge_customers(survivor["id"], merged["id"])
+    assert result["credit_code"] == "91350100M000100Y43" and result["tags"] == ["老客户"]
+    contacts = service.list_contacts(survivor["id"])
+    assert [c["is_primary"] for c in contacts] == [True, False]
+    assert service.list_relationships(survivor["id"])[0]["related_customer_id"] == other["id"]
+    assert service.get_customer(merged["id"])["status"] == "merged"
+    with pytest.raises(ValidationFailed):
+        service.merge_customers(survivor["id"], survivor["id"])
+    with pytest.raises(IntegrityError), db.session() as session:
+        session.add(Contact(customer_id=uuid.UUID(survivor["id"]), name="x", is_primary=True))
+        session.flush()
+
+
+def test_demo_data_loads_on_postgres(pg_uri, service):
+    counts = ensure_demo(pg_uri)
+    assert counts["customers"] >= 280
+    assert service.list_customers({"q": "轴承", "region": "华东", "limit": 5})["items"]
+
+
+def test_the_service_answers_over_rabbitmq_with_postgres(pg_uri, rabbit_config, container_factory):
+    upgrade("customer", pg_uri)
+    config = {**rabbit_config, "DB_URIS": {"customer": pg_uri}, "OUTBOX_POLL_SECONDS": 0.2}
+    container = container_factory(CustomerService, config)
+    container.start()
+    context = {"principal": SALES.as_context(), "request_id": "req-over-the-wire"}
+    with ServiceRpcProxy("customer", config, context_data=context, timeout=10) as customer:
+        created = customer.create_customer(
+            {"name": "杭州钱江液压有限公司", "region": "华东/浙江/杭州"}
+        )
+        assert created["owner_id"] == "u-sales-01"
+        with pytest.raises(Conflict) as info:
+            customer.create_customer({"name": "杭州钱江液压股份有限公司"})
+        assert info.value.details["reason"] == "duplicate_customer"
+        assert info.value.details["candidates"][0]["code"] == created["code"]
+        with pytest.raises(ValidationFailed) as info:
+            customer.create_contact(created["id"], {"name": "王", "mobile": "123"})
+        assert "mobile" in info.value.field_errors
+    assert wait_for(lambda: sent_at_of(pg_uri, created["id"])), "customer_created not relayed"
+
+
+def sent_at_of(uri, customer_id):
+    with SessionScope(engine_for(uri)).session() as session:
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.routing_key == "customer_created")
+        ).all()
+        return [r.sent_at for r in rows if r.payload["data"]["customer"]["id"] == customer_id][0]
+
+
+def wait_for(predicate, timeout=10.0):
+    with eventlet.Timeout(timeout, False):
+        while True:
+            value = predicate()
+            if value:
+                return value
+            eventlet.sleep(0.1)
+    return None

@@ -1,0 +1,58 @@
+"""Customer service methods run through nameko's worker_factory on a fresh SQLite database."""
+
+from __future__ import annotations
+
+import pytest
+from nameko.testing.services import worker_factory
+from sqlalchemy import select
+
+from crm_common.context import Principal, bind
+from crm_common.db import SessionScope, engine_for
+from crm_common.outbox import OutboxWriter
+from customer.models import Base, OutboxMessage
+from customer.service import CustomerService
+
+SALES = Principal(user_id="u-sales-01", department_id="d-east", roles=("sales",))
+
+
+@pytest.fixture
+def db(sqlite_uri):
+    engine = engine_for(sqlite_uri)
+    Base.metadata.create_all(engine)
+    return SessionScope(engine)
+
+
+@pytest.fixture
+def principal():
+    bind(SALES, "req-test")
+    yield SALES
+    bind(None, None)
+
+
+@pytest.fixture
+def service(db, principal):
+    return worker_factory(CustomerService, db=db, outbox=OutboxWriter(OutboxMessage, "customer"))
+
+
+@pytest.fixture
+def outbox_events(db):
+    """The (type, data) of every event written to the outbox so far, oldest first."""
+
+    def read(event_type=None):
+        with db.session() as session:
+            rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+            return [
+                (row.routing_key, row.payload["data"])
+                for row in rows
+                if event_type is None or row.routing_key == event_type
+            ]
+
+    return read
+
+
+@pytest.fixture
+def make_customer(service):
+    def make(name="上海华东机电设备有限公司", **fields):
+        return service.create_customer({"name": name, **fields}, allow_duplicate=True)
+
+    return make
