@@ -1,0 +1,1 @@
+"""HTTP/JSON gateway of the CRM suite."""

@@ -1,0 +1,384 @@
+"""The OpenAPI 3.1 document of the HTTP API.
+
+Paths come from the routes' own metadata (``@route(..., summary=..., body=..., response=...)``);
+the component schemas of records come from each service's ``api_schemas()`` RPC, which the
+services generate from their marshmallow schemas; the gateway's own shapes (problem, merge
+request, health) are generated here from ``gateway.schemas`` the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from nameko.extensions import DependencyProvider
+
+from gateway import settings
+from gateway.parsing import CUSTOMER_SORTS
+from gateway.schemas import HealthSchema, MergeRequestSchema, ProblemSchema, ReadinessSchema
+from gateway.web import ApiRoute
+
+_log = logging.getLogger(__name__)
+
+TITLE = "CRM API"
+VERSION = "1.0.0"
+PROBLEM_MEDIA = "application/problem+json"
+SECURITY_SCHEME = "bearerAuth"
+GATEWAY_SCHEMAS = {
+    "Problem": ProblemSchema,
+    "MergeRequest": MergeRequestSchema,
+    "Health": HealthSchema,
+    "Readiness": ReadinessSchema,
+}
+
+QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "q": {
+        "description": "partial match on name, short name, code, phone or contact name",
+        "schema": {"type": "string"},
+    },
+    "status": {"description": "customer status", "schema": {"type": "string"}},
+    "category": {
+        "description": "customer category, e.g. A, B, C, VIP",
+        "schema": {"type": "string"},
+    },
+    "region": {"description": "sales region, e.g. 华东", "schema": {"type": "string"}},
+    "owner_id": {"description": "id of the owning salesperson", "schema": {"type": "string"}},
+    "tags": {
+        "description": "customers carrying all these tags (repeat the parameter or use commas)",
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "form",
+        "explode": True,
+    },
+    "sort": {"schema": {"type": "string", "enum": list(CUSTOMER_SORTS)}},
+    "cursor": {
+        "description": "next_cursor of the previous page",
+        "schema": {"type": "string"},
+    },
+    "limit": {
+        "description": "page size (at most 200, default 50)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+    },
+    "allow_duplicate": {
+        "description": "create even when likely duplicates exist",
+        "schema": {"type": "boolean", "default": False},
+    },
+}
+
+PROBLEM_RESPONSES: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "The request is malformed (e.g. the body is not JSON)"),
+    401: ("Unauthenticated", "No valid bearer token"),
+    403: ("Forbidden", "The caller may not do this"),
+    404: ("NotFound", "No such record (or not visible to the caller)"),
+    409: ("Conflict", "Stale version, or likely duplicates (listed in `candidates`)"),
+    413: ("PayloadTooLarge", "The body is too large"),
+    415: ("UnsupportedMediaType", "The body has the wrong media type"),
+    422: ("ValidationFailed", "The input is not valid; `errors` has reasons per field"),
+    428: ("PreconditionRequired", "The version to change is missing (If-Match or body version)"),
+    500: ("InternalError", "Unexpected error; quote the request id"),
+    503: ("Unavailable", "A service or the message broker is not available"),
+    504: ("GatewayTimeout", "A service did not answer in time"),
+}
+
+_PATH_PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+
+
+def openapi_path(rule: str) -> str:
+    """``/api/customers/<customer_id>`` -> ``/api/customers/{customer_id}``."""
+    return _PATH_PARAMETER.sub(r"{\1}", rule)
+
+
+def path_parameter_names(rule: str) -> list[str]:
+    return _PATH_PARAMETER.findall(rule)
+
+
+def build_document(
+    routes: Iterable[tuple[str, ApiRoute]],
+    service_schemas: Mapping[str, Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The OpenAPI document for ``routes``, with the schemas each service published."""
+    spec = APISpec(
+        title=TITLE,
+        version=VERSION,
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": (
+                "HTTP/JSON API of the CRM suite. Every /api route except this document needs "
+                "'Authorization: Bearer <token>'. Errors are application/problem+json "
+                "(RFC 9457) with a stable `code` and the `request_id` of the request."
+            )
+        },
+        security=[{SECURITY_SCHEME: []}],
+    )
+    for name, schema in GATEWAY_SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
+    for service, schemas in sorted(service_schemas.items()):
+        for name, schema in sorted(schemas.items()):
+            if name in spec.components.schemas:
+                _log.warning("schema %s of %s clashes with one already known", name, service)
+                continue
+            spec.components.schema(name, component=to_openapi_31(schema))
+    spec.components.security_scheme(
+        SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    _add_parameters(spec)
+    for name, description in PROBLEM_RESPONSES.values():
+        spec.components.response(
+            name,
+            {
+                "description": description,
+                "headers": {"X-Request-ID": _request_id_header()},
+                "content": {PROBLEM_MEDIA: {"schema": _ref("Problem")}},
+            },
+        )
+    routes = list(routes)
+    _add_patch_schemas(spec, routes)
+    known = set(spec.components.schemas)
+    by_path: dict[str, dict[str, Any]] = {}
+    for handler_name, route in routes:
+        path = openapi_path(route.url)
+        for method in route.method.split(","):
+            by_path.setdefault(path, {})[method.strip().lower()] = _operation(
+                handler_name, route, known
+            )
+    for path, operations in sorted(by_path.items()):
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def to_openapi_31(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema (``nullable: true``) as the JSON Schema 2020-12 of OpenAPI 3.1."""
+    if isinstance(schema, list):
+        return [to_openapi_31(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {key: to_openapi_31(value) for key, value in schema.items() if key != "nullable"}
+    if schema.get("nullable") is not True:
+        return converted
+    kind = converted.get("type")
+    if isinstance(kind, str):
+        converted["type"] = [kind, "null"]
+        return converted
+    if isinstance(kind, list):
+        converted["type"] = kind if "null" in kind else [*kind, "null"]
+        return converted
+    return {"anyOf": [converted, {"type": "null"}]}
+
+
+def patch_schema_name(input_name: str) -> str:
+    """``CustomerInput`` -> ``CustomerPatch``."""
+    return input_name.removesuffix("Input") + "Patch"
+
+
+def _add_patch_schemas(spec: APISpec, routes: list[tuple[str, ApiRoute]]) -> None:
+    """For each PATCH body: its input schema with every field optional, plus ``version``."""
+    published = spec.components.schemas
+    for _, route in routes:
+        body = route.doc.get("body")
+        if not (route.doc.get("if_match") and isinstance(body, str) and body in published):
+            continue
+        name = patch_schema_name(body)
+        if name in published:
+            continue
+        patch = copy.deepcopy(published[body])
+        patch.pop("required", None)
+        patch.setdefault("properties", {})["version"] = {
+            "type": "integer",
+            "minimum": 1,
+            "description": "the version being changed, unless If-Match says it",
+        }
+        patch["description"] = f"Fields of {body} to change; only those sent are changed."
+        spec.components.schema(name, component=patch)
+
+
+def _add_parameters(spec: APISpec) -> None:
+    for name, parameter in QUERY_PARAMETERS.items():
+        spec.components.parameter(name, "query", dict(parameter))
+    spec.components.parameter(
+        "RequestId",
+        "header",
+        {
+            "name": "X-Request-ID",
+            "description": "correlation id; echoed back, generated when absent",
+            "schema": {"type": "string", "maxLength": 128},
+        },
+    )
+    spec.components.parameter(
+        "IfMatch",
+        "header",
+        {
+            "name": "If-Match",
+            "description": 'the version being changed, as its ETag (e.g. "3"); '
+            'or send "version" in the body',
+            "schema": {"type": "string"},
+        },
+    )
+
+
+def _ref(name: str, section: str = "schemas") -> dict[str, str]:
+    return {"$ref": f"#/components/{section}/{name}"}
+
+
+def _request_id_header() -> dict[str, Any]:
+    return {"description": "the request's correlation id", "schema": {"type": "string"}}
+
+
+def _schema(name: str | None, known: set[str]) -> dict[str, Any]:
+    """A reference to a published schema; a plain object when no service publishes it."""
+    if name in known:
+        return _ref(name)
+    if name:
+        _log.info("no service publishes schema %s; describing it as an object", name)
+    return {"type": "object"}
+
+
+def _operation(handler_name: str, route: ApiRoute, known: set[str]) -> dict[str, Any]:
+    doc = route.doc
+    # component parameters and responses are named by string; apispec turns names into $refs
+    parameters: list[Any] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in path_parameter_names(route.url)
+    ]
+    parameters += list(doc.get("query", ()))
+    parameters.append("RequestId")
+    if doc.get("if_match"):
+        parameters.append("IfMatch")
+
+    operation: dict[str, Any] = {
+        "operationId": handler_name,
+        "summary": doc.get("summary", handler_name.replace("_", " ")),
+        "tags": list(doc.get("tags", ["customers"])),
+        "parameters": parameters,
+        "responses": _responses(route, known),
+    }
+    if doc.get("description"):
+        operation["description"] = doc["description"]
+    if not route.auth:
+        operation["security"] = []
+    body = _request_body(doc, known)
+    if body:
+        operation["requestBody"] = body
+    return operation
+
+
+def _request_body(doc: Mapping[str, Any], known: set[str]) -> dict[str, Any] | None:
+    body = doc.get("body")
+    if body is None:
+        return None
+    if body == "csv":
+        return {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "contentMediaType": "text/csv"}},
+                        "required": ["file"],
+                    }
+                },
+            },
+        }
+    if doc.get("if_match"):
+        schema = _schema(patch_schema_name(body), known)
+    else:
+        schema = _schema(body, known)
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _responses(route: ApiRoute, known: set[str]) -> dict[str, Any]:
+    doc = route.doc
+    status = int(doc.get("status", 200))
+    shape = doc.get("shape", "record")
+    headers: dict[str, Any] = {"X-Request-ID": _request_id_header()}
+    success: dict[str, Any] = {"description": doc.get("returns", "Success"), "headers": headers}
+    if shape == "record":
+        headers["ETag"] = {
+            "description": "the record's version, for If-Match",
+            "schema": {"type": "string"},
+        }
+        if status == 201:
+            headers["Location"] = {"description": "the new record", "schema": {"type": "string"}}
+        success["content"] = {"application/json": {"schema": _schema(doc.get("response"), known)}}
+    elif shape in ("page", "items"):
+        item = _schema(doc.get("response"), known)
+        properties: dict[str, Any] = {"items": {"type": "array", "items": item}}
+        if shape == "page":
+            properties["next_cursor"] = {
+                "type": ["string", "null"],
+                "description": "pass as `cursor` for the next page; null on the last page",
+            }
+        success["content"] = {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": properties,
+                    "required": sorted(properties),
+                }
+            }
+        }
+    elif shape == "object":
+        success["content"] = {"application/json": {"schema": _schema(doc.get("response"), known)}}
+    elif shape == "csv":
+        headers["Content-Disposition"] = {
+            "description": "attachment; filename=...",
+            "schema": {"type": "string"},
+        }
+        success["content"] = {"text/csv": {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(status): success}
+    for code in _error_statuses(route):
+        responses[str(code)] = PROBLEM_RESPONSES[code][0]
+    return responses
+
+
+def _error_statuses(route: ApiRoute) -> list[int]:
+    doc = route.doc
+    codes = {500}
+    if route.auth:
+        codes |= {401, 403, 503, 504}
+    if path_parameter_names(route.url):
+        codes.add(404)
+    if doc.get("body") is not None:
+        codes |= {400, 413, 415, 422}
+    if doc.get("query"):
+        codes.add(422)
+    if doc.get("if_match"):
+        codes |= {400, 409, 428}
+    codes |= set(doc.get("errors", ()))
+    return sorted(codes)
+
+
+class SchemaCache(DependencyProvider):
+    """Keeps each service's published schemas for ``OPENAPI_CACHE_SECONDS``.
+
+    A service that cannot be asked while its schemas are stale is served from the stale copy.
+    """
+
+    def setup(self) -> None:
+        self.ttl = settings.seconds(self.container.config, "OPENAPI_CACHE_SECONDS")
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get_dependency(self, worker_ctx: Any) -> SchemaCache:
+        return self
+
+    def schemas_of(self, service: str, fetch: Callable[[], Any]) -> dict[str, Any]:
+        entry = self._entries.get(service)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl:
+            return entry[1]
+        try:
+            fetched = fetch()
+        except Exception:
+            if entry is None:
+                raise
+            _log.warning("serving the cached schemas of %s: it cannot be asked now", service)
+            return entry[1]
+        if not isinstance(fetched, dict):
+            raise TypeError(f"api_schemas() of {service} returned {type(fetched).__name__}")
+        self._entries[service] = (time.monotonic(), fetched)
+        return fetched

@@ -1,0 +1,69 @@
+"""Readiness: the broker accepts a connection and every backend service answers ``ping``."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import eventlet
+from kombu import Connection
+
+from gateway.problems import HttpProblem
+
+_log = logging.getLogger(__name__)
+
+OK = "ok"
+
+
+def broker_status(amqp_uri: str, timeout: float) -> str:
+    timer = eventlet.Timeout(timeout)
+    try:
+        with Connection(amqp_uri, connect_timeout=timeout) as connection:
+            connection.connect()
+        return OK
+    except eventlet.Timeout as exc:
+        if exc is not timer:
+            raise
+        return "timeout"
+    except Exception as exc:
+        _log.warning("readiness: the broker is not reachable: %s", exc)
+        return "unreachable"
+    finally:
+        timer.cancel()
+
+
+def service_status(proxy: Any) -> str:
+    """``proxy`` is a timed service proxy; the answer must be ``pong``."""
+    try:
+        answer = proxy.ping()
+    except HttpProblem as exc:
+        return "timeout" if exc.status == 504 else exc.code
+    except Exception as exc:
+        code = getattr(exc, "code", None)
+        _log.warning("readiness: ping failed: %s", exc)
+        return code if isinstance(code, str) else "error"
+    return OK if answer == "pong" else "unexpected answer"
+
+
+def check(amqp_uri: str, proxies: Mapping[str, Any], timeout: float) -> dict[str, str]:
+    """Each check by name ("broker" and one per service), run side by side."""
+    pool = eventlet.GreenPool(len(proxies) + 1)
+
+    def spawn(fn: Any, *args: Any) -> Any:
+        return pool.spawn(contextvars.copy_context().run, fn, *args)
+
+    broker = spawn(broker_status, amqp_uri, timeout)
+    services = {name: spawn(service_status, proxy) for name, proxy in proxies.items()}
+    results = {"broker": broker.wait()}
+    results.update({name: thread.wait() for name, thread in services.items()})
+    return results
+
+
+def summary(checks: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    ready = all(value == OK for value in checks.values())
+    return (200 if ready else 503), {
+        "status": "ready" if ready else "unavailable",
+        "checks": dict(checks),
+    }

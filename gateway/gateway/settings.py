@@ -1,0 +1,64 @@
+"""The gateway's configuration keys, their defaults, and typed access to them.
+
+Values come from the nameko config (``config.yml``, where each one can be overridden by an
+environment variable); a key missing from the config falls back to the default here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEV_TOKEN_SECRET = "dev-only-token-secret-change-me-in-production"
+
+DEFAULTS: dict[str, Any] = {
+    "TOKEN_SECRET": DEV_TOKEN_SECRET,
+    "TOKEN_ISSUER": "crm",
+    "TOKEN_AUDIENCE": "crm-api",
+    "TOKEN_TTL": 3600,
+    "TOKEN_LEEWAY": 30,
+    "RPC_TIMEOUT": 10.0,
+    "BULK_RPC_TIMEOUT": 120.0,
+    "READY_TIMEOUT": 2.0,
+    "BACKEND_SERVICES": "customer",
+    "MAX_BODY_BYTES": 10 * 1024 * 1024,
+    "OPENAPI_CACHE_SECONDS": 60.0,
+}
+
+
+def value(config: Mapping[str, Any], key: str) -> Any:
+    found = config.get(key)
+    if found is None or found == "":
+        return DEFAULTS[key]
+    return found
+
+
+def seconds(config: Mapping[str, Any], key: str) -> float:
+    result = float(value(config, key))
+    if result <= 0:
+        raise ValueError(f"{key} must be a positive number of seconds, got {result}")
+    return result
+
+
+def integer(config: Mapping[str, Any], key: str) -> int:
+    return int(value(config, key))
+
+
+def rpc_timeout(config: Mapping[str, Any]) -> float:
+    return seconds(config, "RPC_TIMEOUT")
+
+
+def bulk_rpc_timeout(config: Mapping[str, Any]) -> float:
+    """The deadline of CSV import and export, which move many rows in one call."""
+    return seconds(config, "BULK_RPC_TIMEOUT")
+
+
+def ready_timeout(config: Mapping[str, Any]) -> float:
+    return seconds(config, "READY_TIMEOUT")
+
+
+def backend_services(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The services behind the gateway, as a list or a comma-separated string."""
+    raw = value(config, "BACKEND_SERVICES")
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    return tuple(name.strip() for name in names if name and name.strip())

@@ -1,0 +1,176 @@
+"""HTTP plumbing around Nameko's ``@http``: request ids, bearer auth, problem+json everywhere.
+
+``@route(method, url, auth=True, **doc)`` declares a JSON route. Before a worker is spawned
+the request gets its id (``X-Request-ID`` or a new uuid) and, unless ``auth=False``, its
+principal from the bearer token; both travel in Nameko context data (``request_id`` and
+``principal``) into every RPC the handler makes. Whatever a handler raises becomes a problem
+response; unknown routes and wrong methods are answered the same way. The keyword arguments
+in ``doc`` describe the route for the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from eventlet.event import Event
+from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import register_entrypoint
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer
+from werkzeug.routing import RequestRedirect
+from werkzeug.wrappers import Request, Response
+
+from crm_common.context import PRINCIPAL_KEY, REQUEST_ID_KEY, bind
+from gateway import problems, settings
+from gateway.auth import authenticate
+from gateway.tokens import TokenSettings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_ENVIRON = "crm.request_id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+
+_log = logging.getLogger(__name__)
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's request id when it is a sane token, otherwise a fresh one."""
+    if header and _VALID_REQUEST_ID.match(header.strip()):
+        return header.strip()
+    return str(uuid.uuid4())
+
+
+def request_id_of(request: Request) -> str:
+    found = request.environ.get(REQUEST_ID_ENVIRON)
+    if not found:
+        found = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        request.environ[REQUEST_ID_ENVIRON] = found
+    return found
+
+
+class ApiServer(WebServer):
+    """The web server shared by every ``@route``; it answers unrouted requests as problems."""
+
+    token_settings: TokenSettings
+    max_body_bytes: int
+
+    def setup(self) -> None:
+        super().setup()
+        config = self.container.config
+        self.token_settings = TokenSettings.from_config(config)
+        self.max_body_bytes = settings.integer(config, "MAX_BODY_BYTES")
+        if self.token_settings.secret == settings.DEV_TOKEN_SECRET:
+            _log.warning("TOKEN_SECRET is the development default: set it before going live")
+
+    def get_wsgi_app(self) -> ApiWsgiApp:
+        return ApiWsgiApp(self)
+
+
+class ApiWsgiApp:
+    def __init__(self, server: ApiServer) -> None:
+        self.server = server
+        self.url_map = server.make_url_map()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        environ[REQUEST_ID_ENVIRON] = request_id
+        bind(None, request_id)
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except RequestRedirect as redirect:
+            response = redirect.get_response(environ)
+        except Exception as exc:
+            response = problems.response_for(exc, request_id)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response(environ, start_response)
+
+
+class ApiRoute(HttpRequestHandler):
+    server = ApiServer()
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        *,
+        auth: bool = True,
+        doc: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(method, url, **kwargs)
+        self.auth = auth
+        self.doc = dict(doc or {})
+
+    def handle_request(self, request: Request) -> Response:
+        request.shallow = False
+        request.max_content_length = self.server.max_body_bytes
+        request_id = request_id_of(request)
+        try:
+            context_data: dict[str, Any] = {REQUEST_ID_KEY: request_id}
+            if self.auth:
+                principal = authenticate(request, self.server.token_settings)
+                context_data[PRINCIPAL_KEY] = principal.as_context()
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            done = Event()
+            self.container.spawn_worker(
+                self,
+                args,
+                kwargs,
+                context_data=context_data,
+                handle_result=partial(self.handle_result, done),
+            )
+            response = self.response_from_result(done.wait())
+        except ContainerBeingKilled:
+            response = problems.response_for(
+                problems.HttpProblem(
+                    503, "unavailable", "the gateway is shutting down", headers={"Retry-After": "5"}
+                ),
+                request_id,
+            )
+        except problems.HttpProblem as exc:
+            if exc.status == 401:
+                _log.info("refused %s %s: %s", request.method, request.path, exc.detail)
+            response = problems.response_for(exc, request_id)
+        except Exception as exc:
+            response = problems.response_for(exc, request_id)
+        return response
+
+
+def route(
+    method: str, url: str, *, auth: bool = True, **doc: Any
+) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+    """Declare ``fn(self, request, **path_values)`` as the handler of ``method url``."""
+
+    def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        @functools.wraps(fn)
+        def handler(service: Any, request: Request, **path_values: Any) -> Response:
+            try:
+                return fn(service, request, **path_values)
+            except Exception as exc:
+                return problems.response_for(exc, request_id_of(request))
+
+        register_entrypoint(handler, ApiRoute(method, url, auth=auth, doc=doc))
+        return handler
+
+    return decorate
+
+
+def api_routes(service_cls: type) -> list[tuple[str, ApiRoute]]:
+    """``(handler name, route)`` for each route declared on ``service_cls``, in a stable order."""
+    found: list[tuple[str, ApiRoute]] = []
+    for name in dir(service_cls):
+        member = getattr(service_cls, name, None)
+        for entrypoint in getattr(member, "nameko_entrypoints", None) or ():
+            if isinstance(entrypoint, ApiRoute):
+                found.append((name, entrypoint))
+    return sorted(found, key=lambda item: (item[1].url, item[1].method))

@@ -1,0 +1,471 @@
+"""The gateway's HTTP behaviour: tokens, problem+json, versions, queries, CSV, each route."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from gateway.tokens import TokenSettings, mint
+from tests.integration.test_gateway_standin import (
+    CUSTOMER_ID,
+    TOKENS,
+    USER,
+    StandInCustomer,
+    gateway_config,
+    problem_of,
+    start_gateway,
+)
+
+
+@pytest.fixture
+def api(rabbit_config, runner_factory):
+    return start_gateway(runner_factory, gateway_config(rabbit_config), StandInCustomer)
+
+
+def calls_to(method):
+    return [call for call in StandInCustomer.calls if call["method"] == method]
+
+
+# --- bearer tokens -------------------------------------------------------------------------
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def unsigned_token() -> str:
+    claims = {
+        "iss": TOKENS.issuer,
+        "aud": TOKENS.audience,
+        "sub": USER,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 600,
+    }
+    return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+
+
+def tampered_token() -> str:
+    header, payload, signature = mint(TOKENS, USER).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["sub"] = "u-admin"
+    return f"{header}.{_b64(claims)}.{signature}"
+
+
+def other_settings(**changes) -> TokenSettings:
+    values = {"secret": TOKENS.secret, "issuer": TOKENS.issuer, "audience": TOKENS.audience}
+    values.update(changes)
+    return TokenSettings(**values)
+
+
+BAD_TOKENS = {
+    "expired": lambda: mint(TOKENS, USER, ttl=60, now=time.time() - 3600),
+    "tampered": tampered_token,
+    "alg none": unsigned_token,
+    "wrong audience": lambda: mint(other_settings(audience="another-api"), USER),
+    "wrong issuer": lambda: mint(other_settings(issuer="someone-else"), USER),
+    "other secret": lambda: mint(other_settings(secret="x" * 40), USER),
+    "HS512": lambda: jwt.encode(
+        {
+            "iss": TOKENS.issuer,
+            "aud": TOKENS.audience,
+            "sub": USER,
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 600,
+        },
+        TOKENS.secret + TOKENS.secret,
+        algorithm="HS512",
+    ),
+    "garbage": lambda: "not.a.jwt",
+}
+
+
+def test_no_token_is_401_with_a_bearer_challenge(api):
+    response = api.get("/api/customers", auth=False)
+
+    problem = problem_of(response, 401)
+    assert problem["code"] == "unauthenticated"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="crm"'
+    assert StandInCustomer.calls == []
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_TOKENS))
+def test_a_token_that_does_not_verify_is_401_and_never_reaches_the_service(api, kind):
+    response = api.get(f"/api/customers/{CUSTOMER_ID}", token=BAD_TOKENS[kind]())
+
+    problem = problem_of(response, 401)
+    assert problem["code"] == "unauthenticated"
+    assert response.headers["WWW-Authenticate"].startswith(
+        'Bearer realm="crm", error="invalid_token"'
+    )
+    assert StandInCustomer.calls == []
+
+
+def test_a_basic_credential_is_not_a_bearer_token(api):
+    response = api.get(
+        "/api/customers", auth=False, headers={"Authorization": "Basic dXNlcjpwYXNz"}
+    )
+
+    problem_of(response, 401)
+    assert 'error="invalid_request"' in response.headers["WWW-Authenticate"]
+
+
+def test_expiry_is_reported_as_such(api):
+    response = api.get("/api/customers", token=BAD_TOKENS["expired"]())
+
+    assert "expired" in problem_of(response, 401)["detail"]
+
+
+def test_openapi_document_needs_no_token(api):
+    assert api.get("/api/openapi.json", auth=False).status_code == 200
+
+
+# --- problem+json for each kind of failure -------------------------------------------------
+
+
+def test_not_found_carries_the_services_details(api):
+    problem = problem_of(api.get("/api/customers/missing"), 404)
+
+    assert problem["code"] == "not_found"
+    assert problem["title"] == "Not found"
+    assert problem["resource"] == "customer"
+    assert problem["id"] == "missing"
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "status", "code", "header"),
+    [
+        ("missing", 404, "not_found", None),
+        ("hidden", 403, "forbidden", None),
+        ("anonymous", 401, "unauthenticated", "WWW-Authenticate"),
+        ("degraded", 503, "unavailable", "Retry-After"),
+        ("crash", 500, "internal_error", None),
+    ],
+)
+def test_each_service_error_maps_to_its_status_and_code(api, customer_id, status, code, header):
+    response = api.get(f"/api/customers/{customer_id}")
+
+    problem = problem_of(response, status)
+    assert problem["code"] == code
+    if header:
+        assert response.headers[header]
+
+
+def test_forbidden_keeps_the_services_explanation(api):
+    problem = problem_of(api.get("/api/customers/hidden"), 403)
+
+    assert "department" in problem["detail"]
+
+
+def test_a_services_own_unavailability_keeps_its_details(api):
+    problem = problem_of(api.get("/api/customers/degraded"), 503)
+
+    assert problem["dependency"] == "db"
+
+
+def test_validation_errors_list_reasons_per_field(api):
+    problem = problem_of(api.post("/api/customers", json={"region": "华东"}), 422)
+
+    assert problem["code"] == "validation_failed"
+    assert problem["errors"] == {"name": ["Missing data for required field."]}
+
+
+def test_a_duplicate_lists_its_candidates_and_can_be_overridden(api):
+    conflict = problem_of(api.post("/api/customers", json={"name": "华东机电"}), 409)
+    created = api.post("/api/customers?allow_duplicate=true", json={"name": "华东机电"})
+
+    assert conflict["code"] == "conflict"
+    assert conflict["reason"] == "duplicate_customer"
+    [candidate] = conflict["candidates"]
+    assert candidate["code"] == "C2026000001"
+    assert candidate["score"] == 0.92
+    assert created.status_code == 201
+    assert [call["allow_duplicate"] for call in calls_to("create_customer")] == [False, True]
+
+
+def test_an_unexpected_service_error_is_500_without_internals(api):
+    response = api.get("/api/customers/crash")
+
+    problem = problem_of(response, 500)
+    assert problem["code"] == "internal_error"
+    assert "secret-internal-detail" not in response.text
+    assert "Traceback" not in response.text
+    assert "RuntimeError" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b'{"name": ', "application/json", 400, "invalid_json"),
+        (b"[1, 2]", "application/json", 400, "invalid_json"),
+        (b"", "application/json", 400, "invalid_json"),
+        (b"\xff\xfe{}", "application/json", 400, "invalid_json"),
+        (b"name=x", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+    ],
+)
+def test_bodies_that_are_not_a_json_object(api, body, content_type, status, code):
+    response = api.post("/api/customers", data=body, headers={"Content-Type": content_type})
+
+    assert problem_of(response, status)["code"] == code
+    assert calls_to("create_customer") == []
+
+
+def test_unknown_route_is_a_404_problem(api):
+    problem = problem_of(api.get("/api/nothing-here"), 404)
+
+    assert problem["code"] == "not_found"
+
+
+def test_wrong_method_is_a_405_problem_with_allow(api):
+    response = api.request("PUT", f"/api/customers/{CUSTOMER_ID}", json={})
+
+    assert problem_of(response, 405)["code"] == "method_not_allowed"
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "PATCH"}
+
+
+def test_a_body_over_the_limit_is_413(rabbit_config, runner_factory):
+    small = start_gateway(
+        runner_factory, gateway_config(rabbit_config, MAX_BODY_BYTES=1024), StandInCustomer
+    )
+
+    response = small.post("/api/customers", json={"name": "x" * 5000})
+
+    assert problem_of(response, 413)["code"] == "payload_too_large"
+
+
+# --- versions: ETag and If-Match -----------------------------------------------------------
+
+
+def test_a_single_record_carries_its_version_as_etag(api):
+    assert api.get(f"/api/customers/{CUSTOMER_ID}").headers["ETag"] == '"3"'
+    assert api.get("/api/contacts/ct-9").headers["ETag"] == '"7"'
+
+
+@pytest.mark.parametrize("if_match", ['"3"', 'W/"3"'])
+def test_patch_takes_the_version_from_if_match(api, if_match):
+    response = api.patch(
+        f"/api/customers/{CUSTOMER_ID}", json={"region": "华南"}, headers={"If-Match": if_match}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.headers["ETag"] == '"4"'
+    [call] = calls_to("update_customer")
+    assert call["expected_version"] == 3
+    assert call["changes"] == {"region": "华南"}
+
+
+def test_patch_takes_the_version_from_the_body(api):
+    response = api.patch(f"/api/customers/{CUSTOMER_ID}", json={"region": "华南", "version": 3})
+
+    assert response.status_code == 200
+    [call] = calls_to("update_customer")
+    assert call["changes"] == {"region": "华南"}
+    assert call["expected_version"] == 3
+
+
+def test_patch_without_a_version_is_428(api):
+    response = api.patch(f"/api/customers/{CUSTOMER_ID}", json={"region": "华南"})
+
+    assert problem_of(response, 428)["code"] == "precondition_required"
+    assert calls_to("update_customer") == []
+
+
+def test_a_stale_version_is_409_with_the_current_one(api):
+    response = api.patch(
+        f"/api/customers/{CUSTOMER_ID}", json={"region": "华南"}, headers={"If-Match": '"2"'}
+    )
+
+    problem = problem_of(response, 409)
+    assert problem["reason"] == "stale_version"
+    assert problem["current_version"] == 3
+
+
+def test_if_match_and_body_version_must_agree(api):
+    response = api.patch(
+        f"/api/customers/{CUSTOMER_ID}", json={"version": 2}, headers={"If-Match": '"3"'}
+    )
+
+    assert problem_of(response, 422)["errors"] == {
+        "version": ["differs from the version in If-Match"]
+    }
+
+
+def test_a_malformed_if_match_is_400(api):
+    response = api.patch(f"/api/customers/{CUSTOMER_ID}", json={}, headers={"If-Match": "*"})
+
+    assert problem_of(response, 400)["code"] == "invalid_if_match"
+
+
+def test_contacts_are_patched_the_same_way(api):
+    response = api.patch(
+        "/api/contacts/ct-1", json={"title": "采购经理"}, headers={"If-Match": '"7"'}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"8"'
+    assert calls_to("update_contact")[0]["expected_version"] == 7
+
+
+# --- lists and queries ---------------------------------------------------------------------
+
+
+def test_list_passes_filters_tags_sort_and_paging(api):
+    response = api.get(
+        "/api/customers",
+        params=[
+            ("q", "华东"),
+            ("status", "formal"),
+            ("tags", "vip,重点"),
+            ("tags", "华东"),
+            ("sort", "-created_at"),
+            ("limit", "20"),
+            ("cursor", "abc"),
+            ("region", ""),
+        ],
+    )
+
+    assert response.status_code == 200
+    assert response.json()["next_cursor"] == "next-page"
+    [call] = calls_to("list_customers")
+    assert call["query"] == {
+        "q": "华东",
+        "status": "formal",
+        "tags": ["vip", "重点", "华东"],
+        "sort": "-created_at",
+        "limit": 20,
+        "cursor": "abc",
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"sort": "owner"}, "sort"), ({"limit": "many"}, "limit"), ({"limit": "0"}, "limit")],
+)
+def test_bad_query_parameters_are_field_errors(api, params, field):
+    problem = problem_of(api.get("/api/customers", params=params), 422)
+
+    assert list(problem["errors"]) == [field]
+    assert calls_to("list_customers") == []
+
+
+def test_history_pages_through_changes(api):
+    response = api.get(f"/api/customers/{CUSTOMER_ID}/history?limit=5&cursor=c1")
+
+    assert response.json()["items"][0]["field"] == "region"
+    [call] = calls_to("customer_history")
+    assert (call["cursor"], call["limit"]) == ("c1", 5)
+
+
+# --- the other routes, one RPC each --------------------------------------------------------
+
+
+def test_create_answers_201_with_location_and_etag(api):
+    response = api.post("/api/customers", json={"name": "华南五金", "region": "华南"})
+
+    assert response.status_code == 201
+    body = response.json()
+    assert response.headers["Location"] == f"/api/customers/{body['id']}"
+    assert response.headers["ETag"] == '"1"'
+    assert calls_to("create_customer")[0]["data"] == {"name": "华南五金", "region": "华南"}
+
+
+def test_contacts_relationships_and_care(api):
+    base = f"/api/customers/{CUSTOMER_ID}"
+    contacts = api.get(f"{base}/contacts")
+    contact = api.post(f"{base}/contacts", json={"name": "李娜", "mobile": "13800138000"})
+    bad_contact = api.post(f"{base}/contacts", json={"name": "李娜", "mobile": "999"})
+    relationships = api.get(f"{base}/relationships")
+    related = api.post(
+        f"{base}/relationships", json={"related_customer_id": "c-3", "kind": "parent"}
+    )
+    removed = api.delete(f"{base}/relationships/rel-1")
+    not_there = api.delete(f"{base}/relationships/missing")
+    care = api.get(f"{base}/care")
+    cared = api.post(f"{base}/care", json={"kind": "gift", "date": "2026-09-10"})
+
+    assert contacts.json() == {"items": [{"id": "ct-1", "name": "张伟", "version": 1}]}
+    assert contact.status_code == 201
+    assert contact.headers["Location"] == "/api/contacts/ct-2"
+    assert problem_of(bad_contact, 422)["errors"] == {"mobile": ["not a mainland China mobile"]}
+    assert relationships.json()["items"][0]["kind"] == "partner"
+    assert related.status_code == 201 and related.json()["kind"] == "parent"
+    assert removed.status_code == 204 and removed.content == b""
+    assert problem_of(not_there, 404)["resource"] == "relationship"
+    assert care.json()["items"][0]["kind"] == "festival"
+    assert cared.status_code == 201 and cared.json()["kind"] == "gift"
+    assert calls_to("remove_relationship")[0]["relationship_id"] == "rel-1"
+    assert {call["principal"] for call in StandInCustomer.calls} == {USER}
+
+
+def test_merge_validates_its_body_then_merges(api):
+    invalid = api.post("/api/customers/merge", json={"survivor_id": "a"})
+    merged = api.post("/api/customers/merge", json={"survivor_id": "a", "merged_id": "b"})
+
+    assert problem_of(invalid, 422)["errors"] == {"merged_id": ["Missing data for required field."]}
+    assert merged.status_code == 200
+    assert merged.json()["id"] == "a"
+    assert calls_to("merge_customers") == [
+        {
+            "method": "merge_customers",
+            "principal": USER,
+            "request_id": merged.headers["X-Request-ID"],
+            "survivor_id": "a",
+            "merged_id": "b",
+        }
+    ]
+
+
+# --- CSV -----------------------------------------------------------------------------------
+
+CSV = "name,region\r\n华东机电,华东\r\n,华北\r\n"
+
+
+def test_import_reads_utf8_csv_with_a_bom(api):
+    response = api.post(
+        "/api/customers/import",
+        data=("\ufeff" + CSV).encode("utf-8"),
+        headers={"Content-Type": "text/csv"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "created": 1,
+        "updated": 0,
+        "errors": [{"row": 3, "errors": {"name": ["required"]}}],
+    }
+    assert calls_to("import_customers")[0]["csv_text"] == CSV
+
+
+def test_import_accepts_a_multipart_upload_and_gb18030(api):
+    upload = api.post(
+        "/api/customers/import", files={"file": ("customers.csv", CSV.encode("utf-8"), "text/csv")}
+    )
+    from_excel = api.post(
+        "/api/customers/import", data=CSV.encode("gb18030"), headers={"Content-Type": "text/csv"}
+    )
+
+    assert upload.status_code == 200 and from_excel.status_code == 200
+    assert [call["csv_text"] for call in calls_to("import_customers")] == [CSV, CSV]
+
+
+def test_import_refuses_an_empty_or_json_body(api):
+    empty = api.post("/api/customers/import", data=b"", headers={"Content-Type": "text/csv"})
+    as_json = api.post("/api/customers/import", json={"rows": []})
+
+    assert problem_of(empty, 400)["code"] == "empty_csv"
+    assert problem_of(as_json, 415)["code"] == "unsupported_media_type"
+
+
+def test_export_is_a_csv_attachment(api):
+    response = api.get("/api/customers/export?region=华东&tags=vip")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="customers-')
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    assert "华东机电设备有限公司" in response.content.decode("utf-8-sig")
+    assert calls_to("export_customers")[0]["query"] == {"region": "华东", "tags": ["vip"]}

@@ -1,0 +1,198 @@
+"""/api/openapi.json: route metadata from the gateway, record schemas from the services."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from tests.integration.test_gateway_standin import (
+    StandInCustomer,
+    gateway_config,
+    problem_of,
+    start_gateway,
+)
+
+SPEC_ROUTES = {
+    "/api/customers": {"get", "post"},
+    "/api/customers/{customer_id}": {"get", "patch"},
+    "/api/customers/{customer_id}/contacts": {"get", "post"},
+    "/api/contacts/{contact_id}": {"get", "patch"},
+    "/api/customers/{customer_id}/relationships": {"get", "post"},
+    "/api/customers/{customer_id}/relationships/{relationship_id}": {"delete"},
+    "/api/customers/{customer_id}/care": {"get", "post"},
+    "/api/customers/{customer_id}/history": {"get"},
+    "/api/customers/merge": {"post"},
+    "/api/customers/import": {"post"},
+    "/api/customers/export": {"get"},
+    "/health": {"get"},
+    "/ready": {"get"},
+    "/api/openapi.json": {"get"},
+}
+
+
+@pytest.fixture
+def document(rabbit_config, runner_factory):
+    api = start_gateway(runner_factory, gateway_config(rabbit_config), StandInCustomer)
+    response = api.get("/api/openapi.json", auth=False)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    return response.json()
+
+
+def refs_in(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from refs_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs_in(value)
+
+
+def resolve(document, ref):
+    assert ref.startswith("#/"), ref
+    node = document
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
+
+
+def test_document_is_openapi_31_with_every_route_of_the_contract(document):
+    assert document["openapi"] == "3.1.0"
+    assert document["info"]["title"] and document["info"]["version"]
+    paths = {path: set(item) for path, item in document["paths"].items()}
+    assert paths == SPEC_ROUTES
+
+
+def test_every_ref_resolves(document):
+    refs = set(refs_in(document))
+
+    assert "#/components/schemas/Customer" in refs
+    assert "#/components/schemas/Contact" in refs
+    for ref in refs:
+        resolve(document, ref)
+
+
+def test_record_schemas_come_from_the_service_and_the_problem_from_the_gateway(document):
+    schemas = document["components"]["schemas"]
+
+    assert set(schemas["Customer"]["properties"]) >= {"id", "code", "name", "version", "contacts"}
+    assert schemas["Customer"]["properties"]["contacts"]["items"] == {
+        "$ref": "#/components/schemas/Contact"
+    }
+    assert set(schemas["Problem"]["properties"]) >= {
+        "type",
+        "title",
+        "status",
+        "detail",
+        "code",
+        "request_id",
+        "errors",
+    }
+    get_customer = document["paths"]["/api/customers/{customer_id}"]["get"]
+    ok = get_customer["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Customer"}
+    assert "ETag" in ok["headers"]
+    create = document["paths"]["/api/customers"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CustomerInput"
+    }
+    not_found = resolve(document, get_customer["responses"]["404"]["$ref"])
+    assert not_found["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
+
+
+def test_bearer_security_applies_to_the_api_but_not_to_operations_routes(document):
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    assert document["security"] == [{"bearerAuth": []}]
+    for path in ("/health", "/ready", "/api/openapi.json"):
+        assert document["paths"][path]["get"]["security"] == []
+    assert "security" not in document["paths"]["/api/customers"]["get"]
+    assert "401" in document["paths"]["/api/customers"]["get"]["responses"]
+
+
+def test_operations_declare_their_parameters_and_unique_ids(document):
+    operation_ids = []
+    for path, item in document["paths"].items():
+        declared_in_path = set(re.findall(r"{([^}]+)}", path))
+        for operation in item.values():
+            operation_ids.append(operation["operationId"])
+            parameters = [
+                resolve(document, p["$ref"]) if "$ref" in p else p for p in operation["parameters"]
+            ]
+            path_parameters = {p["name"] for p in parameters if p["in"] == "path"}
+            assert path_parameters == declared_in_path, (path, operation["operationId"])
+            assert all(p["required"] for p in parameters if p["in"] == "path")
+            assert "X-Request-ID" in {p["name"] for p in parameters if p["in"] == "header"}
+            assert operation["responses"], operation["operationId"]
+    assert len(operation_ids) == len(set(operation_ids))
+    listing = document["paths"]["/api/customers"]["get"]
+    names = {resolve(document, p["$ref"])["name"] for p in listing["parameters"] if "$ref" in p}
+    assert names >= {"q", "status", "category", "region", "owner_id", "tags", "sort", "cursor"}
+    patch = document["paths"]["/api/customers/{customer_id}"]["patch"]
+    assert {"409", "428"} <= set(patch["responses"])
+
+
+def test_without_the_service_the_document_is_503(rabbit_config, runner_factory):
+    api = start_gateway(runner_factory, gateway_config(rabbit_config))
+
+    problem = problem_of(api.get("/api/openapi.json", auth=False), 503)
+
+    assert problem["service"] == "customer"
+
+
+def validator_for(document, schema):
+    """A JSON Schema 2020-12 validator whose "#/components/..." refs resolve in ``document``."""
+    return Draft202012Validator({**schema, "components": document["components"]})
+
+
+def test_every_component_schema_is_valid_json_schema_2020_12(document):
+    for name, schema in document["components"]["schemas"].items():
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:  # pragma: no cover - the message names the culprit
+            pytest.fail(f"{name}: {exc.message}")
+
+
+def test_real_responses_match_the_documented_schemas(rabbit_config, runner_factory):
+    api = start_gateway(runner_factory, gateway_config(rabbit_config), StandInCustomer)
+    document = api.get("/api/openapi.json", auth=False).json()
+    paths = document["paths"]
+
+    def schema_of(path, method, status, media="application/json"):
+        response = paths[path][method]["responses"][status]
+        if "$ref" in response:
+            response = resolve(document, response["$ref"])
+        return response["content"][media]["schema"]
+
+    one = api.get("/api/customers/c-1")
+    page = api.get("/api/customers")
+    missing = api.get("/api/customers/missing")
+    invalid = api.post("/api/customers", json={})
+
+    validator_for(document, schema_of("/api/customers/{customer_id}", "get", "200")).validate(
+        one.json()
+    )
+    validator_for(document, schema_of("/api/customers", "get", "200")).validate(page.json())
+    problem_schema = schema_of(
+        "/api/customers/{customer_id}", "get", "404", media="application/problem+json"
+    )
+    for problem in (missing.json(), invalid.json()):
+        validator_for(document, problem_schema).validate(problem)
+    wrong = {**one.json(), "version": "three"}
+    with pytest.raises(ValidationError):
+        validator_for(document, schema_of("/api/customers/{customer_id}", "get", "200")).validate(
+            wrong
+        )

@@ -1,0 +1,140 @@
+import json
+
+import pytest
+from werkzeug.datastructures import MultiDict
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
+
+from gateway import parsing
+from gateway.problems import HttpProblem
+
+
+def request(**kwargs):
+    return Request(EnvironBuilder(**kwargs).get_environ())
+
+
+def status_of(call):
+    with pytest.raises(HttpProblem) as caught:
+        call()
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("header", "version"),
+    [('"3"', 3), ('W/"3"', 3), (' "12" ', 12), (None, None), ("", None)],
+)
+def test_if_match_versions(header, version):
+    assert parsing.if_match_version(header) == version
+
+
+@pytest.mark.parametrize("header", ["*", "3", '"abc"', '"3", "4"', 'W/"-1"'])
+def test_if_match_that_names_no_single_version_is_400(header):
+    problem = status_of(lambda: parsing.if_match_version(header))
+    assert problem.status == 400 and problem.code == "invalid_if_match"
+
+
+def test_split_version_prefers_nothing_and_needs_something():
+    with_header = request(method="PATCH", headers={"If-Match": '"5"'})
+    without = request(method="PATCH")
+
+    assert parsing.split_version(with_header, {"name": "x"}) == ({"name": "x"}, 5)
+    assert parsing.split_version(without, {"name": "x", "version": 5}) == ({"name": "x"}, 5)
+    assert parsing.split_version(with_header, {"version": 5}) == ({}, 5)
+    assert status_of(lambda: parsing.split_version(without, {"name": "x"})).status == 428
+    assert status_of(lambda: parsing.split_version(with_header, {"version": 4})).status == 422
+
+
+@pytest.mark.parametrize("version", ["x", 0, True, 1.5, [3]])
+def test_a_body_version_must_be_a_positive_whole_number(version):
+    problem = status_of(lambda: parsing.split_version(request(), {"version": version}))
+    assert problem.status == 422 and list(problem.errors) == ["version"]
+
+
+def test_customer_query_keeps_known_filters_and_drops_blanks():
+    args = MultiDict(
+        [
+            ("q", " 华东 "),
+            ("region", ""),
+            ("owner_id", "u-1"),
+            ("tags", "a, b"),
+            ("tags", "b"),
+            ("tags", "c"),
+            ("sort", "name"),
+            ("limit", "10"),
+            ("unknown", "ignored"),
+        ]
+    )
+
+    assert parsing.customer_query(args) == {
+        "q": "华东",
+        "owner_id": "u-1",
+        "tags": ["a", "b", "c"],
+        "sort": "name",
+        "limit": 10,
+    }
+    assert "limit" not in parsing.customer_query(args, paged=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [({"sort": "region"}, "sort"), ({"limit": "x"}, "limit"), ({"limit": "-1"}, "limit")],
+)
+def test_customer_query_rejects_bad_values_per_field(args, field):
+    problem = status_of(lambda: parsing.customer_query(MultiDict(args)))
+    assert problem.status == 422 and list(problem.errors) == [field]
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("1", True), ("no", False), (None, False)]
+)
+def test_flags(raw, value):
+    args = {} if raw is None else {"allow_duplicate": raw}
+    assert parsing.flag(args, "allow_duplicate") is value
+
+
+def test_a_flag_that_is_neither_true_nor_false_is_a_field_error():
+    problem = status_of(lambda: parsing.flag({"allow_duplicate": "maybe"}, "allow_duplicate"))
+    assert problem.errors == {"allow_duplicate": ["must be true or false"]}
+
+
+def test_json_body_reads_objects_only():
+    good = request(
+        method="POST", data=json.dumps({"name": "华东"}), content_type="application/json"
+    )
+    problem_json = request(method="POST", data=b"{}", content_type="application/merge-patch+json")
+    array = request(method="POST", data=b"[]", content_type="application/json")
+    broken = request(method="POST", data=b'{"a":', content_type="application/json")
+    form = request(method="POST", data=b"a=1", content_type="application/x-www-form-urlencoded")
+
+    assert parsing.json_body(good) == {"name": "华东"}
+    assert parsing.json_body(problem_json) == {}
+    assert status_of(lambda: parsing.json_body(array)).code == "invalid_json"
+    assert "line 1" in status_of(lambda: parsing.json_body(broken)).detail
+    assert status_of(lambda: parsing.json_body(form)).status == 415
+
+
+def test_csv_text_from_body_with_bom_and_from_an_upload():
+    text = "name\r\n华东机电\r\n"
+    body = request(method="POST", data=("\ufeff" + text).encode(), content_type="text/csv")
+    upload = request(
+        method="POST",
+        data={"file": (__import__("io").BytesIO(text.encode("gb18030")), "c.csv", "text/csv")},
+    )
+
+    assert parsing.csv_text(body) == text
+    assert parsing.csv_text(upload) == text
+
+
+def test_csv_charset_parameter_is_honoured():
+    raw = "name\n华东\n".encode("utf-16")
+    body = request(method="POST", data=raw, content_type="text/csv; charset=utf-16")
+
+    assert parsing.csv_text(body) == "name\n华东\n"
+    bogus = request(method="POST", data=b"x", content_type="text/csv; charset=klingon")
+    assert status_of(lambda: parsing.csv_text(bogus)).code == "unknown_charset"
+
+
+def test_decode_text_falls_back_to_gb18030_only_when_utf8_fails():
+    assert parsing.decode_text("华东".encode()) == "华东"
+    assert parsing.decode_text("华东".encode("gb18030")) == "华东"
+    assert parsing.decode_text(b"\xef\xbb\xbfname") == "name"

@@ -1,0 +1,43 @@
+"""The timed RPC proxy against a broker address where nothing listens."""
+
+import time
+from types import SimpleNamespace
+
+import pytest
+from nameko.rpc import ReplyListener
+from nameko.testing.utils import find_free_port
+
+from crm_common.errors import Unavailable
+from gateway.rpc import ServiceRpc, TimedServiceProxy
+
+
+def proxy_to_nowhere(timeout):
+    config = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{find_free_port()}/"}
+    worker_ctx = SimpleNamespace(container=SimpleNamespace(config=config), context_data={})
+    listener = ReplyListener()
+    listener.routing_key = "reply-key"
+    options = ServiceRpc("customer").options
+    return TimedServiceProxy(worker_ctx, "customer", listener, timeout, options), listener
+
+
+@pytest.mark.parametrize("timeout", [0.5, 30])
+def test_no_broker_is_unavailable_and_never_a_hang(timeout):
+    proxy, listener = proxy_to_nowhere(timeout)
+
+    started = time.monotonic()
+    with pytest.raises(Unavailable) as caught:
+        proxy.get_customer("c1")
+
+    assert time.monotonic() - started < min(timeout, 2.5)
+    assert caught.value.details == {"service": "customer"}
+    assert caught.value.status == 503
+    assert listener._reply_events == {}
+
+
+def test_with_timeout_and_for_service_keep_the_rest():
+    proxy, _ = proxy_to_nowhere(10)
+
+    other = proxy.for_service("sales").with_timeout(2)
+
+    assert (other.service_name, other.timeout) == ("sales", 2)
+    assert (proxy.service_name, proxy.timeout) == ("customer", 10)

@@ -1,0 +1,48 @@
+import pytest
+
+from gateway import settings
+
+
+def test_missing_or_blank_values_fall_back_to_defaults():
+    assert settings.rpc_timeout({}) == 10.0
+    assert settings.rpc_timeout({"RPC_TIMEOUT": ""}) == 10.0
+    assert settings.rpc_timeout({"RPC_TIMEOUT": "2.5"}) == 2.5
+
+
+def test_timeouts_must_be_positive():
+    with pytest.raises(ValueError):
+        settings.rpc_timeout({"RPC_TIMEOUT": 0})
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ("customer", ("customer",)),
+        ("customer, sales,", ("customer", "sales")),
+        (["a", "b"], ("a", "b")),
+    ],
+)
+def test_backend_services_as_list_or_comma_string(raw, names):
+    assert settings.backend_services({"BACKEND_SERVICES": raw}) == names
+
+
+def test_the_shipped_config_file_has_every_key_overridable(monkeypatch):
+    from pathlib import Path
+
+    from gateway.tokens import load_config
+
+    path = Path(__file__).resolve().parents[3] / "gateway" / "config.yml"
+    text = path.read_text(encoding="utf-8")
+    for key in settings.DEFAULTS:
+        assert f"{key}: ${{{key}:" in text, key
+    monkeypatch.setenv("RPC_TIMEOUT", "4")
+    monkeypatch.setenv("WEB_SERVER_ADDRESS", "127.0.0.1:9001")
+
+    config = load_config(str(path))
+
+    assert config["RPC_TIMEOUT"] == 4
+    assert config["WEB_SERVER_ADDRESS"] == "127.0.0.1:9001"
+    assert config["TOKEN_SECRET"] == settings.DEV_TOKEN_SECRET
+    for key, default in settings.DEFAULTS.items():
+        if key not in ("RPC_TIMEOUT",):
+            assert settings.value(config, key) == default, key
