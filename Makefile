@@ -1,0 +1,143 @@
+# The CRM suite on one machine. `make run` serves the API, `make test` runs the whole suite.
+# Both bootstrap the same way: Python 3.11 virtual environment in .venv, installed from
+# requirements-dev.txt pinned by constraints.txt (reinstalled only when those files change).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.NOTPARALLEL:
+
+ifndef PYTHON
+PYTHON := $(or $(shell command -v python3.11 2>/dev/null),$(shell command -v python3 2>/dev/null),python3)
+endif
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+CONFIG ?= config.yml
+SERVICES := customer.service gateway.service
+# Services that own a database; each gets <NAME>_DB_URI (default: SQLite under var/).
+DB_SERVICES := customer
+API = http://localhost:$(lastword $(subst :, ,$(or $(WEB_SERVER_ADDRESS),127.0.0.1:8000)))
+PYTEST_ARGS ?=
+# Eventlet warns that it is deprecated from whichever nameko module imports it first.
+QUIET := PYTHONWARNINGS=ignore::Warning:nameko.cli.commands,ignore::Warning:nameko.extensions
+BENCH_ARGS ?=
+
+export AMQP_URI ?= amqp://guest:guest@localhost:5672/
+export RABBIT_MANAGEMENT_URI ?= http://guest:guest@localhost:15672
+export CUSTOMER_DB_URI ?= sqlite:///var/customer.db
+
+upper = $(shell echo '$(1)' | tr '[:lower:]' '[:upper:]')
+db_uri = $(or $($(call upper,$(1))_DB_URI),sqlite:///var/$(1).db)
+short_hash = $(shell { cat $(1); echo $(2); } 2>/dev/null | sha256sum | cut -c1-12)
+
+REQUIREMENT_FILES := requirements-dev.txt constraints.txt \
+	$(sort $(wildcard libs/*/pyproject.toml services/*/pyproject.toml gateway/pyproject.toml))
+# Editable installs map each top-level package when installed: a new one means reinstalling.
+PACKAGE_ROOTS := $(sort $(wildcard libs/*/*/__init__.py services/*/*/__init__.py gateway/*/__init__.py))
+INSTALL_STAMP := $(VENV)/.installed-$(call short_hash,$(REQUIREMENT_FILES),$(PACKAGE_ROOTS))
+DEMO ?= $(if $(filter sqlite:%,$(call db_uri,customer)),1,0)
+
+.PHONY: help run test lint format bench install venv broker-check broker-check-test migrate \
+	demo token lock compose-check clean distclean
+
+help:
+	@echo "make run            install, migrate, load demo data into an empty db, serve the API on $(API)"
+	@echo "make test           install, then ruff check, ruff format --check and the whole pytest suite"
+	@echo "make lint           ruff check and ruff format --check"
+	@echo "make format         ruff format and ruff check --fix"
+	@echo "make bench          run the benchmarks in bench/ (prints figures; needs RabbitMQ)"
+	@echo "make migrate        bring each service's database to the newest schema"
+	@echo "make token          print a bearer token for u-sales-01 (or USER_ID=...)"
+	@echo "make lock           rewrite constraints.txt from what .venv has installed"
+	@echo "make compose-check  validate deploy/docker-compose.yml against the compose spec"
+	@echo "make clean          remove var/ (databases, demo data) and caches; distclean also .venv"
+
+# --- bootstrap ---------------------------------------------------------------------------
+
+venv: $(PY)
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+		echo "Python 3.11 is needed but '$(PYTHON)' is not it: install Python 3.11 and run 'make PYTHON=/path/to/python3.11 ...'." >&2; \
+		exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+install: $(INSTALL_STAMP)
+
+$(INSTALL_STAMP): | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Runs with the system Python and the standard library only: it answers before anything
+# is installed, within a few seconds, in one sentence.
+broker-check:
+	@$(PYTHON) scripts/check_broker.py --quiet
+
+broker-check-test:
+	@$(PYTHON) scripts/check_broker.py --quiet --management "$(RABBIT_MANAGEMENT_URI)"
+
+# --- run ---------------------------------------------------------------------------------
+
+migrate: install
+	@$(foreach s,$(DB_SERVICES),$(QUIET) $(PY) -m crm_common.migrations $(s) --uri '$(call db_uri,$(s))';)
+
+# customer.demo loads only into a database without customers. `make run` asks for it on SQLite
+# (the dev default); for another database say DEMO=1.
+demo: migrate
+ifeq ($(DEMO),1)
+	@DB_URI='$(call db_uri,customer)' $(QUIET) $(PY) -m customer.demo
+else
+	@echo "Demo data is not loaded into a database other than SQLite unless you ask: make run DEMO=1."
+endif
+
+run: broker-check install migrate demo
+	@echo
+	@echo "The CRM API is starting on $(API) (Ctrl-C stops it). To call it:"
+	@echo "  export TOKEN=\$$($(BIN)/crm-token --config $(CONFIG) --user u-sales-01)"
+	@echo "  curl -sG $(API)/api/customers -H \"Authorization: Bearer \$$TOKEN\" --data-urlencode region=华东 --data-urlencode q=机电 --data-urlencode limit=5"
+	@echo "  Demo users: u-sales-01 ... u-sales-06, u-manager-01.  API docs: $(API)/api/openapi.json"
+	@echo
+	@$(QUIET) $(BIN)/nameko run --config $(CONFIG) $(SERVICES)
+
+token: install
+	@$(BIN)/crm-token --config $(CONFIG) --user $(or $(USER_ID),u-sales-01)
+
+# --- checks ------------------------------------------------------------------------------
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: broker-check-test install lint
+	$(BIN)/pytest --amqp-uri "$(AMQP_URI)" --rabbit-api-uri "$(RABBIT_MANAGEMENT_URI)" $(PYTEST_ARGS)
+
+compose-check: install
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
+
+bench: broker-check install
+	@found=0; for script in bench/bench_*.py; do \
+		[ -e "$$script" ] || continue; found=1; module=$${script%.py}; \
+		echo "== $${module//\//.}"; $(PY) -m "$${module//\//.}" $(BENCH_ARGS); \
+	done; [ $$found = 1 ] || echo "No benchmarks in bench/ yet."
+
+# --- maintenance -------------------------------------------------------------------------
+
+lock: install
+	@{ echo "# Exact versions of everything installed by requirements-dev.txt (regenerate: make lock)."; \
+	  $(PY) -m pip freeze --all --exclude-editable --disable-pip-version-check \
+	    | grep -v -E '^(-e |#)| @ ' | LC_ALL=C sort -f; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+	@echo "constraints.txt rewritten: review 'git diff constraints.txt'."
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV)
