@@ -31,7 +31,15 @@ from customer.domain.phones import phone_key
 from customer.domain.relationships import INVERSE, Drop, Link, check_new_link, repoint_for_merge
 from customer.domain.status import Status, check_transition
 from customer.domain.tags import split_tags
-from customer.models import CareRecord, Contact, Customer, HistoryEntry, Relationship
+from customer.models import (
+    CONTACT_FIELDS,
+    CUSTOMER_FIELDS,
+    CareRecord,
+    Contact,
+    Customer,
+    HistoryEntry,
+    Relationship,
+)
 from customer.schemas import (
     CareRecordInputSchema,
     CareRecordSchema,
@@ -45,35 +53,6 @@ from customer.schemas import (
     RelationshipSchema,
 )
 
-CUSTOMER_FIELDS = (
-    "name",
-    "short_name",
-    "kind",
-    "status",
-    "category",
-    "industry",
-    "region",
-    "address",
-    "phone",
-    "credit_code",
-    "credit_level",
-    "owner_id",
-    "department_id",
-    "tags",
-    "remark",
-)
-CONTACT_FIELDS = (
-    "name",
-    "title",
-    "department",
-    "mobile",
-    "phone",
-    "email",
-    "birthday",
-    "is_primary",
-    "purchase_role",
-    "remark",
-)
 OWNERSHIP_FIELDS = frozenset({"owner_id", "department_id"})
 
 customer_schema = CustomerSchema()
@@ -249,13 +228,7 @@ class CustomerBook:
 
     def update(self, customer_id: Any, changes: Any, expected_version: Any) -> dict[str, Any]:
         customer = repository.get_customer(self.session, customer_id)
-        if isinstance(changes, dict) and "version" in changes:
-            changes = dict(changes)
-            body_version = changes.pop("version")
-            if expected_version is None:
-                expected_version = body_version
-        if expected_version is None:
-            raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
+        changes, expected_version = _split_version(changes, expected_version)
         self._editable(customer)
         check_version(customer, expected_version)
         values = load(CustomerInputSchema(), changes, partial=True)
@@ -376,13 +349,7 @@ class CustomerBook:
         self, contact_id: Any, changes: Any, expected_version: Any
     ) -> dict[str, Any]:
         contact = repository.get_contact(self.session, contact_id)
-        if isinstance(changes, dict) and "version" in changes:
-            changes = dict(changes)
-            body_version = changes.pop("version")
-            if expected_version is None:
-                expected_version = body_version
-        if expected_version is None:
-            raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
+        changes, expected_version = _split_version(changes, expected_version)
         check_version(contact, expected_version)
         values = load(ContactInputSchema(), changes, partial=True)
         if values.get("is_primary") and not contact.is_primary:
@@ -733,3 +700,15 @@ class CustomerTransfer:
         )
         customers = self.session.scalars(stmt.order_by(*order).execution_options(yield_per=500))
         return csvio.write(dump_customer(c) for c in customers)
+
+
+def _split_version(changes: Any, expected_version: Any) -> tuple[Any, Any]:
+    """The changes without ``version``, and the version the client read (argument or body)."""
+    if isinstance(changes, dict) and "version" in changes:
+        changes = dict(changes)
+        body_version = changes.pop("version")
+        if expected_version is None:
+            expected_version = body_version
+    if expected_version is None:
+        raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
+    return changes, expected_version

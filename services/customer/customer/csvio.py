@@ -14,29 +14,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from crm_common.errors import ValidationFailed
+from customer.models import CUSTOMER_FIELDS
 
 BOM = "\ufeff"
 
-EXPORT_COLUMNS = (
-    "code",
-    "name",
-    "short_name",
-    "kind",
-    "status",
-    "category",
-    "industry",
-    "region",
-    "address",
-    "phone",
-    "credit_code",
-    "credit_level",
-    "owner_id",
-    "department_id",
-    "tags",
-    "remark",
-    "created_at",
-    "updated_at",
-)
+EXPORT_COLUMNS = ("code", *CUSTOMER_FIELDS, "created_at", "updated_at")
 IMPORT_COLUMNS = frozenset(EXPORT_COLUMNS) - {"created_at", "updated_at"}
 IGNORED_COLUMNS = frozenset({"id", "created_at", "updated_at", "version", "merged_into_id"})
 

@@ -37,6 +37,38 @@ class InboxEvent(InboxMixin, Base):
     pass
 
 
+# The fields a client edits, in the order history, events and CSV columns list them.
+CUSTOMER_FIELDS = (
+    "name",
+    "short_name",
+    "kind",
+    "status",
+    "category",
+    "industry",
+    "region",
+    "address",
+    "phone",
+    "credit_code",
+    "credit_level",
+    "owner_id",
+    "department_id",
+    "tags",
+    "remark",
+)
+CONTACT_FIELDS = (
+    "name",
+    "title",
+    "department",
+    "mobile",
+    "phone",
+    "email",
+    "birthday",
+    "is_primary",
+    "purchase_role",
+    "remark",
+)
+
+
 class Customer(EntityMixin, Base):
     __tablename__ = "customers"
 
