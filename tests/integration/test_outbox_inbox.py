@@ -181,3 +181,16 @@ def _try_relay(relay):
         return relay.relay_pending()
     except Exception:
         return 0
+
+
+def test_rows_committed_before_a_crash_leave_when_the_service_starts_again(runner_factory, config):
+    ledger = SessionScope(engine_for(config["DB_URIS"]["ledger"]))
+    with ledger.session() as session:  # committed, then the process died before relaying
+        OutboxWriter(OutboxMessage, "ledger").add(session, "note_added", {"title": "orphan"})
+    runner = runner_factory(config, AuditService)
+    runner.start()  # the consumer's queue exists before the publisher comes back
+    runner_factory(config, LedgerService).start()
+
+    assert wait_for(lambda: audit_titles(config)) == ["orphan|None|None"]
+    with ledger.session() as session:
+        assert session.scalar(select(OutboxMessage.sent_at)) is not None

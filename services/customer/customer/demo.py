@@ -179,6 +179,9 @@ TRADE_NAMES = (
     ("恒信", "hengxin"),
     ("远航", "yuanhang"),
     ("聚力", "juli"),
+    ("华东", "huadong"),
+    ("华北", "huabei"),
+    ("华南", "huanan"),
 )
 LINES = (
     ("机电设备", "机电设备"),
