@@ -43,8 +43,8 @@ DEMO ?= $(if $(filter sqlite:%,$(call db_uri,customer)),1,0)
 
 help:
 	@echo "make run            install, migrate, load demo data into an empty db, serve the API on $(API)"
-	@echo "make test           install, then ruff check, ruff format --check and the whole pytest suite"
-	@echo "make lint           ruff check and ruff format --check"
+	@echo "make test           install, then ruff, mypy (crm_common) and the whole pytest suite"
+	@echo "make lint           ruff check, ruff format --check, mypy --strict on crm_common"
 	@echo "make format         ruff format and ruff check --fix"
 	@echo "make bench          run the benchmarks in bench/ (prints figures; needs RabbitMQ)"
 	@echo "make migrate        bring each service's database to the newest schema"
@@ -110,6 +110,7 @@ token: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy libs/crm_common/crm_common
 
 format: install
 	$(BIN)/ruff format .

@@ -18,10 +18,10 @@ class CrmError(Exception):
     title: ClassVar[str] = "Error"
 
     def __init__(self, message: str, details: dict[str, Any] | str | None = None) -> None:
-        if isinstance(details, str):
-            details = json.loads(details)
         self.message = message
-        self.details: dict[str, Any] = dict(details or {})
+        self.details: dict[str, Any] = (
+            json.loads(details) if isinstance(details, str) else dict(details or {})
+        )
         super().__init__(message, json.dumps(self.details, ensure_ascii=False, default=str))
 
     def __str__(self) -> str:
@@ -49,7 +49,8 @@ class ValidationFailed(CrmError):
 
     @property
     def field_errors(self) -> dict[str, Any]:
-        return self.details.get("errors", {})
+        errors: dict[str, Any] = self.details.get("errors", {})
+        return errors
 
     @classmethod
     def on(cls, field: str, reason: str) -> ValidationFailed:

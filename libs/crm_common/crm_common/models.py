@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, DateTime, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -43,6 +43,10 @@ def check_version(entity: EntityMixin, expected_version: int | None) -> None:
 class OutboxMixin:
     """Events written in the business transaction, relayed to the broker after commit."""
 
+    if TYPE_CHECKING:  # the declarative base of the concrete model supplies the constructor
+
+        def __init__(self, **values: Any) -> None: ...
+
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -61,6 +65,10 @@ class OutboxMixin:
 
 class InboxMixin:
     """Events a handler has already applied, so a redelivery has no second effect."""
+
+    if TYPE_CHECKING:  # the declarative base of the concrete model supplies the constructor
+
+        def __init__(self, **values: Any) -> None: ...
 
     __tablename__ = "inbox"
 

@@ -50,7 +50,7 @@ class Money:
         return {"amount": f"{self.amount:.2f}", "currency": self.currency}
 
 
-class MoneyField(fields.Field):
+class MoneyField(fields.Field[Money]):
     """Serializes ``Money`` as ``{"amount": "12.30", "currency": "CNY"}`` and loads it back."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
