@@ -106,33 +106,17 @@ class CustomerBook:
         old: Any = None,
         new: Any = None,
     ) -> None:
-        rows = [
-            HistoryEntry(
-                customer_id=customer_id,
-                entity_type=entity_type,
-                entity_id=str(entity_id),
-                change=change,
-                actor_id=self.actor_id,
-                field=c.field,
-                old=c.old,
-                new=c.new,
-                at=self.now,
-            )
-            for c in changes
+        common = {
+            "customer_id": customer_id,
+            "entity_type": entity_type,
+            "entity_id": str(entity_id),
+            "change": change,
+            "actor_id": self.actor_id,
+            "at": self.now,
+        }
+        rows = [HistoryEntry(**common, field=c.field, old=c.old, new=c.new) for c in changes] or [
+            HistoryEntry(**common, old=jsonable(old), new=jsonable(new))
         ]
-        if not rows:
-            rows = [
-                HistoryEntry(
-                    customer_id=customer_id,
-                    entity_type=entity_type,
-                    entity_id=str(entity_id),
-                    change=change,
-                    actor_id=self.actor_id,
-                    old=jsonable(old),
-                    new=jsonable(new),
-                    at=self.now,
-                )
-            ]
         self.session.add_all(rows)
 
     # -- customers ------------------------------------------------------------------------
