@@ -14,6 +14,7 @@ from tests.integration.test_gateway_standin import (
     problem_of,
     start_gateway,
 )
+from tests.unit.gateway.test_openapi import refs_in
 
 SPEC_ROUTES = {
     "/api/customers": {"get", "post"},
@@ -40,18 +41,6 @@ def document(rabbit_config, runner_factory):
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
     return response.json()
-
-
-def refs_in(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref":
-                yield value
-            else:
-                yield from refs_in(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs_in(value)
 
 
 def resolve(document, ref):
