@@ -8,12 +8,13 @@ so domain-facing code and log records can read them without a handle on the work
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nameko.extensions import DependencyProvider
 
-from crm_common.errors import Unauthenticated
+from crm_common.errors import Forbidden, Unauthenticated
+from crm_common.scope import Grant, MalformedGrant, parse_grants
 
 PRINCIPAL_KEY = "principal"
 REQUEST_ID_KEY = "request_id"
@@ -26,24 +27,33 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("reques
 
 @dataclass(frozen=True)
 class Principal:
+    """A signed-in user as the services see them: function permissions (``resource:action``)
+    and data grants (see ``crm_common.scope``). Without grants a principal sees no records."""
+
     user_id: str
     department_id: str | None = None
     roles: tuple[str, ...] = ()
     permissions: tuple[str, ...] = ()
-    grants: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    grants: tuple[Grant, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "grants", parse_grants(self.grants))
 
     @classmethod
     def from_context(cls, data: dict[str, Any]) -> Principal:
         user_id = data.get("user_id")
         if not user_id:
             raise Unauthenticated("the call carries no user")
-        return cls(
-            user_id=str(user_id),
-            department_id=data.get("department_id"),
-            roles=tuple(data.get("roles") or ()),
-            permissions=tuple(data.get("permissions") or ()),
-            grants=tuple(data.get("grants") or ()),
-        )
+        try:
+            return cls(
+                user_id=str(user_id),
+                department_id=data.get("department_id"),
+                roles=tuple(data.get("roles") or ()),
+                permissions=tuple(data.get("permissions") or ()),
+                grants=parse_grants(data.get("grants") or ()),
+            )
+        except MalformedGrant as exc:
+            raise Unauthenticated(f"the call carries a malformed grant: {exc}") from None
 
     def as_context(self) -> dict[str, Any]:
         return {
@@ -51,8 +61,16 @@ class Principal:
             "department_id": self.department_id,
             "roles": list(self.roles),
             "permissions": list(self.permissions),
-            "grants": [dict(grant) for grant in self.grants],
+            "grants": [grant.as_dict() for grant in self.grants],
         }
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        """``Forbidden`` unless the principal holds ``permission``."""
+        if permission not in self.permissions:
+            raise Forbidden(f"this needs the permission {permission}", {"permission": permission})
 
 
 def current_principal() -> Principal:

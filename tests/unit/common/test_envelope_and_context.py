@@ -4,7 +4,7 @@ import pytest
 from marshmallow import ValidationError
 
 from crm_common.context import Principal, bind, current_principal, current_request_id
-from crm_common.errors import Unauthenticated
+from crm_common.errors import Forbidden, Unauthenticated
 from crm_common.events import EnvelopeSchema, make_envelope
 
 
@@ -33,8 +33,24 @@ def test_envelope_without_event_id_is_rejected():
 
 
 def test_principal_round_trips_through_context_data():
-    principal = Principal("u-1", "d-east", ("sales",), ("customer:read",), ({"region": ["华东"]},))
+    grants = ({"regions": [{"path": "华东", "subtree": True}], "categories": ["A"]}, {})
+    principal = Principal("u-1", "d-east", ("sales",), ("customer:read",), grants)
     assert Principal.from_context(principal.as_context()) == principal
+    assert principal.as_context()["grants"] == list(grants)
+
+
+def test_a_malformed_grant_in_context_data_is_unauthenticated():
+    with pytest.raises(Unauthenticated, match="malformed grant"):
+        Principal.from_context({"user_id": "u-1", "grants": [{"owner": "everyone"}]})
+
+
+def test_permissions_are_checked_by_name():
+    principal = Principal("u-1", permissions=("customer:read",))
+    assert principal.can("customer:read") and not principal.can("customer:write")
+    principal.require("customer:read")
+    with pytest.raises(Forbidden) as caught:
+        principal.require("customer:write")
+    assert caught.value.details == {"permission": "customer:write"}
 
 
 def test_no_principal_means_unauthenticated():
