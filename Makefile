@@ -14,9 +14,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 CONFIG ?= config.yml
-SERVICES := customer.service gateway.service
+SERVICES := org.service customer.service gateway.service
 # Services that own a database; each gets <NAME>_DB_URI (default: SQLite under var/).
-DB_SERVICES := customer
+DB_SERVICES := org customer
 API = http://localhost:$(lastword $(subst :, ,$(or $(WEB_SERVER_ADDRESS),127.0.0.1:8000)))
 PYTEST_ARGS ?=
 # Eventlet warns that it is deprecated from whichever nameko module imports it first.
@@ -26,6 +26,7 @@ BENCH_ARGS ?=
 export AMQP_URI ?= amqp://guest:guest@localhost:5672/
 export RABBIT_MANAGEMENT_URI ?= http://guest:guest@localhost:15672
 export CUSTOMER_DB_URI ?= sqlite:///var/customer.db
+export ORG_DB_URI ?= sqlite:///var/org.db
 
 upper = $(shell echo '$(1)' | tr '[:lower:]' '[:upper:]')
 db_uri = $(or $($(call upper,$(1))_DB_URI),sqlite:///var/$(1).db)
@@ -39,7 +40,7 @@ INSTALL_STAMP := $(VENV)/.installed-$(call short_hash,$(REQUIREMENT_FILES),$(PAC
 DEMO ?= $(if $(filter sqlite:%,$(call db_uri,customer)),1,0)
 
 .PHONY: help run test lint format bench install venv broker-check broker-check-test migrate \
-	demo token lock compose-check clean distclean
+	demo lock compose-check clean distclean
 
 help:
 	@echo "make run            install, migrate, load demo data into an empty db, serve the API on $(API)"
@@ -48,7 +49,6 @@ help:
 	@echo "make format         ruff format and ruff check --fix"
 	@echo "make bench          run the benchmarks in bench/ (prints figures; needs RabbitMQ)"
 	@echo "make migrate        bring each service's database to the newest schema"
-	@echo "make token          print a bearer token for u-sales-01 (or USER_ID=...)"
 	@echo "make lock           rewrite constraints.txt from what .venv has installed"
 	@echo "make compose-check  validate deploy/docker-compose.yml against the compose spec"
 	@echo "make clean          remove var/ (databases, demo data) and caches; distclean also .venv"
@@ -84,10 +84,11 @@ broker-check-test:
 migrate: install
 	@$(foreach s,$(DB_SERVICES),$(QUIET) $(PY) -m crm_common.migrations $(s) --uri '$(call db_uri,$(s))';)
 
-# customer.demo loads only into a database without customers. `make run` asks for it on SQLite
-# (the dev default); for another database say DEMO=1.
+# Each demo loads only into a database without data of its own. `make run` asks for them on
+# SQLite (the dev default); for another database say DEMO=1.
 demo: migrate
 ifeq ($(DEMO),1)
+	@DB_URI='$(call db_uri,org)' $(QUIET) $(PY) -m org.demo
 	@DB_URI='$(call db_uri,customer)' $(QUIET) $(PY) -m customer.demo
 else
 	@echo "Demo data is not loaded into a database other than SQLite unless you ask: make run DEMO=1."
@@ -96,14 +97,12 @@ endif
 run: broker-check install migrate demo
 	@echo
 	@echo "The CRM API is starting on $(API) (Ctrl-C stops it). To call it:"
-	@echo "  export TOKEN=\$$($(BIN)/crm-token --config $(CONFIG) --user u-sales-01)"
-	@echo "  curl -sG $(API)/api/customers -H \"Authorization: Bearer \$$TOKEN\" --data-urlencode region=华东 --data-urlencode q=机电 --data-urlencode limit=5"
-	@echo "  Demo users: u-sales-01 ... u-sales-06, u-manager-01.  API docs: $(API)/api/openapi.json"
+	@echo "  curl -s $(API)/api/auth/token -H 'Content-Type: application/json' -d '{\"username\": \"sales01\", \"password\": \"Crm-demo-2026\"}'"
+	@echo "  export TOKEN=<the access_token of that answer>"
+	@echo "  curl -sG $(API)/api/customers -H \"Authorization: Bearer \$$TOKEN\" --data-urlencode q=机电 --data-urlencode limit=5"
+	@echo "  Demo logins (README lists them all): admin, sales01, manager01, branch.east, marketing01.  API docs: $(API)/api/openapi.json"
 	@echo
 	@$(QUIET) $(BIN)/nameko run --config $(CONFIG) $(SERVICES)
-
-token: install
-	@$(BIN)/crm-token --config $(CONFIG) --user $(or $(USER_ID),u-sales-01)
 
 # --- checks ------------------------------------------------------------------------------
 

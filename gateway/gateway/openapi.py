@@ -3,7 +3,8 @@
 Paths come from the routes' own metadata (``@route(..., summary=..., body=..., response=...)``);
 the component schemas of records come from each service's ``api_schemas()`` RPC, which the
 services generate from their marshmallow schemas; the gateway's own shapes (problem, merge
-request, health) are generated here from ``gateway.schemas`` the same way.
+request, health, sign-in and password bodies, customer count and summary) are generated here
+from ``gateway.schemas`` the same way. A route's ``headers`` doc names extra response headers.
 """
 
 from __future__ import annotations
@@ -21,7 +22,19 @@ from nameko.extensions import DependencyProvider
 
 from gateway import settings
 from gateway.parsing import CUSTOMER_SORTS
-from gateway.schemas import HealthSchema, MergeRequestSchema, ProblemSchema, ReadinessSchema
+from gateway.schemas import (
+    CustomerCountSchema,
+    CustomerSummarySchema,
+    HealthSchema,
+    MergeRequestSchema,
+    PasswordChangeSchema,
+    PasswordResetSchema,
+    ProblemSchema,
+    ReadinessSchema,
+    RefreshRequestSchema,
+    TokenRequestSchema,
+    TokenResponseSchema,
+)
 from gateway.web import ApiRoute
 
 _log = logging.getLogger(__name__)
@@ -35,11 +48,19 @@ GATEWAY_SCHEMAS = {
     "MergeRequest": MergeRequestSchema,
     "Health": HealthSchema,
     "Readiness": ReadinessSchema,
+    "TokenRequest": TokenRequestSchema,
+    "RefreshRequest": RefreshRequestSchema,
+    "TokenResponse": TokenResponseSchema,
+    "PasswordChange": PasswordChangeSchema,
+    "PasswordReset": PasswordResetSchema,
+    "CustomerCount": CustomerCountSchema,
+    "CustomerSummary": CustomerSummarySchema,
 }
 
 QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
     "q": {
-        "description": "partial match on name, short name, code, phone or contact name",
+        "description": "partial match on names and codes (of customers also on short name, "
+        "phone and contact name)",
         "schema": {"type": "string"},
     },
     "status": {"description": "customer status", "schema": {"type": "string"}},
@@ -68,6 +89,20 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "create even when likely duplicates exist",
         "schema": {"type": "boolean", "default": False},
     },
+    "disabled": {
+        "description": "only disabled (true) or only enabled (false) records",
+        "schema": {"type": "boolean"},
+    },
+    "parent_id": {"description": "children of this record", "schema": {"type": "string"}},
+    "department_id": {"description": "id of the department", "schema": {"type": "string"}},
+    "role_id": {"description": "id of the role", "schema": {"type": "string"}},
+    "user_id": {"description": "id of the user", "schema": {"type": "string"}},
+    "entity_type": {
+        "description": "kind of record changed, e.g. department, user, grant",
+        "schema": {"type": "string"},
+    },
+    "entity_id": {"description": "id of the record changed", "schema": {"type": "string"}},
+    "actor_id": {"description": "id of the user who made the change", "schema": {"type": "string"}},
 }
 
 PROBLEM_RESPONSES: dict[int, tuple[str, str]] = {
@@ -109,9 +144,12 @@ def build_document(
         plugins=[MarshmallowPlugin()],
         info={
             "description": (
-                "HTTP/JSON API of the CRM suite. Every /api route except this document needs "
-                "'Authorization: Bearer <token>'. Errors are application/problem+json "
-                "(RFC 9457) with a stable `code` and the `request_id` of the request."
+                "HTTP/JSON API of the CRM suite. Sign in with POST /api/auth/token; every "
+                "other /api route except the token routes and this document needs "
+                "'Authorization: Bearer <access_token>'. An access token lives a few minutes: "
+                "renew it with POST /api/auth/refresh, also when a 401 says the user's "
+                "permissions have changed. Errors are application/problem+json (RFC 9457) "
+                "with a stable `code` and the `request_id` of the request."
             )
         },
         security=[{SECURITY_SCHEME: []}],
@@ -297,6 +335,8 @@ def _responses(route: ApiRoute, known: set[str]) -> dict[str, Any]:
     status = int(doc.get("status", 200))
     shape = doc.get("shape", "record")
     headers: dict[str, Any] = {"X-Request-ID": _request_id_header()}
+    for name, description in doc.get("headers", {}).items():
+        headers[name] = {"description": description, "schema": {"type": "string"}}
     success: dict[str, Any] = {"description": doc.get("returns", "Success"), "headers": headers}
     if shape == "record":
         headers["ETag"] = {

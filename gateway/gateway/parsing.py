@@ -11,10 +11,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
+from crm_common.errors import ValidationFailed
 from gateway.problems import HttpProblem, bad_request, invalid
 
 CUSTOMER_SORTS = ("name", "-name", "created_at", "-created_at", "code", "-code")
@@ -48,6 +50,15 @@ def json_body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad_request("the body must be a JSON object", "invalid_json")
     return data
+
+
+def validated(schema: Schema, request: Request) -> dict[str, Any]:
+    """The request's JSON object loaded by ``schema``; 422 with reasons per field (the
+    reasons never quote the values sent, so a password cannot leak through them)."""
+    try:
+        return dict(schema.load(json_body(request)))
+    except ValidationError as exc:
+        raise ValidationFailed.from_marshmallow(exc) from None
 
 
 def _reason(exc: Exception) -> str:
@@ -108,23 +119,45 @@ def page_params(args: Mapping[str, str]) -> dict[str, Any]:
     return params
 
 
-def customer_query(args: MultiDict, *, paged: bool = True) -> dict[str, Any]:
-    """The ``list_customers`` / ``export_customers`` query from a query string."""
-    query: dict[str, Any] = {}
-    for name in TEXT_FILTERS:
-        found = text(args, name)
-        if found is not None:
-            query[name] = found
+def customer_query(args: MultiDict, *, paged: bool = True, sortable: bool = True) -> dict[str, Any]:
+    """The customer query of a query string: filters, then sort and paging when asked for.
+
+    ``list_customers`` takes all of it, ``export_customers`` no paging, and
+    ``count_customers`` / ``summarize_customers`` the filters alone.
+    """
+    query = text_filters(args, TEXT_FILTERS)
     tags = listed(args, "tags")
     if tags:
         query["tags"] = tags
-    sort = text(args, "sort")
+    sort = text(args, "sort") if sortable else None
     if sort is not None:
         if sort not in CUSTOMER_SORTS:
             raise invalid("sort", f"must be one of {', '.join(CUSTOMER_SORTS)}")
         query["sort"] = sort
     if paged:
         query.update(page_params(args))
+    return query
+
+
+def text_filters(args: Mapping[str, str], names: Iterable[str]) -> dict[str, Any]:
+    """The non-blank parameters among ``names``, stripped."""
+    query: dict[str, Any] = {}
+    for name in names:
+        found = text(args, name)
+        if found is not None:
+            query[name] = found
+    return query
+
+
+def record_query(
+    args: Mapping[str, str], filters: Iterable[str], flags: Iterable[str] = ()
+) -> dict[str, Any]:
+    """A paged query of text ``filters`` and true/false ``flags`` (sent as "true"/"false")."""
+    query = text_filters(args, filters)
+    for name in flags:
+        if text(args, name) is not None:
+            query[name] = "true" if flag(args, name) else "false"
+    query.update(page_params(args))
     return query
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
+
+MAX_PASSWORD_LENGTH = 1024
 
 
 class ProblemSchema(Schema):
@@ -47,4 +49,93 @@ class ReadinessSchema(Schema):
         keys=fields.String(),
         values=fields.String(),
         metadata={"description": "'ok' or what failed, for the broker and each service"},
+    )
+
+
+def _password(description: str) -> fields.String:
+    """A password: required, write-only, and never echoed in an error message."""
+    return fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH),
+        metadata={"format": "password", "description": description},
+    )
+
+
+class TokenRequestSchema(Schema):
+    """Sign-in with a username and password."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    username = fields.String(required=True, validate=validate.Length(min=1, max=150))
+    password = _password("the user's password")
+
+
+class RefreshRequestSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    refresh_token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=1024),
+        metadata={"description": "the refresh_token of the latest token response"},
+    )
+
+
+class TokenResponseSchema(Schema):
+    """A signed-in session: a short-lived access token and the refresh token to renew it."""
+
+    access_token = fields.String(
+        required=True, metadata={"description": "send as 'Authorization: Bearer <token>'"}
+    )
+    token_type = fields.String(required=True, validate=validate.OneOf(["Bearer"]))
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "seconds until the access token expires"}
+    )
+    refresh_token = fields.String(
+        required=True,
+        metadata={"description": "single use: each refresh answers with a new one"},
+    )
+    refresh_expires_at = fields.String(
+        required=True,
+        metadata={"format": "date-time", "description": "when the refresh token expires"},
+    )
+
+
+class PasswordChangeSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    current_password = _password("the password in use now")
+    new_password = _password("the password to use from now on")
+
+
+class PasswordResetSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    new_password = _password("the user's new password")
+
+
+class CustomerCountSchema(Schema):
+    count = fields.Integer(required=True, metadata={"description": "customers matching"})
+
+
+class CustomerSummarySchema(Schema):
+    """How the customers matching the filters (and visible to the caller) break down."""
+
+    total = fields.Integer(required=True)
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    by_category = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": 'counts per category; "none" for customers without one'},
+    )
+    by_department = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": 'counts per department id; "none" for customers without one'},
     )

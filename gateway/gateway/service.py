@@ -1,18 +1,24 @@
-"""The HTTP gateway: each route turns one HTTP request into one RPC on a backend service."""
+"""The HTTP gateway: each route turns one HTTP request into one RPC on a backend service.
+
+Sign-in turns an org session into a signed access token (``gateway.auth``); the org events
+that outdate tokens are heard here and kept in the revocation list the routes check.
+"""
 
 from __future__ import annotations
 
 import contextvars
 from datetime import date
+from typing import Any
 
 import eventlet
-from marshmallow import ValidationError
 from nameko.dependency_providers import Config
+from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request, Response
 
 from crm_common.context import CallContext
-from crm_common.errors import ValidationFailed
 from gateway import openapi, parsing, readiness, settings
+from gateway.auth import Tokens
+from gateway.org_admin import ADMIN_NOTE, ORG, OrgAdminRoutes
 from gateway.responses import (
     csv_response,
     items_response,
@@ -21,20 +27,37 @@ from gateway.responses import (
     record_response,
 )
 from gateway.rpc import ServiceRpc
-from gateway.schemas import MergeRequestSchema
+from gateway.schemas import (
+    MergeRequestSchema,
+    PasswordChangeSchema,
+    PasswordResetSchema,
+    RefreshRequestSchema,
+    TokenRequestSchema,
+)
 from gateway.web import api_routes, route
 
-CUSTOMER_FILTERS = ("q", "status", "category", "region", "owner_id", "tags", "sort")
+COUNT_FILTERS = ("q", "status", "category", "region", "owner_id", "tags")
+CUSTOMER_FILTERS = (*COUNT_FILTERS, "sort")
 OPERATIONS = ["operations"]
 CONTACTS = ["contacts"]
+AUTH = ["auth"]
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE_DOC = {"Cache-Control": "no-store: token responses must not be cached"}
 
 
-class GatewayService:
+def org_event(event_type: str) -> Any:
+    """Every gateway process hears each org event; none is kept for a process that is down."""
+    return event_handler("org", event_type, handler_type=BROADCAST, reliable_delivery=False)
+
+
+class GatewayService(OrgAdminRoutes):
     name = "gateway"
 
     context = CallContext()
     config = Config()
+    tokens = Tokens()
     customer = ServiceRpc("customer")
+    org = ServiceRpc("org")
     schema_cache = openapi.SchemaCache()
 
     # operations -------------------------------------------------------------------------
@@ -93,6 +116,154 @@ class GatewayService:
         schemas = {name: thread.wait() for name, thread in pending.items()}
         return json_response(openapi.build_document(api_routes(type(self)), schemas))
 
+    # sign-in ----------------------------------------------------------------------------
+
+    @route(
+        "POST",
+        "/api/auth/token",
+        auth=False,
+        summary="Sign in with a username and password",
+        description="A wrong username, a wrong password, a disabled and a locked user all "
+        "answer the same 401. Repeated failures lock the user for a while.",
+        tags=AUTH,
+        body="TokenRequest",
+        shape="object",
+        response="TokenResponse",
+        headers=NO_STORE_DOC,
+        errors=(401, 503, 504),
+    )
+    def sign_in(self, request: Request) -> Response:
+        credentials = parsing.validated(TokenRequestSchema(), request)
+        session = self.org.sign_in(credentials["username"], credentials["password"])
+        return json_response(self.tokens.issue(session), headers=NO_STORE)
+
+    @route(
+        "POST",
+        "/api/auth/refresh",
+        auth=False,
+        summary="Renew the access token; the refresh token is replaced by a new one",
+        description="A refresh token works once. Presenting one that was already used ends "
+        "the whole session (it may have been stolen): sign in again.",
+        tags=AUTH,
+        body="RefreshRequest",
+        shape="object",
+        response="TokenResponse",
+        headers=NO_STORE_DOC,
+        errors=(401, 503, 504),
+    )
+    def refresh(self, request: Request) -> Response:
+        body = parsing.validated(RefreshRequestSchema(), request)
+        session = self.org.refresh(body["refresh_token"])
+        return json_response(self.tokens.issue(session), headers=NO_STORE)
+
+    @route(
+        "POST",
+        "/api/auth/logout",
+        auth=False,
+        summary="Sign out: end the session of the refresh token (and of the bearer token sent)",
+        tags=AUTH,
+        body="RefreshRequest",
+        shape="none",
+        status=204,
+        errors=(503, 504),
+    )
+    def logout(self, request: Request) -> Response:
+        body = parsing.validated(RefreshRequestSchema(), request)
+        self.tokens.end_presented_session(request)
+        self.org.sign_out(body["refresh_token"])
+        return no_content()
+
+    @route(
+        "GET",
+        "/api/me",
+        summary="The caller: user, person, department, roles, permissions and data grants",
+        tags=AUTH,
+        shape="object",
+        response="Me",
+    )
+    def describe_me(self, request: Request) -> Response:
+        return json_response(self.org.describe_me())
+
+    @route(
+        "POST",
+        "/api/me/password",
+        summary="Change the caller's password; the caller's other sessions end",
+        tags=AUTH,
+        body="PasswordChange",
+        shape="none",
+        status=204,
+    )
+    def change_password(self, request: Request) -> Response:
+        body = parsing.validated(PasswordChangeSchema(), request)
+        self.org.change_password(body["current_password"], body["new_password"])
+        return no_content()
+
+    @org_event("grants_changed")
+    def on_grants_changed(self, envelope: dict[str, Any]) -> None:
+        self.tokens.revocations.heard("grants_changed", envelope)
+
+    @org_event("user_changed")
+    def on_user_changed(self, envelope: dict[str, Any]) -> None:
+        self.tokens.revocations.heard("user_changed", envelope)
+
+    @org_event("session_revoked")
+    def on_session_revoked(self, envelope: dict[str, Any]) -> None:
+        self.tokens.revocations.heard("session_revoked", envelope)
+
+    # org administration (besides the routes of OrgAdminRoutes) --------------------------
+
+    @route(
+        "POST",
+        "/api/org/users/<user_id>/password",
+        summary="Set a user's password (administrator reset); the user's sessions end",
+        description=ADMIN_NOTE,
+        tags=ORG,
+        body="PasswordReset",
+        shape="none",
+        status=204,
+    )
+    def reset_password(self, request: Request, user_id: str) -> Response:
+        body = parsing.validated(PasswordResetSchema(), request)
+        self.org.reset_password(user_id, body["new_password"])
+        return no_content()
+
+    @route(
+        "POST",
+        "/api/org/users/<user_id>/unlock",
+        summary="Lift a user's lockout after repeated failed sign-ins",
+        description=ADMIN_NOTE,
+        tags=ORG,
+        response="User",
+    )
+    def unlock_user(self, request: Request, user_id: str) -> Response:
+        return record_response(self.org.unlock_user(user_id))
+
+    @route(
+        "GET",
+        "/api/org/permissions",
+        summary="The catalog of function permissions roles are made of",
+        description="Needs the permission org:admin.",
+        tags=ORG,
+        shape="items",
+        response="Permission",
+    )
+    def list_permissions(self, request: Request) -> Response:
+        return items_response(self.org.list_permissions())
+
+    @route(
+        "GET",
+        "/api/org/audit",
+        summary="Who changed which org record, and how, newest first",
+        description="Needs the permission org:admin.",
+        tags=ORG,
+        query=("entity_type", "entity_id", "actor_id", "cursor", "limit"),
+        shape="page",
+        response="AuditEntry",
+    )
+    def audit_log(self, request: Request) -> Response:
+        query = parsing.record_query(request.args, ("entity_type", "entity_id", "actor_id"))
+        return json_response(self.org.audit_log(query))
+
     # customers --------------------------------------------------------------------------
 
     @route(
@@ -137,6 +308,31 @@ class GatewayService:
         return csv_response(text, f"customers-{date.today():%Y%m%d}.csv")
 
     @route(
+        "GET",
+        "/api/customers/count",
+        summary="Count the customers matching the filters",
+        query=COUNT_FILTERS,
+        shape="object",
+        response="CustomerCount",
+    )
+    def count_customers(self, request: Request) -> Response:
+        query = parsing.customer_query(request.args, paged=False, sortable=False)
+        return json_response(self.customer.count_customers(query))
+
+    @route(
+        "GET",
+        "/api/customers/summary",
+        summary="How the customers matching the filters break down by status, category and "
+        "department",
+        query=COUNT_FILTERS,
+        shape="object",
+        response="CustomerSummary",
+    )
+    def summarize_customers(self, request: Request) -> Response:
+        query = parsing.customer_query(request.args, paged=False, sortable=False)
+        return json_response(self.customer.summarize_customers(query))
+
+    @route(
         "POST",
         "/api/customers/import",
         summary="Import customers from CSV, upserting by code or credit code",
@@ -159,10 +355,7 @@ class GatewayService:
         errors=(409,),
     )
     def merge_customers(self, request: Request) -> Response:
-        try:
-            merge = MergeRequestSchema().load(parsing.json_body(request))
-        except ValidationError as exc:
-            raise ValidationFailed.from_marshmallow(exc) from None
+        merge = parsing.validated(MergeRequestSchema(), request)
         return record_response(
             self.customer.merge_customers(merge["survivor_id"], merge["merged_id"])
         )

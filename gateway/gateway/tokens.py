@@ -1,17 +1,14 @@
 """Signed bearer tokens: HS256 JWTs with issuer, audience, subject (the user id), iat and exp.
 
-The gateway verifies tokens locally with the shared secret. ``crm-token`` mints one from the
-command line, reading ``TOKEN_SECRET``, ``TOKEN_ISSUER``, ``TOKEN_AUDIENCE`` and ``TOKEN_TTL``
-from the environment or from a gateway config file.
+The gateway mints an access token from the session the org service opens at sign-in
+(:func:`session_claims` names what it carries) and verifies every token locally with the
+shared secret; only the algorithms in ``ALLOWED_ALGORITHMS`` are accepted.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +35,7 @@ class TokenSettings:
     secret: str
     issuer: str
     audience: str
-    ttl: int = 3600
+    ttl: int = 900
     leeway: int = 30
 
     def __post_init__(self) -> None:
@@ -88,6 +85,36 @@ def mint(
     return jwt.encode(payload, token_settings.secret, algorithm=ALGORITHM)
 
 
+def session_claims(session: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The user id and the private claims of an access token for an org ``Session``.
+
+    ``username``, ``department_id``, ``roles``, ``permissions`` and the compiled ``grants``
+    come from the session's principal, ``ver`` is its ``authz_version`` and ``sid`` the
+    session id; a session without user, version or session id is refused with ``ValueError``.
+    """
+    principal = session.get("principal")
+    if not isinstance(principal, Mapping):
+        raise ValueError("the session carries no principal")
+    user_id = principal.get("user_id")
+    version = principal.get("authz_version")
+    session_id = session.get("session_id")
+    if not isinstance(user_id, str) or not user_id:
+        raise ValueError("the session's principal has no user id")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError("the session's principal has no authz_version")
+    if not isinstance(session_id, str) or not session_id:
+        raise ValueError("the session has no id")
+    return user_id, {
+        "username": principal.get("username"),
+        "department_id": principal.get("department_id"),
+        "roles": list(principal.get("roles") or ()),
+        "permissions": list(principal.get("permissions") or ()),
+        "grants": list(principal.get("grants") or ()),
+        "ver": version,
+        "sid": session_id,
+    }
+
+
 def verify(token_settings: TokenSettings, token: str) -> dict[str, Any]:
     """The token's claims if its signature, algorithm, issuer, audience and times are right."""
     if not token:
@@ -126,49 +153,3 @@ def verify(token_settings: TokenSettings, token: str) -> dict[str, Any]:
     if not isinstance(subject, str) or not subject.strip():
         raise InvalidToken("the token names no user")
     return claims
-
-
-def load_config(path: str) -> dict[str, Any]:
-    """A nameko YAML config file with ``${ENV_VAR:default}`` substitution applied."""
-    import yaml
-    from nameko.cli.main import setup_yaml_parser
-
-    setup_yaml_parser()
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}
-
-
-def settings_from_environment(config_path: str | None = None) -> TokenSettings:
-    """Environment variables win over the config file, which wins over the built-in defaults."""
-    config: dict[str, Any] = load_config(config_path) if config_path else {}
-    for key in ("TOKEN_SECRET", "TOKEN_ISSUER", "TOKEN_AUDIENCE", "TOKEN_TTL", "TOKEN_LEEWAY"):
-        if os.environ.get(key):
-            config[key] = os.environ[key]
-    return TokenSettings.from_config(config)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="crm-token",
-        description="Print a signed bearer token for a user of the CRM API.",
-    )
-    parser.add_argument("--user", required=True, help="the user id, e.g. u-sales-01")
-    parser.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
-    parser.add_argument(
-        "--config",
-        default=os.environ.get("CRM_GATEWAY_CONFIG"),
-        help="gateway config.yml to read token settings from (default: $CRM_GATEWAY_CONFIG)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        token_settings = settings_from_environment(args.config)
-        token = mint(token_settings, args.user, ttl=args.ttl)
-    except (OSError, ValueError) as exc:
-        print(f"crm-token: {exc}", file=sys.stderr)
-        return 2
-    print(token)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,10 +2,10 @@
 
 ``@route(method, url, auth=True, **doc)`` declares a JSON route. Before a worker is spawned
 the request gets its id (``X-Request-ID`` or a new uuid) and, unless ``auth=False``, its
-principal from the bearer token; both travel in Nameko context data (``request_id`` and
-``principal``) into every RPC the handler makes. Whatever a handler raises becomes a problem
-response; unknown routes and wrong methods are answered the same way. The keyword arguments
-in ``doc`` describe the route for the OpenAPI document.
+principal from the bearer access token (``gateway.auth``); both travel in Nameko context data
+(``request_id`` and ``principal``) into every RPC the handler makes. Whatever a handler raises
+becomes a problem response; unknown routes and wrong methods are answered the same way. The
+keyword arguments in ``doc`` describe the route for the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from werkzeug.wrappers import Request, Response
 
 from crm_common.context import PRINCIPAL_KEY, REQUEST_ID_KEY, bind
 from gateway import problems, settings
-from gateway.auth import authenticate
-from gateway.tokens import TokenSettings
+from gateway.auth import TokenAuthority
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON = "crm.request_id"
@@ -56,16 +55,11 @@ def request_id_of(request: Request) -> str:
 class ApiServer(WebServer):
     """The web server shared by every ``@route``; it answers unrouted requests as problems."""
 
-    token_settings: TokenSettings
     max_body_bytes: int
 
     def setup(self) -> None:
         super().setup()
-        config = self.container.config
-        self.token_settings = TokenSettings.from_config(config)
-        self.max_body_bytes = settings.integer(config, "MAX_BODY_BYTES")
-        if self.token_settings.secret == settings.DEV_TOKEN_SECRET:
-            _log.warning("TOKEN_SECRET is the development default: set it before going live")
+        self.max_body_bytes = settings.integer(self.container.config, "MAX_BODY_BYTES")
 
     def get_wsgi_app(self) -> ApiWsgiApp:
         return ApiWsgiApp(self)
@@ -96,6 +90,7 @@ class ApiWsgiApp:
 
 class ApiRoute(HttpRequestHandler):
     server = ApiServer()
+    authority = TokenAuthority()
 
     def __init__(
         self,
@@ -117,8 +112,8 @@ class ApiRoute(HttpRequestHandler):
         try:
             context_data: dict[str, Any] = {REQUEST_ID_KEY: request_id}
             if self.auth:
-                principal = authenticate(request, self.server.token_settings)
-                context_data[PRINCIPAL_KEY] = principal.as_context()
+                caller = self.authority.authenticate(request)
+                context_data[PRINCIPAL_KEY] = caller.principal.as_context()
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             done = Event()

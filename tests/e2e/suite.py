@@ -19,6 +19,8 @@ import yaml
 
 from gateway.tokens import TokenSettings, mint
 
+DEMO_PASSWORD = "Crm-demo-2026"
+
 AMQP_HOST = os.environ.get("AMQP_HOST", "localhost:5672")
 MANAGEMENT_URI = os.environ.get("RABBIT_MANAGEMENT_URI", "http://guest:guest@localhost:15672")
 BIN = Path(sys.executable).parent
@@ -33,9 +35,11 @@ def free_port() -> int:
 
 
 class Suite:
-    """``with Suite(workdir) as suite:`` — the customer service and the gateway, each a process."""
+    """``with Suite(workdir) as suite:`` — the org and customer services and the gateway, each a
+    process. The demo org chart and its users are always loaded (nobody could sign in
+    otherwise); ``demo=True`` adds the demo customers."""
 
-    services = ("customer.service", "gateway.service")
+    services = ("org.service", "customer.service", "gateway.service")
     ready_path = "/ready"
 
     def __init__(self, workdir: Path, *, demo: bool = False, db_uri: str | None = None) -> None:
@@ -45,6 +49,7 @@ class Suite:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.db_uri = db_uri or f"sqlite:///{self.workdir / 'customer.db'}"
+        self.org_db_uri = f"sqlite:///{self.workdir / 'org.db'}"
         self.token_settings = TokenSettings(secret=TOKEN_SECRET, issuer="crm", audience="crm-api")
         self.processes: list[subprocess.Popen] = []
 
@@ -87,6 +92,8 @@ class Suite:
 
     def prepare(self) -> None:
         """Bring the databases to the newest schema, and load the demo data if asked."""
+        self._python("-m", "crm_common.migrations", "org", "--uri", self.org_db_uri)
+        self._python("-m", "org.demo", env={"DB_URI": self.org_db_uri})
         self._python("-m", "crm_common.migrations", "customer", "--uri", self.db_uri)
         if self.demo:
             self._python("-m", "customer.demo", env={"DB_URI": self.db_uri})
@@ -106,14 +113,14 @@ class Suite:
         return {
             "AMQP_URI": f"amqp://guest:guest@{AMQP_HOST}/{self.vhost}",
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.port}",
-            "DB_URIS": {"customer": self.db_uri},
+            "DB_URIS": {"customer": self.db_uri, "org": self.org_db_uri},
             "OUTBOX_POLL_SECONDS": 0.5,
             "TOKEN_SECRET": TOKEN_SECRET,
             "TOKEN_ISSUER": "crm",
             "TOKEN_AUDIENCE": "crm-api",
             "RPC_TIMEOUT": 10,
             "READY_TIMEOUT": 2,
-            "BACKEND_SERVICES": "customer",
+            "BACKEND_SERVICES": "customer,org",
             "LOGGING": {
                 "version": 1,
                 "disable_existing_loggers": False,
@@ -156,11 +163,23 @@ class Suite:
     # --- calling it ------------------------------------------------------------------------
 
     def token(self, user_id: str = "u-sales-01", **kwargs) -> str:
+        """A token signed with the suite's secret but not issued by signing in (for tests of
+        what the gateway refuses)."""
         return mint(self.token_settings, user_id, **kwargs)
 
-    def client(self, user_id: str = "u-sales-01") -> requests.Session:
+    def sign_in(self, username: str, password: str = DEMO_PASSWORD) -> dict:
+        response = requests.post(
+            self.url("/api/auth/token"),
+            json={"username": username, "password": password},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def client(self, username: str = "sales01") -> requests.Session:
+        """An HTTP session signed in as a demo user."""
         session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {self.token(user_id)}"
+        session.headers["Authorization"] = f"Bearer {self.sign_in(username)['access_token']}"
         return session
 
     def url(self, path: str) -> str:

@@ -1,4 +1,6 @@
-"""The customer service and the gateway as separate processes, driven over HTTP like a front end."""
+"""The org and customer services and the gateway as separate processes, driven over HTTP like a
+front end: a salesperson (sales01) works on their own customers, a branch manager (branch.east)
+merges and imports."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import csv
 import io
 import json
 import time
+import uuid
 
 import pytest
 import requests
@@ -22,9 +25,14 @@ def suite(tmp_path_factory):
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def api(suite):
-    return suite.client("u-sales-01")
+    return suite.client("sales01")
+
+
+@pytest.fixture(scope="module")
+def manager(suite):
+    return suite.client("branch.east")
 
 
 def create(api, suite, **fields):
@@ -205,45 +213,48 @@ def test_contacts_relationships_and_care_records(api, suite):
     assert api.get(base + "/care").json()["items"][0]["note"] == "中秋礼盒"
 
 
-def test_merge_moves_contacts_to_the_survivor(api, suite):
-    survivor = create(api, suite, name="成都蜀达机电有限公司", region="西南/四川/成都")
-    merged = (
-        create(
-            api,
-            suite,
-            name="成都蜀达机电设备有限公司",
-            region="西南/四川/成都",
-            phone="028-8765 4321",
-        )
-        if False
-        else api.post(
-            suite.url("/api/customers?allow_duplicate=true"),
-            json={
-                "name": "成都蜀达机电设备有限公司",
-                "region": "西南/四川/成都",
-                "phone": "028-8765 4321",
-            },
-        ).json()
-    )
-    api.post(suite.url(f"/api/customers/{merged['id']}/contacts"), json={"name": "赵敏"})
+def test_merge_moves_contacts_to_the_survivor(manager, suite):
+    survivor = create(manager, suite, name="成都蜀达机电有限公司", region="西南/四川/成都")
+    merged = manager.post(
+        suite.url("/api/customers?allow_duplicate=true"),
+        json={
+            "name": "成都蜀达机电设备有限公司",
+            "region": "西南/四川/成都",
+            "phone": "028-8765 4321",
+        },
+    ).json()
+    manager.post(suite.url(f"/api/customers/{merged['id']}/contacts"), json={"name": "赵敏"})
 
-    response = api.post(
+    response = manager.post(
         suite.url("/api/customers/merge"),
         json={"survivor_id": survivor["id"], "merged_id": merged["id"]},
     )
     assert response.status_code == 200, response.text
     assert response.json()["phone"], "the survivor fills its empty phone from the merged record"
 
-    contacts = api.get(suite.url(f"/api/customers/{survivor['id']}/contacts")).json()["items"]
+    contacts = manager.get(suite.url(f"/api/customers/{survivor['id']}/contacts")).json()["items"]
     assert [contact["name"] for contact in contacts] == ["赵敏"]
-    again = api.post(
+    again = manager.post(
         suite.url("/api/customers/merge"),
         json={"survivor_id": survivor["id"], "merged_id": merged["id"]},
     )
     assert again.status_code in (404, 409)
 
 
-def test_import_reports_bad_rows_and_keeps_the_good_ones_then_export(api, suite):
+def test_merge_and_import_need_their_permissions(api, suite):
+    ids = {"survivor_id": str(uuid.uuid4()), "merged_id": str(uuid.uuid4())}
+    merge = api.post(suite.url("/api/customers/merge"), json=ids)
+    assert merge.status_code == 403
+    assert merge.json()["permission"] == "customer:merge"
+    imported = api.post(
+        suite.url("/api/customers/import"),
+        data="name\n某某有限公司\n".encode(),
+        headers={"Content-Type": "text/csv; charset=utf-8"},
+    )
+    assert imported.status_code == 403
+
+
+def test_import_reports_bad_rows_and_keeps_the_good_ones_then_export(manager, suite):
     rows = [
         ["name", "region", "phone", "category", "credit_code"],
         ["武汉江汉工具有限公司", "华中/湖北/武汉", "027-8888 0001", "B", ""],
@@ -252,7 +263,7 @@ def test_import_reports_bad_rows_and_keeps_the_good_ones_then_export(api, suite)
     ]
     text = io.StringIO()
     csv.writer(text).writerows(rows)
-    response = api.post(
+    response = manager.post(
         suite.url("/api/customers/import"),
         data=text.getvalue().encode("utf-8"),
         headers={"Content-Type": "text/csv; charset=utf-8"},
@@ -263,7 +274,7 @@ def test_import_reports_bad_rows_and_keeps_the_good_ones_then_export(api, suite)
     assert [error["row"] for error in report["errors"]] == [3]
     assert {"phone", "category"} <= set(report["errors"][0]["errors"])
 
-    exported = api.get(suite.url("/api/customers/export"), params={"region": "华中"})
+    exported = manager.get(suite.url("/api/customers/export"), params={"region": "华中"})
     assert exported.status_code == 200
     assert exported.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in exported.headers["Content-Disposition"]

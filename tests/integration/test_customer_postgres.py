@@ -26,7 +26,16 @@ from customer.service import CustomerService
 
 pytestmark = pytest.mark.postgres
 
-SALES = Principal(user_id="u-sales-01", department_id="d-east")
+CUSTOMER_PERMISSIONS = (
+    "customer:read",
+    "customer:write",
+    "customer:import",
+    "customer:export",
+    "customer:merge",
+)
+SALES = Principal(
+    user_id="u-sales-01", department_id="d-east", permissions=CUSTOMER_PERMISSIONS, grants=({},)
+)
 
 
 @pytest.fixture
@@ -155,6 +164,59 @@ def test_merge_and_primary_contact_rules(db, service):
     with pytest.raises(IntegrityError), db.session() as session:
         session.add(Contact(customer_id=uuid.UUID(survivor["id"]), name="x", is_primary=True))
         session.flush()
+
+
+def test_data_scope_on_postgres(service):
+    east = make(
+        service,
+        "上海华东机电设备有限公司",
+        region="华东/上海",
+        category="A",
+        owner_id="u-sales-01",
+        department_id="d-east-sh",
+    )
+    north = make(
+        service,
+        "北京北方五金工具有限公司",
+        region="华北/北京",
+        category="VIP",
+        owner_id="u-sales-03",
+        department_id="d-north-bj",
+        credit_code="91350100M000100Y43",
+    )
+    service.add_relationship(east["id"], {"related_customer_id": north["id"], "kind": "partner"})
+    rep = Principal(
+        "u-sales-01",
+        "d-east-sh",
+        permissions=CUSTOMER_PERMISSIONS,
+        grants=({"owner": "self"}, {"regions": [{"path": "华东", "subtree": True}]}),
+    )
+    bind(rep, "req-pg")
+    assert [c["id"] for c in service.list_customers({})["items"]] == [east["id"]]
+    assert service.count_customers({}) == {"count": 1}
+    assert service.summarize_customers({})["by_category"] == {"A": 1}
+    assert service.list_relationships(east["id"]) == []
+    with pytest.raises(NotFound):
+        service.get_customer(north["id"])
+    with pytest.raises(Conflict) as info:
+        service.create_customer({"name": "北京北方五金工具股份有限公司"})
+    assert info.value.details["candidates"] == [
+        {"in_scope": False, "score": 0.95, "reasons": ["same_name"]}
+    ]
+    with pytest.raises(ValidationFailed) as info:
+        service.create_customer({"name": "天津新客户有限公司", "owner_id": "u-sales-04"})
+    # Either would do: the caller as owner, or a region in 华东.
+    assert info.value.field_errors == {
+        "owner_id": ["is outside your data scope"],
+        "region": ["is outside your data scope"],
+    }
+    result = service.import_customers("name,credit_code\n某公司,91350100M000100Y43\n")
+    assert result["errors"] == [
+        {
+            "row": 2,
+            "errors": {"credit_code": ["already used by a customer outside your data scope"]},
+        }
+    ]
 
 
 def test_demo_data_loads_on_postgres(pg_uri, service):

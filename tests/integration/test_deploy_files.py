@@ -169,7 +169,8 @@ def test_every_long_running_service_has_a_healthcheck(services):
 
 def test_build_contexts_and_dockerfiles_exist(services):
     built = {name: service["build"] for name, service in services.items() if "build" in service}
-    assert {"customer", "customer-migrate", "gateway"} <= built.keys()
+    packages = service_packages()
+    assert {*packages, *(f"{p}-migrate" for p in packages), "gateway"} <= built.keys()
     for name, build in built.items():
         if isinstance(build, str):
             build = {"context": build}
@@ -249,7 +250,9 @@ def test_gateway_publishes_port_8000_and_checks_its_health_there(services):
     assert ("8000", "8000") in published_ports(gateway)
     assert environment(gateway)["WEB_SERVER_ADDRESS"] == "0.0.0.0:8000"
     assert "8000/health" in " ".join(gateway["healthcheck"]["test"])
-    assert depends_on(gateway)["customer"]["condition"] == "service_healthy"
+    for package in service_packages():
+        assert depends_on(gateway)[package]["condition"] == "service_healthy", package
+    assert set(environment(gateway)["BACKEND_SERVICES"].split(",")) == set(service_packages())
     assert len(environment(gateway)["TOKEN_SECRET"]) >= 32
 
 
@@ -280,6 +283,7 @@ def test_dev_config_defaults_serve_one_machine():
     assert config["AMQP_URI"] == "amqp://guest:guest@localhost:5672/"
     assert config["WEB_SERVER_ADDRESS"].endswith(":8000")
     assert set(config["DB_URIS"]) == set(service_packages())
+    assert set(config["BACKEND_SERVICES"].split(",")) == set(service_packages())
     for service, uri in config["DB_URIS"].items():
         assert uri == f"sqlite:///var/{service}.db"
     assert len(config["TOKEN_SECRET"]) >= 32

@@ -9,12 +9,14 @@ import time
 import jwt
 import pytest
 
+from crm_common.scope import Grant
 from gateway.tokens import TokenSettings, mint
 from tests.integration.test_gateway_standin import (
     CUSTOMER_ID,
     TOKENS,
     USER,
     StandInCustomer,
+    access_token,
     gateway_config,
     problem_of,
     start_gateway,
@@ -37,22 +39,28 @@ def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
 
+def claims_of(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def unsigned_token() -> str:
-    claims = {
-        "iss": TOKENS.issuer,
-        "aud": TOKENS.audience,
-        "sub": USER,
-        "iat": int(time.time()),
-        "exp": int(time.time()) + 600,
-    }
+    claims = claims_of(access_token())
     return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
 
 
 def tampered_token() -> str:
-    header, payload, signature = mint(TOKENS, USER).split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    claims["sub"] = "u-admin"
+    header, payload, signature = access_token().split(".")
+    claims = claims_of(access_token())
+    claims["permissions"] = [*claims["permissions"], "org:admin"]
     return f"{header}.{_b64(claims)}.{signature}"
+
+
+def signed(**changes) -> str:
+    """A correctly signed token whose claims are changed (None removes a claim)."""
+    claims = {**claims_of(access_token()), **changes}
+    claims = {key: value for key, value in claims.items() if value is not None}
+    return jwt.encode(claims, TOKENS.secret, algorithm="HS256")
 
 
 def other_settings(**changes) -> TokenSettings:
@@ -62,24 +70,25 @@ def other_settings(**changes) -> TokenSettings:
 
 
 BAD_TOKENS = {
-    "expired": lambda: mint(TOKENS, USER, ttl=60, now=time.time() - 3600),
+    "expired": lambda: access_token(ttl=60, now=time.time() - 3600),
     "tampered": tampered_token,
     "alg none": unsigned_token,
-    "wrong audience": lambda: mint(other_settings(audience="another-api"), USER),
-    "wrong issuer": lambda: mint(other_settings(issuer="someone-else"), USER),
-    "other secret": lambda: mint(other_settings(secret="x" * 40), USER),
+    "wrong audience": lambda: access_token(settings=other_settings(audience="another-api")),
+    "wrong issuer": lambda: access_token(settings=other_settings(issuer="someone-else")),
+    "other secret": lambda: access_token(settings=other_settings(secret="x" * 40)),
     "HS512": lambda: jwt.encode(
-        {
-            "iss": TOKENS.issuer,
-            "aud": TOKENS.audience,
-            "sub": USER,
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 600,
-        },
-        TOKENS.secret + TOKENS.secret,
-        algorithm="HS512",
+        claims_of(access_token()), TOKENS.secret + TOKENS.secret, algorithm="HS512"
     ),
     "garbage": lambda: "not.a.jwt",
+    "without sub": lambda: signed(sub=None),
+    "blank sub": lambda: signed(sub=" "),
+    "malformed grants": lambda: signed(grants=[{"owner": "everyone"}]),
+    "grants not a list": lambda: signed(grants={"owner": "self"}),
+    "without grants": lambda: signed(grants=None),
+    "without permissions": lambda: signed(permissions=None),
+    "without ver": lambda: signed(ver=None),
+    "without sid": lambda: signed(sid=None),
+    "foundation token": lambda: mint(TOKENS, USER),
 }
 
 
@@ -102,6 +111,38 @@ def test_a_token_that_does_not_verify_is_401_and_never_reaches_the_service(api, 
         'Bearer realm="crm", error="invalid_token"'
     )
     assert StandInCustomer.calls == []
+
+
+def test_the_full_principal_of_the_token_reaches_the_service(api):
+    token = access_token(
+        department_id="d-east",
+        roles=["sales_manager"],
+        permissions=["customer:read", "customer:merge"],
+        grants=[{"owner": "self"}, {"departments": ["d-east", "d-east-sh"], "categories": ["A"]}],
+    )
+
+    assert api.get(f"/api/customers/{CUSTOMER_ID}", token=token).status_code == 200
+
+    [principal] = StandInCustomer.principals
+    assert principal.user_id == USER
+    assert principal.department_id == "d-east"
+    assert principal.roles == ("sales_manager",)
+    assert principal.permissions == ("customer:read", "customer:merge")
+    assert principal.grants == (
+        Grant(owner_self=True),
+        Grant(departments=frozenset({"d-east", "d-east-sh"}), categories=frozenset({"A"})),
+    )
+
+
+def test_a_missing_permission_is_the_services_403(api):
+    token = access_token(permissions=["customer:read"])
+
+    read = api.get(f"/api/customers/{CUSTOMER_ID}", token=token)
+    write = api.post("/api/customers", json={"name": "华南五金"}, token=token)
+
+    assert read.status_code == 200
+    problem = problem_of(write, 403)
+    assert problem["permission"] == "customer:write"
 
 
 def test_a_basic_credential_is_not_a_bearer_token(api):
@@ -349,6 +390,21 @@ def test_bad_query_parameters_are_field_errors(api, params, field):
 
     assert list(problem["errors"]) == [field]
     assert calls_to("list_customers") == []
+
+
+def test_count_and_summary_take_the_list_filters_without_paging_or_sort(api):
+    params = [("region", "华东"), ("tags", "vip"), ("sort", "name"), ("limit", "5"), ("q", "机电")]
+
+    count = api.get("/api/customers/count", params=params)
+    summary = api.get("/api/customers/summary", params=params)
+
+    assert count.status_code == 200 and count.json() == {"count": 42}
+    assert summary.status_code == 200
+    assert summary.json()["by_category"] == {"A": 12, "VIP": 3, "none": 27}
+    expected = {"region": "华东", "tags": ["vip"], "q": "机电"}
+    assert calls_to("count_customers")[0]["query"] == expected
+    assert calls_to("summarize_customers")[0]["query"] == expected
+    assert calls_to("get_customer") == []
 
 
 def test_history_pages_through_changes(api):

@@ -10,6 +10,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 from tests.integration.test_gateway_standin import (
     StandInCustomer,
+    StandInOrg,
     gateway_config,
     problem_of,
     start_gateway,
@@ -31,12 +32,37 @@ SPEC_ROUTES = {
     "/health": {"get"},
     "/ready": {"get"},
     "/api/openapi.json": {"get"},
+    "/api/customers/count": {"get"},
+    "/api/customers/summary": {"get"},
+    "/api/auth/token": {"post"},
+    "/api/auth/refresh": {"post"},
+    "/api/auth/logout": {"post"},
+    "/api/me": {"get"},
+    "/api/me/password": {"post"},
+    "/api/org/users/{user_id}/password": {"post"},
+    "/api/org/users/{user_id}/unlock": {"post"},
+    "/api/org/permissions": {"get"},
+    "/api/org/audit": {"get"},
 }
+ORG_KINDS = {
+    "departments": "department_id",
+    "regions": "region_id",
+    "people": "person_id",
+    "users": "user_id",
+    "roles": "role_id",
+    "grants": "grant_id",
+}
+for _kind, _id in ORG_KINDS.items():
+    SPEC_ROUTES[f"/api/org/{_kind}"] = {"get", "post"}
+    SPEC_ROUTES[f"/api/org/{_kind}/{{{_id}}}"] = {"get", "patch"}
+    SPEC_ROUTES[f"/api/org/{_kind}/{{{_id}}}/disable"] = {"post"}
+    SPEC_ROUTES[f"/api/org/{_kind}/{{{_id}}}/enable"] = {"post"}
 
 
 @pytest.fixture
 def document(rabbit_config, runner_factory):
-    api = start_gateway(runner_factory, gateway_config(rabbit_config), StandInCustomer)
+    config = gateway_config(rabbit_config, BACKEND_SERVICES="customer,org")
+    api = start_gateway(runner_factory, config, StandInCustomer, StandInOrg)
     response = api.get("/api/openapi.json", auth=False)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/json"
@@ -99,6 +125,37 @@ def test_record_schemas_come_from_the_service_and_the_problem_from_the_gateway(d
     }
 
 
+def test_org_schemas_come_from_the_org_service(document):
+    schemas = document["components"]["schemas"]
+    paths = document["paths"]
+
+    def schema_of(operation, status="200"):
+        return operation["responses"][status]["content"]["application/json"]["schema"]
+
+    for name in ("Department", "Region", "Person", "User", "Role", "Grant"):
+        assert {"id", "version", "disabled"} <= set(schemas[name]["properties"]), name
+        assert "version" in schemas[f"{name}Patch"]["properties"], name
+    assert schema_of(paths["/api/org/people/{person_id}"]["get"]) == {
+        "$ref": "#/components/schemas/Person"
+    }
+    assert schema_of(paths["/api/org/audit"]["get"])["properties"]["items"]["items"] == {
+        "$ref": "#/components/schemas/AuditEntry"
+    }
+    assert schema_of(paths["/api/me"]["get"]) == {"$ref": "#/components/schemas/Me"}
+    token = paths["/api/auth/token"]["post"]
+    assert schema_of(token) == {"$ref": "#/components/schemas/TokenResponse"}
+    assert set(schemas["TokenResponse"]["required"]) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_at",
+    }
+    assert "Cache-Control" in token["responses"]["200"]["headers"]
+    for name, field in (("TokenRequest", "password"), ("PasswordChange", "new_password")):
+        assert schemas[name]["properties"][field]["writeOnly"] is True
+
+
 def test_bearer_security_applies_to_the_api_but_not_to_operations_routes(document):
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
         "type": "http",
@@ -108,6 +165,10 @@ def test_bearer_security_applies_to_the_api_but_not_to_operations_routes(documen
     assert document["security"] == [{"bearerAuth": []}]
     for path in ("/health", "/ready", "/api/openapi.json"):
         assert document["paths"][path]["get"]["security"] == []
+    for path in ("/api/auth/token", "/api/auth/refresh", "/api/auth/logout"):
+        assert document["paths"][path]["post"]["security"] == []
+    for path in ("/api/me", "/api/org/departments", "/api/org/audit"):
+        assert "security" not in document["paths"][path]["get"]
     assert "security" not in document["paths"]["/api/customers"]["get"]
     assert "401" in document["paths"]["/api/customers"]["get"]["responses"]
 

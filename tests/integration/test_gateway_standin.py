@@ -1,6 +1,6 @@
-"""The gateway against a real broker and a small stand-in "customer" service.
+"""The gateway against a real broker and small stand-ins of the "customer" and "org" services.
 
-This module holds the stand-in and the harness the other ``test_gateway_*`` modules use, and
+This module holds the stand-ins and the harness the other ``test_gateway_*`` modules use, and
 tests the RPC plumbing itself: context propagation, deadlines, missing services, health and
 readiness, and request ids in log lines.
 """
@@ -19,10 +19,17 @@ import requests
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
+from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko.testing.utils import find_free_port
 
-from crm_common.context import CallContext, current_principal, current_request_id
+from crm_common.context import (
+    CallContext,
+    Principal,
+    current_principal,
+    current_request_id,
+    optional_principal,
+)
 from crm_common.errors import (
     EXPECTED_ERRORS,
     Conflict,
@@ -32,6 +39,7 @@ from crm_common.errors import (
     Unavailable,
     ValidationFailed,
 )
+from crm_common.events import make_envelope
 from crm_common.logs import RequestIdFilter
 from gateway.service import GatewayService
 from gateway.tokens import TokenSettings, mint
@@ -41,6 +49,27 @@ TOKENS = TokenSettings(secret=SECRET, issuer="crm-test", audience="crm-api-test"
 USER = "u-sales-01"
 SLOW_SECONDS = 3.0
 CUSTOMER_ID = "8a1e3c52-0000-4000-8000-000000000001"
+SALES_REP_CLAIMS = {
+    "username": "sales01",
+    "department_id": "d-east-sh",
+    "roles": ["sales_rep"],
+    "permissions": ["customer:read", "customer:write", "customer:export"],
+    "grants": [{"owner": "self"}],
+    "ver": 1,
+    "sid": "s-test-session",
+}
+
+
+def access_token(
+    user: str = USER,
+    settings: TokenSettings = TOKENS,
+    *,
+    ttl: int | None = None,
+    now: float | None = None,
+    **claims: Any,
+) -> str:
+    """An access token as the gateway mints it at sign-in, with ``claims`` changed."""
+    return mint(settings, user, ttl=ttl, now=now, claims={**SALES_REP_CLAIMS, **claims})
 
 
 class ContactSchema(Schema):
@@ -75,27 +104,34 @@ def customer(**overrides: Any) -> dict[str, Any]:
     }
 
 
+READS = ("get_", "list_", "count_", "summarize_", "customer_history", "export_")
+
+
 class StandInCustomer:
-    """Answers like the customer service would, from canned data; records who called."""
+    """Answers like the customer service would, from canned data; records who called.
+
+    Reading needs ``customer:read`` and writing ``customer:write``, as in the real service.
+    """
 
     name = "customer"
     context = CallContext()
     calls: list[dict[str, Any]] = []
+    principals: list[Principal | None] = []
 
     def _seen(self, method: str, **arguments: Any) -> None:
-        principal = None
-        try:
-            principal = current_principal().user_id
-        except Exception:
-            principal = None
+        principal = optional_principal()
+        StandInCustomer.principals.append(principal)
         StandInCustomer.calls.append(
             {
                 "method": method,
-                "principal": principal,
+                "principal": principal.user_id if principal else None,
                 "request_id": current_request_id(),
                 **arguments,
             }
         )
+        permission = "customer:read" if method.startswith(READS) else "customer:write"
+        if principal is not None:
+            principal.require(permission)
 
     @rpc
     def ping(self) -> str:
@@ -172,6 +208,21 @@ class StandInCustomer:
     def list_customers(self, query: dict) -> dict[str, Any]:
         self._seen("list_customers", query=query)
         return {"items": [customer()], "next_cursor": "next-page"}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def count_customers(self, query: dict) -> dict[str, Any]:
+        self._seen("count_customers", query=query)
+        return {"count": 42}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def summarize_customers(self, query: dict) -> dict[str, Any]:
+        self._seen("summarize_customers", query=query)
+        return {
+            "total": 42,
+            "by_status": {"formal": 40, "potential": 2},
+            "by_category": {"A": 12, "VIP": 3, "none": 27},
+            "by_department": {"d-east-sh": 42},
+        }
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def list_contacts(self, customer_id: str) -> list[dict[str, Any]]:
@@ -260,6 +311,315 @@ class StandInCustomer:
         return "\ufeffcode,name\r\nC2026000001,华东机电设备有限公司\r\n"
 
 
+DEMO_PASSWORD = "Crm-demo-2026"
+ORG_KINDS = {
+    "departments": "Department",
+    "regions": "Region",
+    "people": "Person",
+    "users": "User",
+    "roles": "Role",
+    "grants": "Grant",
+}
+SIGNED_IN_USERS = {
+    "sales01": {
+        "user_id": USER,
+        "username": "sales01",
+        "department_id": "d-east-sh",
+        "roles": ["sales_rep"],
+        "permissions": ["customer:read", "customer:write", "customer:export"],
+        "grants": [{"owner": "self"}],
+    },
+    "admin": {
+        "user_id": "u-admin",
+        "username": "admin",
+        "department_id": "d-hq",
+        "roles": ["admin"],
+        "permissions": ["customer:read", "customer:write", "org:admin"],
+        "grants": [{}],
+    },
+}
+ROLE_MEMBERS = {"r-sales-rep": ["sales01"], "r-admin": ["admin"]}
+
+
+def org_record(kind: str, record_id: str, **fields_: Any) -> dict[str, Any]:
+    return {
+        "id": record_id,
+        "version": 2,
+        "created_at": "2026-01-05T08:00:00+00:00",
+        "updated_at": "2026-01-06T08:00:00+00:00",
+        "disabled": False,
+        "name": f"{kind} {record_id}",
+        **fields_,
+    }
+
+
+class StandInOrg:
+    """Answers like the org service would: sign-in, rotating refresh tokens, administration.
+
+    Sessions live in class attributes so that tests can look at them; the events the real
+    service publishes (``session_revoked``, ``grants_changed``) are published here too, unless
+    ``publishes`` is off.
+    """
+
+    name = "org"
+    context = CallContext()
+    dispatch = EventDispatcher()
+    publishes = True
+    calls: list[dict[str, Any]] = []
+    passwords: dict[str, str] = {}
+    versions: dict[str, int] = {}
+    refresh_tokens: dict[str, dict[str, Any]] = {}
+    ended_sessions: set[str] = set()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.calls.clear()
+        cls.passwords.clear()
+        cls.passwords.update({username: DEMO_PASSWORD for username in SIGNED_IN_USERS})
+        cls.versions.clear()
+        cls.versions.update({username: 1 for username in SIGNED_IN_USERS})
+        cls.refresh_tokens.clear()
+        cls.ended_sessions.clear()
+
+    def _seen(self, method: str, admin: bool = False, **arguments: Any) -> None:
+        principal = optional_principal()
+        StandInOrg.calls.append(
+            {"method": method, "principal": principal.user_id if principal else None, **arguments}
+        )
+        if admin:
+            current_principal().require("org:admin")
+
+    def _publish(self, event_type: str, data: dict[str, Any]) -> None:
+        if self.publishes:
+            principal = optional_principal()
+            actor = principal.user_id if principal else None
+            self.dispatch(event_type, make_envelope(event_type, data, source="org", actor_id=actor))
+
+    def _session(self, username: str, session_id: str) -> dict[str, Any]:
+        token = f"rt-{uuid.uuid4()}"
+        StandInOrg.refresh_tokens[token] = {
+            "username": username,
+            "session_id": session_id,
+            "used": False,
+        }
+        principal = {**SIGNED_IN_USERS[username], "authz_version": StandInOrg.versions[username]}
+        return {
+            "principal": principal,
+            "session_id": session_id,
+            "refresh_token": token,
+            "refresh_expires_at": "2026-03-01T08:00:00+00:00",
+        }
+
+    def _end(self, session_id: str, username: str) -> None:
+        StandInOrg.ended_sessions.add(session_id)
+        user_id = SIGNED_IN_USERS[username]["user_id"]
+        self._publish("session_revoked", {"session_id": session_id, "user_id": user_id})
+
+    @rpc
+    def ping(self) -> str:
+        return "pong"
+
+    @rpc
+    def api_schemas(self) -> dict[str, Any]:
+        spec = APISpec("org", "1", "3.1.0", plugins=[MarshmallowPlugin()])
+        for name in ORG_KINDS.values():
+            spec.components.schema(name, schema=type(name, (OrgRecordSchema,), {}))
+            spec.components.schema(f"{name}Input", schema=type(name, (OrgInputSchema,), {}))
+        spec.components.schema("Me", schema=MeSchema)
+        spec.components.schema("Permission", schema=PermissionSchema)
+        spec.components.schema("AuditEntry", schema=AuditEntrySchema)
+        return spec.to_dict()["components"]["schemas"]
+
+    # sign-in -----------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def sign_in(self, username: str, password: str) -> dict[str, Any]:
+        self._seen("sign_in", username=username, password=password)
+        if StandInOrg.passwords.get(username) != password:
+            raise Unauthenticated("the username or password is not correct")
+        return self._session(username, f"s-{uuid.uuid4()}")
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def refresh(self, refresh_token: str) -> dict[str, Any]:
+        self._seen("refresh", refresh_token=refresh_token)
+        entry = StandInOrg.refresh_tokens.get(refresh_token)
+        if entry is None or entry["session_id"] in StandInOrg.ended_sessions:
+            raise Unauthenticated("the refresh token is not valid: sign in again")
+        if entry["used"]:
+            self._end(entry["session_id"], entry["username"])
+            raise Unauthenticated("the refresh token was used before: sign in again")
+        entry["used"] = True
+        return self._session(entry["username"], entry["session_id"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def sign_out(self, refresh_token: str) -> None:
+        self._seen("sign_out", refresh_token=refresh_token)
+        entry = StandInOrg.refresh_tokens.get(refresh_token)
+        if entry is not None:
+            self._end(entry["session_id"], entry["username"])
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def describe_me(self) -> dict[str, Any]:
+        principal = current_principal()
+        self._seen("describe_me")
+        return {
+            "user": {"id": principal.user_id, "username": "sales01", "version": 4},
+            "person": {"id": "p-sales-01", "name": "王芳"},
+            "department": {"id": principal.department_id, "name": "上海办事处"},
+            "roles": [
+                {"id": "r-sales-rep", "code": code, "name": "销售代表"} for code in principal.roles
+            ],
+            "permissions": list(principal.permissions),
+            "grants": [{"name": "own customers", "owner_self": True, "source": "role"}],
+            "scope": [grant.as_dict() for grant in principal.grants],
+        }
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def change_password(self, current_password: str, new_password: str) -> None:
+        principal = current_principal()
+        self._seen("change_password", current_password=current_password, new_password=new_password)
+        username = next(
+            name for name, user in SIGNED_IN_USERS.items() if user["user_id"] == principal.user_id
+        )
+        if StandInOrg.passwords[username] != current_password:
+            raise ValidationFailed.on("current_password", "is not the password in use")
+        if len(new_password) < 10:
+            raise ValidationFailed.on("new_password", "needs at least 10 characters")
+        StandInOrg.passwords[username] = new_password
+
+    # administration ----------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_records(self, kind: str, query: dict | None = None) -> dict[str, Any]:
+        self._seen("list_records", admin=True, kind=kind, query=query)
+        return {"items": [org_record(kind, "r-1")], "next_cursor": "after-r-1"}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def get_record(self, kind: str, record_id: str) -> dict[str, Any]:
+        self._seen("get_record", admin=True, kind=kind, record_id=record_id)
+        if record_id == "missing":
+            raise NotFound.of(kind.rstrip("s"), record_id)
+        return org_record(kind, record_id)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def create_record(self, kind: str, data: dict) -> dict[str, Any]:
+        self._seen("create_record", admin=True, kind=kind, data=data)
+        if kind == "users" and len(str(data.get("password", ""))) < 10:
+            raise ValidationFailed.on("password", "needs at least 10 characters")
+        fields_ = {key: value for key, value in data.items() if key != "password"}
+        return {**org_record(kind, f"new-{kind}"), **fields_, "version": 1}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def update_record(
+        self, kind: str, record_id: str, changes: dict, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        self._seen(
+            "update_record",
+            admin=True,
+            kind=kind,
+            record_id=record_id,
+            changes=changes,
+            expected_version=expected_version,
+        )
+        if expected_version != 2:
+            raise Conflict(
+                f"the {kind} record was changed by someone else",
+                {"reason": "stale_version", "current_version": 2},
+            )
+        if kind == "roles" and "permissions" in changes:
+            changed = []
+            for username in ROLE_MEMBERS.get(record_id, ()):
+                StandInOrg.versions[username] += 1
+                changed.append(
+                    {
+                        "user_id": SIGNED_IN_USERS[username]["user_id"],
+                        "authz_version": StandInOrg.versions[username],
+                    }
+                )
+            self._publish("grants_changed", {"users": changed})
+        return {**org_record(kind, record_id), **changes, "version": 3}
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def set_disabled(self, kind: str, record_id: str, disabled: bool) -> dict[str, Any]:
+        self._seen("set_disabled", admin=True, kind=kind, record_id=record_id, disabled=disabled)
+        return org_record(kind, record_id, disabled=disabled, version=3)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def reset_password(self, user_id: str, new_password: str) -> dict[str, Any]:
+        self._seen("reset_password", admin=True, user_id=user_id, new_password=new_password)
+        if len(new_password) < 10:
+            raise ValidationFailed.on("new_password", "needs at least 10 characters")
+        return org_record("users", user_id)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def unlock_user(self, user_id: str) -> dict[str, Any]:
+        self._seen("unlock_user", admin=True, user_id=user_id)
+        return org_record("users", user_id, failed_attempts=0, locked_until=None, version=5)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def list_permissions(self) -> list[dict[str, str]]:
+        self._seen("list_permissions", admin=True)
+        return [
+            {"code": "customer:read", "description": "read customers"},
+            {"code": "org:admin", "description": "administer the organization"},
+        ]
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def audit_log(self, query: dict | None = None) -> dict[str, Any]:
+        self._seen("audit_log", admin=True, query=query)
+        return {
+            "items": [
+                {
+                    "id": "a-1",
+                    "entity_type": "department",
+                    "entity_id": "d-east",
+                    "actor_id": "u-admin",
+                    "action": "update",
+                    "changes": {"name": ["华东分公司", "华东大区"]},
+                    "at": "2026-01-06T08:00:00+00:00",
+                }
+            ],
+            "next_cursor": None,
+        }
+
+
+class OrgRecordSchema(Schema):
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    name = fields.String()
+    disabled = fields.Boolean(required=True)
+    created_at = fields.String()
+    updated_at = fields.String()
+
+
+class OrgInputSchema(Schema):
+    code = fields.String()
+    name = fields.String(required=True)
+
+
+class MeSchema(Schema):
+    user = fields.Dict(required=True)
+    permissions = fields.List(fields.String(), required=True)
+
+
+class PermissionSchema(Schema):
+    code = fields.String(required=True)
+    description = fields.String()
+
+
+class AuditEntrySchema(Schema):
+    id = fields.String(required=True)
+    entity_type = fields.String(required=True)
+    entity_id = fields.String(required=True)
+    actor_id = fields.String(allow_none=True)
+
+
+class QuietOrg(StandInOrg):
+    """The org stand-in without its events: what the gateway does on its own."""
+
+    publishes = False
+
+
 @dataclass
 class Api:
     """A client of one running gateway."""
@@ -268,8 +628,8 @@ class Api:
     user: str = USER
     session: requests.Session = field(default_factory=requests.Session)
 
-    def token(self, **kwargs: Any) -> str:
-        return mint(TOKENS, self.user, **kwargs)
+    def token(self, **claims: Any) -> str:
+        return access_token(self.user, **claims)
 
     def request(
         self, method: str, path: str, *, token: str | None = None, auth: bool = True, **kwargs: Any
@@ -310,6 +670,8 @@ def gateway_config(rabbit_config: dict[str, Any], **overrides: Any) -> dict[str,
 def start_gateway(runner_factory: Any, config: dict[str, Any], *services: type) -> Api:
     """Run the gateway (and the given services) until the test ends; a client of it."""
     StandInCustomer.calls.clear()
+    StandInCustomer.principals.clear()
+    StandInOrg.reset()
     runner = runner_factory(config, GatewayService, *services)
     runner.start()
     return Api(f"http://{config['WEB_SERVER_ADDRESS']}")
@@ -426,6 +788,19 @@ def test_ready_when_broker_and_services_answer(api):
 
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"broker": "ok", "customer": "ok"}}
+
+
+def test_by_default_ready_asks_customer_and_org(rabbit_config, runner_factory):
+    config = gateway_config(rabbit_config)
+    del config["BACKEND_SERVICES"]
+    api = start_gateway(runner_factory, config, StandInCustomer, StandInOrg)
+
+    response = api.get("/ready", auth=False)
+
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"broker": "ok", "customer": "ok", "org": "ok"},
+    }
 
 
 def test_not_ready_names_the_missing_service(lonely_api):

@@ -1,12 +1,15 @@
 """The customer context's use cases: validate, apply domain rules, write history and events.
 
 Service entrypoints construct a ``CustomerBook`` per call; tests can do the same with a plain
-session and an outbox writer.
+session and an outbox writer. Every use case first checks the caller's function permission
+(403) and reaches customers only through the caller's data scope, applied in SQL: a customer
+outside it is answered like a missing one (404), and no write may put one outside it (422).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -29,6 +32,7 @@ from customer.domain.merge import plan_merge
 from customer.domain.names import normalize_company_name
 from customer.domain.phones import phone_key
 from customer.domain.relationships import INVERSE, Drop, Link, check_new_link, repoint_for_merge
+from customer.domain.scoping import SCOPE_FIELDS, check_in_scope, scope_values
 from customer.domain.status import Status, check_transition
 from customer.domain.tags import split_tags
 from customer.models import (
@@ -45,6 +49,7 @@ from customer.schemas import (
     CareRecordSchema,
     ContactInputSchema,
     ContactSchema,
+    CustomerFilterSchema,
     CustomerInputSchema,
     CustomerQuerySchema,
     CustomerSchema,
@@ -54,6 +59,12 @@ from customer.schemas import (
 )
 
 OWNERSHIP_FIELDS = frozenset({"owner_id", "department_id"})
+
+READ = "customer:read"
+WRITE = "customer:write"
+IMPORT = "customer:import"
+EXPORT = "customer:export"
+MERGE = "customer:merge"
 
 customer_schema = CustomerSchema()
 contact_schema = ContactSchema()
@@ -86,13 +97,27 @@ def dump_customer(customer: Customer) -> dict[str, Any]:
     return customer_schema.dump(customer)
 
 
+CREDIT_CODE_TAKEN_OUTSIDE = "already used by a customer outside your data scope"
+
+
+def _candidate(candidate: dict[str, Any], in_scope: bool) -> dict[str, Any]:
+    """A duplicate candidate as the caller may see it: outside their scope, no identity."""
+    if in_scope:
+        return {**candidate, "in_scope": True}
+    return {"in_scope": False, "score": candidate["score"], "reasons": candidate["reasons"]}
+
+
 class CustomerBook:
-    def __init__(self, session: Any, outbox: EventSink, principal: Principal | None) -> None:
+    def __init__(self, session: Any, outbox: EventSink, principal: Principal) -> None:
         self.session = session
         self.outbox = outbox
         self.principal = principal
-        self.actor_id = principal.user_id if principal else None
+        self.actor_id = principal.user_id
+        self.visible = repository.visible_to(principal)
         self.now: datetime = utcnow()
+
+    def _customer(self, customer_id: Any) -> Customer:
+        return repository.get_customer(self.session, customer_id, self.visible)
 
     # -- history --------------------------------------------------------------------------
     def _history(
@@ -128,21 +153,23 @@ class CustomerBook:
             )
 
     def duplicates_of(
-        self,
-        name: str,
-        credit_code: str | None,
-        phone: str | None,
-        exclude_id: uuid.UUID | None = None,
+        self, name: str, credit_code: str | None, phone: str | None
     ) -> list[dict[str, Any]]:
+        """Likely duplicates wherever they are; those outside the caller's scope are told only
+        by score and reasons."""
         suspects = repository.duplicate_suspects(
-            self.session, name, credit_code, phone, exclude_id=exclude_id
+            self.session, name, credit_code, phone, self.visible
         )
-        return [c.as_dict() for c in find_duplicates(Probe(name, credit_code, phone), suspects)]
+        visible = {str(row.id) for row in suspects if row.in_scope}
+        return [
+            _candidate(c.as_dict(), c.id in visible)
+            for c in find_duplicates(Probe(name, credit_code, phone), suspects)
+        ]
 
     def _check_credit_code_free(self, credit_code: str | None, own_id: uuid.UUID | None) -> None:
         if not credit_code:
             return
-        holder = repository.find_by_credit_code(self.session, credit_code)
+        holder = repository.find_by_credit_code(self.session, credit_code, self.visible)
         if holder is not None and holder.id != own_id:
             raise Conflict(
                 f"customer {holder.code} already has this unified social credit code",
@@ -156,22 +183,46 @@ class CustomerBook:
                             "name": holder.name,
                             "score": 1.0,
                             "reasons": ["same_credit_code"],
+                            "in_scope": True,
                         }
                     ],
                     "merged_into_id": str(holder.merged_into_id) if holder.merged_into_id else None,
                 },
             )
+        if holder is None and repository.credit_code_taken(self.session, credit_code):
+            raise Conflict(
+                "a customer outside your data scope already has this unified social credit code",
+                {
+                    "reason": "credit_code_taken",
+                    "errors": {"credit_code": [CREDIT_CODE_TAKEN_OUTSIDE]},
+                    "candidates": [
+                        {"in_scope": False, "score": 1.0, "reasons": ["same_credit_code"]}
+                    ],
+                    "merged_into_id": None,
+                },
+            )
+
+    def new_customer_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` with the owner (the caller) and department (the caller's) defaulted,
+        refused unless the new customer lies inside the caller's data scope."""
+        values = dict(values)
+        values.setdefault("owner_id", self.principal.user_id)
+        values.setdefault("department_id", self.principal.department_id)
+        check_in_scope(self.principal, scope_values(values), SCOPE_FIELDS)
+        return values
 
     def create(self, data: Any, allow_duplicate: bool = False) -> dict[str, Any]:
+        self.principal.require(WRITE)
         values = load(CustomerInputSchema(), data)
         return dump_customer(self.create_from(values, allow_duplicate=allow_duplicate))
 
     def create_from(
         self, values: dict[str, Any], *, allow_duplicate: bool = False, code: str | None = None
     ) -> Customer:
-        """Create from validated values; a likely duplicate is a ``Conflict`` listing candidates
-        unless ``allow_duplicate`` (a taken credit code is refused regardless)."""
-        values = dict(values)
+        """Create from validated values inside the caller's scope; a likely duplicate is a
+        ``Conflict`` listing candidates unless ``allow_duplicate`` (a taken credit code is
+        refused regardless)."""
+        values = self.new_customer_values(values)
         if not allow_duplicate:
             candidates = self.duplicates_of(
                 values["name"], values.get("credit_code"), values.get("phone")
@@ -183,9 +234,6 @@ class CustomerBook:
                     {"reason": "duplicate_customer", "candidates": candidates},
                 )
         self._check_credit_code_free(values.get("credit_code"), None)
-        if self.principal is not None and "owner_id" not in values:
-            values["owner_id"] = self.principal.user_id
-            values.setdefault("department_id", self.principal.department_id)
         tags = values.pop("tags", [])
         customer = Customer(
             code=repository.reserve_code(self.session, code)
@@ -205,13 +253,15 @@ class CustomerBook:
         return customer
 
     def get(self, customer_id: Any) -> dict[str, Any]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(READ)
+        customer = self._customer(customer_id)
         result = dump_customer(customer)
         result["contacts_count"] = repository.count_contacts(self.session, customer.id)
         return result
 
     def update(self, customer_id: Any, changes: Any, expected_version: Any) -> dict[str, Any]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(WRITE)
+        customer = self._customer(customer_id)
         changes, expected_version = _split_version(changes, expected_version)
         self._editable(customer)
         check_version(customer, expected_version)
@@ -228,8 +278,13 @@ class CustomerBook:
         check_status: bool = True,
     ) -> list[FieldChange]:
         """Apply validated values under the domain rules, with history and events. A merge
-        sets the status its own rule chose (``check_status=False``)."""
+        sets the status its own rule chose (``check_status=False``). Values that would take the
+        customer out of the caller's data scope are refused."""
         self._editable(customer)
+        current = snapshot(customer, SCOPE_FIELDS)
+        after = {**current, **{k: v for k, v in values.items() if k in SCOPE_FIELDS}}
+        changed = [name for name in SCOPE_FIELDS if after[name] != current[name]]
+        check_in_scope(self.principal, scope_values(after), changed)
         if "status" in values and check_status:
             check_transition(customer.status, values["status"])
         kind = values.get("kind", customer.kind)
@@ -266,15 +321,42 @@ class CustomerBook:
         return field_changes
 
     def list(self, query: Any) -> dict[str, Any]:
+        self.principal.require(READ)
         params = load(CustomerQuerySchema(), query)
         page = keyset_page(
             self.session,
-            repository.customer_select(params),
+            repository.customer_select(params, self.visible),
             repository.sort_key(params["sort"]),
             params.get("cursor"),
             params.get("limit"),
         )
         return {"items": [dump_customer(c) for c in page.items], "next_cursor": page.next_cursor}
+
+    def count(self, query: Any) -> dict[str, int]:
+        self.principal.require(READ)
+        params = load(CustomerFilterSchema(), query)
+        return {"count": repository.count_customers(self.session, params, self.visible)}
+
+    def summarize(self, query: Any) -> dict[str, Any]:
+        """Counts of the visible customers matching ``query`` by status, category and
+        department (``"none"`` for customers without one), grouped in SQL."""
+        self.principal.require(READ)
+        params = load(CustomerFilterSchema(), query)
+        by_status: Counter[str] = Counter()
+        by_category: Counter[str] = Counter()
+        by_department: Counter[str] = Counter()
+        for status, category, department_id, n in repository.customer_breakdown(
+            self.session, params, self.visible
+        ):
+            by_status[status] += n
+            by_category[category or "none"] += n
+            by_department[department_id or "none"] += n
+        return {
+            "total": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+            "by_category": dict(sorted(by_category.items())),
+            "by_department": dict(sorted(by_department.items())),
+        }
 
     # -- contacts -------------------------------------------------------------------------
     def _demote_primaries(self, customer_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:
@@ -295,7 +377,8 @@ class CustomerBook:
         self.session.flush()
 
     def list_contacts(self, customer_id: Any) -> list[dict[str, Any]]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(READ)
+        customer = self._customer(customer_id)
         contacts = self.session.scalars(
             select(Contact)
             .where(Contact.customer_id == customer.id)
@@ -304,10 +387,12 @@ class CustomerBook:
         return contact_schema.dump(contacts, many=True)
 
     def get_contact(self, contact_id: Any) -> dict[str, Any]:
-        return contact_schema.dump(repository.get_contact(self.session, contact_id))
+        self.principal.require(READ)
+        return contact_schema.dump(repository.get_contact(self.session, contact_id, self.visible))
 
     def create_contact(self, customer_id: Any, data: Any) -> dict[str, Any]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(WRITE)
+        customer = self._customer(customer_id)
         self._editable(customer)
         values = load(ContactInputSchema(), data)
         has_primary = repository.has_primary_contact(self.session, customer.id)
@@ -332,7 +417,8 @@ class CustomerBook:
     def update_contact(
         self, contact_id: Any, changes: Any, expected_version: Any
     ) -> dict[str, Any]:
-        contact = repository.get_contact(self.session, contact_id)
+        self.principal.require(WRITE)
+        contact = repository.get_contact(self.session, contact_id, self.visible)
         changes, expected_version = _split_version(changes, expected_version)
         check_version(contact, expected_version)
         values = load(ContactInputSchema(), changes, partial=True)
@@ -375,31 +461,21 @@ class CustomerBook:
         )
 
     def list_relationships(self, customer_id: Any) -> list[dict[str, Any]]:
-        customer = repository.get_customer(self.session, customer_id)
-        rels = repository.relationships_of(self.session, customer.id)
-        other_ids = {
-            r.to_customer_id if r.from_customer_id == customer.id else r.from_customer_id
-            for r in rels
-        }
-        others = {
-            c.id: c
-            for c in self.session.scalars(select(Customer).where(Customer.id.in_(other_ids)))
-        }
+        """The customer's relationships with customers the caller may see."""
+        self.principal.require(READ)
+        customer = self._customer(customer_id)
         return [
-            self._relationship_view(
-                r,
-                customer.id,
-                others[
-                    r.to_customer_id if r.from_customer_id == customer.id else r.from_customer_id
-                ],
+            self._relationship_view(rel, customer.id, other)
+            for rel, other in repository.visible_relationships(
+                self.session, customer.id, self.visible
             )
-            for r in rels
         ]
 
     def add_relationship(self, customer_id: Any, data: Any) -> dict[str, Any]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(WRITE)
+        customer = self._customer(customer_id)
         values = load(RelationshipInputSchema(), data)
-        related = repository.get_customer(self.session, values["related_customer_id"])
+        related = self._customer(values["related_customer_id"])
         self._editable(customer)
         self._editable(related)
         check_new_link(
@@ -424,15 +500,18 @@ class CustomerBook:
         return self._relationship_view(rel, customer.id, related)
 
     def remove_relationship(self, customer_id: Any, relationship_id: Any) -> dict[str, Any]:
-        customer = repository.get_customer(self.session, customer_id)
+        """Remove a relationship of the customer with one the caller may also see."""
+        self.principal.require(WRITE)
+        customer = self._customer(customer_id)
         rel_id = repository.lookup_id(relationship_id)
-        rel = self.session.get(Relationship, rel_id) if rel_id else None
-        if rel is None or customer.id not in (rel.from_customer_id, rel.to_customer_id):
-            raise NotFound.of("relationship", relationship_id)
-        other_id = (
-            rel.to_customer_id if rel.from_customer_id == customer.id else rel.from_customer_id
+        found = (
+            repository.visible_relationships(self.session, customer.id, self.visible, rel_id)
+            if rel_id
+            else []
         )
-        other = repository.get_customer(self.session, other_id)
+        if not found:
+            raise NotFound.of("relationship", relationship_id)
+        [(rel, other)] = found
         view = self._relationship_view(rel, customer.id, other)
         from_code = customer.code if rel.from_customer_id == customer.id else other.code
         to_code = other.code if rel.from_customer_id == customer.id else customer.code
@@ -445,7 +524,8 @@ class CustomerBook:
 
     # -- care -----------------------------------------------------------------------------
     def list_care_records(self, customer_id: Any) -> list[dict[str, Any]]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(READ)
+        customer = self._customer(customer_id)
         records = self.session.scalars(
             select(CareRecord)
             .where(CareRecord.customer_id == customer.id)
@@ -454,14 +534,15 @@ class CustomerBook:
         return care_schema.dump(records, many=True)
 
     def add_care_record(self, customer_id: Any, data: Any) -> dict[str, Any]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(WRITE)
+        customer = self._customer(customer_id)
         self._editable(customer)
         values = load(CareRecordInputSchema(), data)
         contact_id = values.get("contact_id")
-        if contact_id is not None:
-            contact = self.session.get(Contact, contact_id)
-            if contact is None or contact.customer_id != customer.id:
-                raise ValidationFailed.on("contact_id", "is not a contact of this customer")
+        if contact_id is not None and not repository.is_contact_of(
+            self.session, contact_id, customer.id
+        ):
+            raise ValidationFailed.on("contact_id", "is not a contact of this customer")
         if not values.get("by_user_id"):
             values["by_user_id"] = self.actor_id
         record = CareRecord(customer_id=customer.id, **values)
@@ -479,7 +560,8 @@ class CustomerBook:
 
     # -- history --------------------------------------------------------------------------
     def history(self, customer_id: Any, cursor: str | None, limit: Any) -> dict[str, Any]:
-        customer = repository.get_customer(self.session, customer_id)
+        self.principal.require(READ)
+        customer = self._customer(customer_id)
         page = keyset_page(
             self.session,
             select(HistoryEntry).where(HistoryEntry.customer_id == customer.id),
@@ -494,12 +576,14 @@ class CustomerBook:
 
     # -- merge ----------------------------------------------------------------------------
     def merge(self, survivor_id: Any, merged_id: Any) -> dict[str, Any]:
+        """Merge two customers the caller may both see; the survivor stays in scope."""
+        self.principal.require(MERGE)
         survivor_uuid = repository.parse_id(survivor_id, "survivor_id")
         merged_uuid = repository.parse_id(merged_id, "merged_id")
         if survivor_uuid == merged_uuid:
             raise ValidationFailed.on("merged_id", "a customer cannot be merged into itself")
-        survivor = repository.get_customer(self.session, survivor_uuid)
-        merged = repository.get_customer(self.session, merged_uuid)
+        survivor = self._customer(survivor_uuid)
+        merged = self._customer(merged_uuid)
         plan = plan_merge(
             {"id": survivor.id, "code": survivor.code, **snapshot(survivor, CUSTOMER_FIELDS)},
             {"id": merged.id, "code": merged.code, **snapshot(merged, CUSTOMER_FIELDS)},
@@ -592,6 +676,7 @@ class CustomerTransfer:
         self.session = book.session
 
     def import_csv(self, text: Any) -> dict[str, Any]:
+        self.book.principal.require(IMPORT)
         rows = csvio.parse(text)
         if len(rows) > MAX_IMPORT_ROWS:
             raise ValidationFailed.on("csv", f"at most {MAX_IMPORT_ROWS} rows per import")
@@ -621,54 +706,78 @@ class CustomerTransfer:
             raise ValidationFailed.on("_row", "has more cells than the header has columns")
         data = {k: v for k, v in csvio.apply_value_aliases(row).items() if v != ""}
         code = data.pop("code", None)
-        if "tags" in data:
-            data["tags"] = split_tags(data["tags"])
-        existing = None
         if code:
             code = code.strip().upper()
-            existing = repository.find_by_code(self.session, code)
-            if existing is None and not is_customer_code(code):
-                raise ValidationFailed.on(
-                    "code", "no customer has this code, and it is not of the form C2026000123"
-                )
-        if existing is None and data.get("credit_code"):
-            try:
-                credit_code = validate_credit_code(data["credit_code"])
-            except ValueError as exc:
-                raise ValidationFailed.on("credit_code", str(exc)) from None
-            existing = repository.find_by_credit_code(self.session, credit_code)
-            if existing is not None and code:
-                raise ValidationFailed.on(
-                    "code", f"no customer has this code, but the credit code is {existing.code}'s"
-                )
+        if "tags" in data:
+            data["tags"] = split_tags(data["tags"])
+        existing = self._existing(code, data.get("credit_code"))
         if existing is not None:
             if existing.status == Status.MERGED.value:
-                target = self.session.get(Customer, existing.merged_into_id)
+                target = repository.find_customer(
+                    self.session, existing.merged_into_id, self.book.visible
+                )
                 raise ValidationFailed.on(
                     "code",
                     f"{existing.code} was merged into {target.code if target else 'another'}",
                 )
             values = load(CustomerInputSchema(), data, partial=True)
             return "updated" if self.book.apply_changes(existing, values) else "unchanged"
-        values = load(CustomerInputSchema(), data)
+        values = self.book.new_customer_values(load(CustomerInputSchema(), data))
         same = [
-            c["code"]
+            c
             for c in self.book.duplicates_of(values["name"], None, None)
             if "same_name" in c["reasons"]
         ]
         if same:
+            codes = [c["code"] for c in same if c["in_scope"]]
             raise ValidationFailed.on(
                 "name",
-                f"a customer with this name exists ({', '.join(same)}); "
-                "put its code in the code column to update it",
+                f"a customer with this name exists ({', '.join(codes)}); "
+                "put its code in the code column to update it"
+                if codes
+                else "a customer with this name exists outside your data scope",
             )
         self.book.create_from(values, allow_duplicate=True, code=code)
         return "created"
 
+    def _existing(self, code: str | None, credit_code: str | None) -> Customer | None:
+        """The customer the caller may see that a row's code, else credit code, names; None
+        for a new one. A code or credit code held only outside the caller's scope is refused
+        the way one no visible customer has is, without a word about its holder."""
+        visible = self.book.visible
+        if code:
+            existing = repository.find_by_code(self.session, code, visible)
+            if existing is not None:
+                return existing
+            if not is_customer_code(code):
+                raise ValidationFailed.on(
+                    "code",
+                    "no customer you can see has this code, and it is not of the form C2026000123",
+                )
+            if repository.code_taken(self.session, code):
+                raise ValidationFailed.on(
+                    "code", "no customer you can see has this code, and it is not free to take"
+                )
+        if not credit_code:
+            return None
+        try:
+            credit_code = validate_credit_code(credit_code)
+        except ValueError as exc:
+            raise ValidationFailed.on("credit_code", str(exc)) from None
+        existing = repository.find_by_credit_code(self.session, credit_code, visible)
+        if existing is not None and code:
+            raise ValidationFailed.on(
+                "code", f"no customer has this code, but the credit code is {existing.code}'s"
+            )
+        if existing is None and repository.credit_code_taken(self.session, credit_code):
+            raise ValidationFailed.on("credit_code", CREDIT_CODE_TAKEN_OUTSIDE)
+        return existing
+
     def export_csv(self, query: Any) -> str:
+        self.book.principal.require(EXPORT)
         params = load(CustomerQuerySchema(), query)
         key = repository.sort_key(params["sort"])
-        stmt = repository.customer_select(params)
+        stmt = repository.customer_select(params, self.book.visible)
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         if total > MAX_EXPORT_ROWS:
             raise ValidationFailed.on(

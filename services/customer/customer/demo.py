@@ -4,6 +4,10 @@
 holds no customer yet, loads the same data set every time (seeded random): Chinese company
 names across 华东/华北/华南/华中/西南, valid credit codes and mobiles, contacts, group
 relationships, partners, care records and history, owned by the demo users below.
+
+Owners and departments follow the org service's demo chart: each customer belongs to the sales
+office covering its city and that office's salesperson, except about 40% of the VIP customers,
+which the 华东 sales manager keeps at branch level.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from customer.domain.codes import format_customer_code
 from customer.domain.credit_code import ALPHABET, make_credit_code
 from customer.domain.names import normalize_company_name
 from customer.domain.phones import phone_key
+from customer.domain.regions import within
 from customer.domain.relationships import canonical_key
 from customer.models import (
     CareRecord,
@@ -49,14 +54,19 @@ CUSTOMER_COUNT = 300
 DEMO_START = datetime(2025, 1, 6, 1, 30, tzinfo=UTC)
 DEMO_END = datetime(2026, 10, 30, 9, 0, tzinfo=UTC)
 
-DEPARTMENTS = ("d-east", "d-north", "d-south")
-SALES_USERS = {
-    "d-east": ("u-sales-01", "u-sales-02"),
-    "d-north": ("u-sales-03", "u-sales-04"),
-    "d-south": ("u-sales-05", "u-sales-06"),
-}
+SALES_OFFICES = (
+    # (department, salesperson, the regions it covers with everything below them)
+    ("d-east-sh", "u-sales-01", ("华东/上海", "华东/浙江", "华东/安徽", "华东/福建")),
+    ("d-east-js", "u-sales-02", ("华东/江苏", "华东/山东")),
+    ("d-north-bj", "u-sales-03", ("华北/北京", "华北/河北", "华北/山西")),
+    ("d-north-tj", "u-sales-04", ("华北/天津",)),
+    ("d-south-gd", "u-sales-05", ("华南/广东",)),
+    ("d-south-xn", "u-sales-06", ("华南/广西", "西南", "华中")),
+)
 MANAGER = ("u-manager-01", "d-east")
-DEMO_USERS = (*(u for users in SALES_USERS.values() for u in users), MANAGER[0])
+VIP_KEPT_BY_MANAGER = 0.4
+DEPARTMENTS = (*(office[0] for office in SALES_OFFICES), MANAGER[1])
+DEMO_USERS = (*(office[1] for office in SALES_OFFICES), MANAGER[0])
 
 
 @dataclass(frozen=True)
@@ -75,8 +85,12 @@ class City:
         return "/".join(parts)
 
     @property
-    def department(self) -> str:
-        return {"华北": "d-north", "华南": "d-south", "西南": "d-south"}.get(self.area, "d-east")
+    def office(self) -> tuple[str, str]:
+        """(department, salesperson) of the sales office covering the city."""
+        for department, owner, covered in SALES_OFFICES:
+            if any(within(self.region, region) for region in covered):
+                return department, owner
+        raise LookupError(f"no sales office covers {self.region}")
 
     def address(self, rng: random.Random) -> str:
         prefix = f"{self.province}省" if self.province and self.province != "广西" else ""
@@ -433,10 +447,9 @@ def build() -> dict[str, list[dict[str, Any]]]:
         year = created_at.astimezone(BUSINESS_TZ).year
         sequences[year] = sequences.get(year, 0) + 1
         individual = index % 37 == 5
-        department = city.department
-        owner = rng.choice(SALES_USERS[department])
+        department, owner = city.office
         category = _weighted(rng, CATEGORIES)
-        if category == "VIP" and rng.random() < 0.4:
+        if category == "VIP" and rng.random() < VIP_KEPT_BY_MANAGER:
             owner, department = MANAGER
         if individual:
             person, _ = gen.person()

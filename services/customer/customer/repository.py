@@ -1,4 +1,9 @@
-"""Queries on the customer database. Every filter is SQL; nothing is filtered in Python."""
+"""Queries on the customer database. Every filter is SQL; nothing is filtered in Python.
+
+Every query that answers with customers, or with what hangs off them (contacts,
+relationships), takes the caller's ``visible`` condition (``visible_to(principal)``): a
+customer outside it is answered exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, and_, case, exists, false, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from crm_common.context import Principal
 from crm_common.errors import NotFound, ValidationFailed
 from crm_common.pagination import SortKey
+from crm_common.scope import ScopeColumns, scope_filter
 from customer.domain.codes import format_customer_code, parse_customer_code
 from customer.domain.duplicates import SIMILAR_NAME_THRESHOLD
 from customer.domain.names import bigrams, length_bounds, normalize_company_name
@@ -34,6 +41,14 @@ BUSINESS_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 MAX_DUPLICATE_ROWS = 500
 
+CUSTOMER_SCOPE = ScopeColumns(
+    owner=Customer.owner_id,
+    department=Customer.department_id,
+    region=Customer.region,
+    category=Customer.category,
+)
+"""The customer columns that carry the management dimensions its data grants constrain."""
+
 
 def parse_id(value: Any, field: str = "id") -> uuid.UUID:
     if isinstance(value, uuid.UUID):
@@ -51,29 +66,76 @@ def lookup_id(value: Any) -> uuid.UUID | None:
         return None
 
 
-def get_customer(session: Session, customer_id: Any) -> Customer:
-    """The customer, or ``NotFound`` (also for an id that is not even well formed)."""
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition on ``Customer`` selecting the customers ``principal`` may see."""
+    return scope_filter(principal, CUSTOMER_SCOPE)
+
+
+def _in_scope_flag(visible: ColumnElement[bool]) -> ColumnElement[bool]:
+    return case((visible, True), else_=False).label("in_scope")
+
+
+def find_customer(
+    session: Session, customer_id: Any, visible: ColumnElement[bool]
+) -> Customer | None:
     key = lookup_id(customer_id)
-    customer = session.get(Customer, key) if key else None
+    if key is None:
+        return None
+    return session.scalar(select(Customer).where(Customer.id == key, visible))
+
+
+def get_customer(session: Session, customer_id: Any, visible: ColumnElement[bool]) -> Customer:
+    """The visible customer, or ``NotFound`` alike for one that is missing, outside the scope
+    or whose id is not even well formed."""
+    customer = find_customer(session, customer_id, visible)
     if customer is None:
         raise NotFound.of("customer", customer_id)
     return customer
 
 
-def get_contact(session: Session, contact_id: Any) -> Contact:
+def get_contact(session: Session, contact_id: Any, visible: ColumnElement[bool]) -> Contact:
+    """A contact of a visible customer, or ``NotFound``."""
     key = lookup_id(contact_id)
-    contact = session.get(Contact, key) if key else None
+    contact = (
+        session.scalar(
+            select(Contact)
+            .join(Customer, Contact.customer_id == Customer.id)
+            .where(Contact.id == key, visible)
+        )
+        if key
+        else None
+    )
     if contact is None:
         raise NotFound.of("contact", contact_id)
     return contact
 
 
-def find_by_code(session: Session, code: str) -> Customer | None:
-    return session.scalar(select(Customer).where(Customer.code == code.strip().upper()))
+def is_contact_of(session: Session, contact_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
+    return bool(
+        session.scalar(
+            select(exists().where(Contact.id == contact_id, Contact.customer_id == customer_id))
+        )
+    )
 
 
-def find_by_credit_code(session: Session, credit_code: str) -> Customer | None:
-    return session.scalar(select(Customer).where(Customer.credit_code == credit_code))
+def find_by_code(session: Session, code: str, visible: ColumnElement[bool]) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.code == code.strip().upper(), visible))
+
+
+def code_taken(session: Session, code: str) -> bool:
+    """Whether any customer, visible or not, has this code (it cannot go to a new one)."""
+    return bool(session.scalar(select(exists().where(Customer.code == code.strip().upper()))))
+
+
+def find_by_credit_code(
+    session: Session, credit_code: str, visible: ColumnElement[bool]
+) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.credit_code == credit_code, visible))
+
+
+def credit_code_taken(session: Session, credit_code: str) -> bool:
+    """Whether any customer, visible or not, has this credit code."""
+    return bool(session.scalar(select(exists().where(Customer.credit_code == credit_code))))
 
 
 def count_contacts(session: Session, customer_id: uuid.UUID) -> int:
@@ -146,9 +208,11 @@ def duplicate_suspects(
     name: str,
     credit_code: str | None,
     phone: str | None,
-    exclude_id: uuid.UUID | None = None,
-) -> Sequence[Customer]:
-    """Customers that might be the same as the one described; the domain scores them.
+    visible: ColumnElement[bool],
+) -> Sequence[Row[Any]]:
+    """Customers that might be the same as the one described; the domain scores them. Each
+    row has the fields scoring reads and ``in_scope``: suspects outside the caller's scope are
+    still found (a duplicate is one wherever it is) but must be reported without identity.
 
     Narrowed in SQL: same credit code, same phone key, or a name key of a length that can
     still be similar enough and sharing a two-character piece with the new one."""
@@ -168,10 +232,15 @@ def duplicate_suspects(
     key_phone = phone_key(phone)
     if key_phone:
         conditions.append(Customer.phone_key == key_phone)
-    stmt = select(Customer).where(Customer.status != Status.MERGED.value, or_(*conditions))
-    if exclude_id is not None:
-        stmt = stmt.where(Customer.id != exclude_id)
-    return session.scalars(stmt.order_by(Customer.code).limit(MAX_DUPLICATE_ROWS)).all()
+    stmt = select(
+        Customer.id,
+        Customer.code,
+        Customer.name,
+        Customer.credit_code,
+        Customer.phone,
+        _in_scope_flag(visible),
+    ).where(Customer.status != Status.MERGED.value, or_(*conditions))
+    return session.execute(stmt.order_by(Customer.code).limit(MAX_DUPLICATE_ROWS)).all()
 
 
 # -- lists -----------------------------------------------------------------------------------
@@ -243,8 +312,22 @@ def filter_conditions(query: dict[str, Any]) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def customer_select(query: dict[str, Any]) -> Select[tuple[Customer]]:
-    return select(Customer).where(*filter_conditions(query))
+def customer_select(query: dict[str, Any], visible: ColumnElement[bool]) -> Select[tuple[Customer]]:
+    return select(Customer).where(visible, *filter_conditions(query))
+
+
+def count_customers(session: Session, query: dict[str, Any], visible: ColumnElement[bool]) -> int:
+    stmt = select(func.count()).select_from(Customer).where(visible, *filter_conditions(query))
+    return session.scalar(stmt) or 0
+
+
+def customer_breakdown(
+    session: Session, query: dict[str, Any], visible: ColumnElement[bool]
+) -> Sequence[Row[tuple[str, str | None, str | None, int]]]:
+    """(status, category, department_id, count) of the visible customers matching ``query``."""
+    groups = (Customer.status, Customer.category, Customer.department_id)
+    stmt = select(*groups, func.count()).where(visible, *filter_conditions(query)).group_by(*groups)
+    return session.execute(stmt).all()
 
 
 # -- relationships ---------------------------------------------------------------------------
@@ -260,7 +343,29 @@ def links_between(session: Session, a: uuid.UUID, b: uuid.UUID) -> list[Link]:
     return [Link(r.id, r.from_customer_id, r.to_customer_id, r.kind) for r in rows]
 
 
+def visible_relationships(
+    session: Session,
+    customer_id: uuid.UUID,
+    visible: ColumnElement[bool],
+    relationship_id: uuid.UUID | None = None,
+) -> Sequence[Row[tuple[Relationship, Customer]]]:
+    """The customer's relationships whose other side is visible, each with that customer."""
+    other_side = or_(
+        and_(
+            Relationship.from_customer_id == customer_id, Relationship.to_customer_id == Customer.id
+        ),
+        and_(
+            Relationship.to_customer_id == customer_id, Relationship.from_customer_id == Customer.id
+        ),
+    )
+    stmt = select(Relationship, Customer).join(Customer, other_side).where(visible)
+    if relationship_id is not None:
+        stmt = stmt.where(Relationship.id == relationship_id)
+    return session.execute(stmt.order_by(Relationship.created_at, Relationship.id)).all()
+
+
 def relationships_of(session: Session, customer_id: uuid.UUID) -> Sequence[Relationship]:
+    """Every relationship of the customer, whoever is on the other side (a merge moves all)."""
     return session.scalars(
         select(Relationship)
         .where(

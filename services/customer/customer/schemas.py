@@ -224,7 +224,9 @@ class CustomerSchema(Schema):
     )
 
 
-class CustomerQuerySchema(StrictSchema):
+class CustomerFilterSchema(StrictSchema):
+    """Which customers a count or summary covers (a list takes the same, plus paging)."""
+
     q = Text(
         allow_none=True,
         validate=Length(max=100),
@@ -237,20 +239,43 @@ class CustomerQuerySchema(StrictSchema):
     owner_id = Text(allow_none=True)
     department_id = Text(allow_none=True)
     tags = Tags(metadata=_meta("Customers having all of these tags"))
+
+
+class CustomerQuerySchema(CustomerFilterSchema):
     sort = fields.String(load_default="-created_at", validate=OneOf(SORTS))
     cursor = Text(allow_none=True)
     limit = fields.Integer(allow_none=True, validate=Range(min=1))
 
 
 class DuplicateCandidateSchema(Schema):
-    id = fields.UUID()
-    code = fields.String()
-    name = fields.String()
+    id = fields.UUID(metadata=_meta("Only when in_scope"))
+    code = fields.String(metadata=_meta("Only when in_scope"))
+    name = fields.String(metadata=_meta("Only when in_scope"))
+    in_scope = fields.Boolean(
+        metadata=_meta("Whether the caller may see this customer; if not, it has no identity")
+    )
     score = fields.Float(metadata=_meta("0..1, higher is more likely the same customer"))
     reasons = fields.List(
         fields.String(
             validate=OneOf(["same_credit_code", "same_name", "similar_name", "same_phone"])
         )
+    )
+
+
+class CustomerCountSchema(Schema):
+    count = fields.Integer(metadata=_meta("Customers matching the filters in the caller's scope"))
+
+
+class CustomerSummarySchema(Schema):
+    total = fields.Integer()
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+    by_category = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata=_meta('"none" for no category')
+    )
+    by_department = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata=_meta('Department id, "none" for no department'),
     )
 
 
@@ -396,6 +421,8 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "CustomerInput": CustomerInputSchema,
     "CustomerQuery": CustomerQuerySchema,
     "CustomerPage": CustomerPageSchema,
+    "CustomerCount": CustomerCountSchema,
+    "CustomerSummary": CustomerSummarySchema,
     "DuplicateCandidate": DuplicateCandidateSchema,
     "MergeInput": MergeInputSchema,
     "Contact": ContactSchema,

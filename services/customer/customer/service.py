@@ -68,6 +68,16 @@ class CustomerService:
             return self._book(session).list(query)
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def count_customers(self, query: dict[str, Any] | None = None) -> dict[str, int]:
+        with self.db.session() as session:
+            return self._book(session).count(query)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def summarize_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with self.db.session() as session:
+            return self._book(session).summarize(query)
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
     def merge_customers(self, survivor_id: str, merged_id: str) -> dict[str, Any]:
         with self.db.session() as session:
             return self._book(session).merge(survivor_id, merged_id)

@@ -12,7 +12,20 @@ from crm_common.outbox import OutboxWriter
 from customer.models import Base, OutboxMessage
 from customer.service import CustomerService
 
-SALES = Principal(user_id="u-sales-01", department_id="d-east", roles=("sales",))
+CUSTOMER_PERMISSIONS = (
+    "customer:read",
+    "customer:write",
+    "customer:import",
+    "customer:export",
+    "customer:merge",
+)
+SALES = Principal(
+    user_id="u-sales-01",
+    department_id="d-east",
+    roles=("sales",),
+    permissions=CUSTOMER_PERMISSIONS,
+    grants=({},),
+)
 
 
 @pytest.fixture
@@ -27,6 +40,18 @@ def principal():
     bind(SALES, "req-test")
     yield SALES
     bind(None, None)
+
+
+@pytest.fixture
+def act_as():
+    """Make the following service calls as ``principal`` (the test's principal is restored
+    afterwards by the ``principal`` fixture's teardown)."""
+
+    def act(principal):
+        bind(principal, "req-test")
+        return principal
+
+    return act
 
 
 @pytest.fixture

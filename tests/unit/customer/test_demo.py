@@ -1,7 +1,9 @@
 import time
 
+import pytest
 from sqlalchemy import func, select
 
+from crm_common.context import Principal
 from crm_common.db import SessionScope, engine_for
 from customer.demo import DEMO_USERS, DEPARTMENTS, build, ensure_demo
 from customer.domain.names import normalize_company_name
@@ -9,6 +11,8 @@ from customer.domain.relationships import canonical_key
 from customer.models import Customer, OutboxMessage
 from customer.repository import business_year
 from customer.schemas import ContactInputSchema, CustomerInputSchema
+
+from .conftest import CUSTOMER_PERMISSIONS
 
 CUSTOMER_INPUT_FIELDS = set(CustomerInputSchema().fields)
 CONTACT_INPUT_FIELDS = set(ContactInputSchema().fields)
@@ -77,3 +81,58 @@ def test_load_once_quickly_and_searchably(sqlite_uri, service):
     year = business_year()
     created = service.create_customer({"name": "全新测试客户有限公司"})
     assert created["code"] == f"C{year}{counters.get(year, 0) + 1:06d}"
+
+
+# The org chart's offices by the province (or municipality) of the customer's city.
+OFFICE_OF = {
+    **dict.fromkeys(("上海", "浙江", "安徽", "福建"), ("d-east-sh", "u-sales-01")),
+    **dict.fromkeys(("江苏", "山东"), ("d-east-js", "u-sales-02")),
+    **dict.fromkeys(("北京", "河北", "山西"), ("d-north-bj", "u-sales-03")),
+    "天津": ("d-north-tj", "u-sales-04"),
+    "广东": ("d-south-gd", "u-sales-05"),
+    "广西": ("d-south-xn", "u-sales-06"),
+}
+AREA_OFFICE = {"西南": ("d-south-xn", "u-sales-06"), "华中": ("d-south-xn", "u-sales-06")}
+EAST = {"d-east", "d-east-sh", "d-east-js"}
+
+
+def test_customers_belong_to_the_office_of_their_city_or_to_the_manager():
+    customers = build()["customers"]
+    vip_kept = 0
+    for customer in customers:
+        area, place = customer["region"].split("/")[:2]
+        owner = (customer["department_id"], customer["owner_id"])
+        if owner == ("d-east", "u-manager-01"):
+            assert customer["category"] == "VIP"
+            vip_kept += 1
+        else:
+            assert owner == AREA_OFFICE.get(area) or owner == OFFICE_OF[place], customer
+    vips = sum(c["category"] == "VIP" for c in customers)
+    assert 0.25 < vip_kept / vips < 0.55
+
+
+@pytest.mark.parametrize(
+    ("principal", "share"),
+    [
+        (("u-sales-01", "d-east-sh", {"owner": "self"}), lambda c: c["owner_id"] == "u-sales-01"),
+        (
+            ("u-manager-01", "d-east", {"departments": sorted(EAST), "categories": ["A", "VIP"]}),
+            lambda c: c["department_id"] in EAST and c["category"] in ("A", "VIP"),
+        ),
+        (
+            ("u-branch-east", "d-east", {"departments": sorted(EAST)}),
+            lambda c: c["department_id"] in EAST,
+        ),
+        (
+            ("u-marketing-01", "d-marketing", {"regions": [{"path": "华东", "subtree": True}]}),
+            lambda c: c["region"].startswith("华东/"),
+        ),
+    ],
+)
+def test_demo_users_see_their_share(sqlite_uri, service, act_as, principal, share):
+    ensure_demo(sqlite_uri, migrate=False, with_events=False)
+    user_id, department_id, grant = principal
+    act_as(Principal(user_id, department_id, (), CUSTOMER_PERMISSIONS, (grant,)))
+    expected = [c for c in build()["customers"] if share(c) and c["status"] != "merged"]
+    assert 0 < len(expected) < len(build()["customers"])
+    assert service.count_customers({}) == {"count": len(expected)}

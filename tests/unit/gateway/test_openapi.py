@@ -1,4 +1,7 @@
+import pytest
+
 from gateway import openapi
+from gateway.org_admin import KINDS
 from gateway.service import GatewayService
 from gateway.web import api_routes
 
@@ -28,7 +31,7 @@ def test_schemas_a_service_does_not_publish_fall_back_without_dangling_refs():
     document = openapi.build_document(api_routes(GatewayService), {"customer": {}})
 
     schemas = document["components"]["schemas"]
-    assert set(schemas) == {"Problem", "MergeRequest", "Health", "Readiness"}
+    assert set(schemas) == set(openapi.GATEWAY_SCHEMAS)
     for ref in refs_in(document):
         section, name = ref.split("/")[2:]
         assert name in document["components"][section], ref
@@ -97,5 +100,63 @@ def test_every_route_of_the_service_is_documented_once():
     routes = api_routes(GatewayService)
     names = [name for name, _ in routes]
 
-    assert len(names) == len(set(names)) == 20
+    assert len(names) == len(set(names)) == 67
     assert all(route.doc.get("summary") for _, route in routes)
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.kind)
+def test_each_org_kind_has_its_six_routes_and_schemas(kind):
+    published = {
+        kind.schema: {"type": "object", "properties": {"id": {"type": "string"}}},
+        f"{kind.schema}Input": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"],
+        },
+    }
+    document = openapi.build_document(api_routes(GatewayService), {"org": published})
+    paths = document["paths"]
+    collection = f"/api/org/{kind.kind}"
+    member = f"{collection}/{{{kind.singular}_id}}"
+
+    def body_of(operation):
+        return operation["requestBody"]["content"]["application/json"]["schema"]
+
+    def result_of(operation, status="200"):
+        return operation["responses"][status]["content"]["application/json"]["schema"]
+
+    assert set(paths[collection]) == {"get", "post"}
+    assert set(paths[member]) == {"get", "patch"}
+    assert set(paths[f"{member}/disable"]) == set(paths[f"{member}/enable"]) == {"post"}
+    listing = paths[collection]["get"]
+    assert listing["operationId"] == f"list_{kind.kind}"
+    assert result_of(listing)["properties"]["items"]["items"] == {
+        "$ref": f"#/components/schemas/{kind.schema}"
+    }
+    parameters = {p["$ref"].rsplit("/", 1)[1] for p in listing["parameters"] if "$ref" in p}
+    assert parameters >= {"q", "disabled", "cursor", "limit", *kind.filters}
+    create = paths[collection]["post"]
+    assert body_of(create) == {"$ref": f"#/components/schemas/{kind.schema}Input"}
+    assert "Location" in create["responses"]["201"]["headers"]
+    patch = paths[member]["patch"]
+    assert body_of(patch) == {"$ref": f"#/components/schemas/{kind.schema}Patch"}
+    assert {"409", "428"} <= set(patch["responses"])
+    assert "version" in document["components"]["schemas"][f"{kind.schema}Patch"]["properties"]
+    for operation in (paths[member]["get"], paths[f"{member}/disable"]["post"]):
+        assert result_of(operation) == {"$ref": f"#/components/schemas/{kind.schema}"}
+        assert {"401", "403", "404"} <= set(operation["responses"])
+        assert operation["tags"] == ["org"]
+
+
+def test_sign_in_routes_need_no_token_and_say_not_to_cache():
+    document = openapi.build_document(api_routes(GatewayService), {})
+
+    for path in ("/api/auth/token", "/api/auth/refresh"):
+        operation = document["paths"][path]["post"]
+        assert operation["security"] == []
+        assert "Cache-Control" in operation["responses"]["200"]["headers"]
+        assert {"401", "422"} <= set(operation["responses"])
+    assert document["paths"]["/api/auth/logout"]["post"]["security"] == []
+    assert "security" not in document["paths"]["/api/me"]["get"]
+    token = document["components"]["schemas"]["TokenRequest"]["properties"]["password"]
+    assert token["writeOnly"] is True and token["format"] == "password"

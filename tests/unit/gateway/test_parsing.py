@@ -138,3 +138,47 @@ def test_decode_text_falls_back_to_gb18030_only_when_utf8_fails():
     assert parsing.decode_text("华东".encode()) == "华东"
     assert parsing.decode_text("华东".encode("gb18030")) == "华东"
     assert parsing.decode_text(b"\xef\xbb\xbfname") == "name"
+
+
+def test_a_record_query_takes_filters_flags_and_paging():
+    args = MultiDict(
+        [("q", " 华东 "), ("disabled", "FALSE"), ("parent_id", "d-hq"), ("limit", "5"), ("x", "y")]
+    )
+
+    query = parsing.record_query(args, ("q", "parent_id", "role_id"), ("disabled",))
+
+    assert query == {"q": "华东", "parent_id": "d-hq", "disabled": "false", "limit": 5}
+    assert parsing.record_query(MultiDict([("disabled", "")]), (), ("disabled",)) == {}
+    assert status_of(
+        lambda: parsing.record_query(MultiDict([("disabled", "maybe")]), (), ("disabled",))
+    ).errors == {"disabled": ["must be true or false"]}
+
+
+def test_counting_takes_the_filters_without_sort_or_paging():
+    args = MultiDict([("region", "华东"), ("sort", "nonsense"), ("limit", "5"), ("tags", "a,b")])
+
+    assert parsing.customer_query(args, paged=False, sortable=False) == {
+        "region": "华东",
+        "tags": ["a", "b"],
+    }
+
+
+def test_validation_reasons_never_quote_what_was_sent():
+    from crm_common.errors import ValidationFailed
+    from gateway.schemas import PasswordChangeSchema, TokenRequestSchema
+
+    secret = "hunter2-" * 200
+    cases = [
+        (TokenRequestSchema(), {"username": "sales01", "password": secret}),
+        (TokenRequestSchema(), {"username": secret, "password": ["hunter2"]}),
+        (PasswordChangeSchema(), {"current_password": 123456, "new_password": secret}),
+        (PasswordChangeSchema(), {"current_password": "hunter2", "new_password": ""}),
+    ]
+    for schema, body in cases:
+        with pytest.raises(ValidationFailed) as caught:
+            parsing.validated(
+                schema,
+                request(method="POST", data=json.dumps(body), content_type="application/json"),
+            )
+        text = json.dumps(caught.value.details) + caught.value.message
+        assert "hunter2" not in text

@@ -26,10 +26,22 @@ def test_backend_services_as_list_or_comma_string(raw, names):
     assert settings.backend_services({"BACKEND_SERVICES": raw}) == names
 
 
+def test_the_gateway_stands_before_customer_and_org_by_default():
+    assert settings.backend_services({}) == ("customer", "org")
+
+
+def load_config(path):
+    """The config file as ``nameko run --config`` reads it, ``${ENV_VAR:default}`` applied."""
+    import yaml
+    from nameko.cli.main import setup_yaml_parser
+
+    setup_yaml_parser()
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
 def test_the_shipped_config_file_has_every_key_overridable(monkeypatch):
     from pathlib import Path
-
-    from gateway.tokens import load_config
 
     path = Path(__file__).resolve().parents[3] / "gateway" / "config.yml"
     text = path.read_text(encoding="utf-8")

@@ -5,8 +5,7 @@ import time
 import jwt
 import pytest
 
-from gateway import tokens
-from gateway.tokens import InvalidToken, TokenSettings, mint, verify
+from gateway.tokens import InvalidToken, TokenSettings, mint, session_claims, verify
 
 SETTINGS = TokenSettings(
     secret="unit-test-secret-0123456789abcdef0123", issuer="crm", audience="crm-api"
@@ -106,45 +105,56 @@ def test_settings_come_from_config_with_defaults():
         TokenSettings(secret="", issuer="i", audience="a")
 
 
-def test_cli_prints_a_token_signed_with_the_environment_secret(monkeypatch, capsys):
-    monkeypatch.setenv("TOKEN_SECRET", SETTINGS.secret)
-    monkeypatch.setenv("TOKEN_ISSUER", "crm")
-    monkeypatch.setenv("TOKEN_AUDIENCE", "crm-api")
-
-    assert tokens.main(["--user", "u-sales-01", "--ttl", "300"]) == 0
-
-    token = capsys.readouterr().out.strip()
-    claims = verify(SETTINGS, token)
-    assert claims["sub"] == "u-sales-01"
-    assert claims["exp"] - claims["iat"] == 300
-
-
-def test_cli_reads_a_config_file_and_the_environment_wins(tmp_path, monkeypatch, capsys):
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "TOKEN_SECRET: ${CLI_TEST_SECRET:file-secret-0123456789abcdef0123456}\n"
-        "TOKEN_ISSUER: file-issuer\n"
-        "TOKEN_AUDIENCE: file-audience\n"
-        "TOKEN_TTL: 900\n",
-        encoding="utf-8",
-    )
-    for key in ("TOKEN_SECRET", "TOKEN_ISSUER", "TOKEN_AUDIENCE", "TOKEN_TTL", "CLI_TEST_SECRET"):
-        monkeypatch.delenv(key, raising=False)
-
-    assert tokens.main(["--user", "u1", "--config", str(config)]) == 0
-    from_file = capsys.readouterr().out.strip()
-    monkeypatch.setenv("TOKEN_AUDIENCE", "env-audience")
-    assert tokens.main(["--user", "u1", "--config", str(config)]) == 0
-    from_env = capsys.readouterr().out.strip()
-
-    file_settings = TokenSettings(
-        "file-secret-0123456789abcdef0123456", "file-issuer", "file-audience"
-    )
-    claims = verify(file_settings, from_file)
-    assert claims["exp"] - claims["iat"] == 900
-    assert claims_of(from_env)["aud"] == "env-audience"
+SESSION = {
+    "principal": {
+        "user_id": "u-manager-01",
+        "username": "manager01",
+        "department_id": "d-east",
+        "roles": ["sales_manager"],
+        "permissions": ["customer:read", "customer:merge"],
+        "grants": [
+            {"owner": "self"},
+            {"departments": ["d-east", "d-east-sh"], "categories": ["A"]},
+        ],
+        "authz_version": 7,
+    },
+    "session_id": "s-42",
+    "refresh_token": "rt-secret",
+    "refresh_expires_at": "2026-03-01T08:00:00+00:00",
+}
 
 
-def test_cli_refuses_a_nonsense_ttl(capsys):
-    assert tokens.main(["--user", "u1", "--ttl", "0"]) == 2
-    assert "ttl" in capsys.readouterr().err
+def test_a_sessions_principal_becomes_the_tokens_claims():
+    user_id, claims = session_claims(SESSION)
+
+    assert user_id == "u-manager-01"
+    assert claims == {
+        "username": "manager01",
+        "department_id": "d-east",
+        "roles": ["sales_manager"],
+        "permissions": ["customer:read", "customer:merge"],
+        "grants": SESSION["principal"]["grants"],
+        "ver": 7,
+        "sid": "s-42",
+    }
+    assert "rt-secret" not in json.dumps(claims)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"principal": None},
+        {"session_id": ""},
+        {"principal": {**SESSION["principal"], "user_id": None}},
+        {"principal": {**SESSION["principal"], "authz_version": "7"}},
+        {"principal": {**SESSION["principal"], "authz_version": True}},
+    ],
+)
+def test_a_session_without_user_version_or_id_makes_no_token(broken):
+    with pytest.raises(ValueError):
+        session_claims({**SESSION, **broken})
+
+
+def test_access_tokens_live_fifteen_minutes_unless_configured():
+    assert TokenSettings.from_config({}).ttl == 900
+    assert TokenSettings(secret="s", issuer="i", audience="a").ttl == 900

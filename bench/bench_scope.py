@@ -1,0 +1,264 @@
+"""What data scoping costs at 100k customers: a crossed-grant principal against an unrestricted one.
+
+    .venv/bin/python -m bench.bench_scope [--customers 100000] [--seconds 5] [--clients 16]
+                                          [--db-uri URI] [--skip-http]
+
+Two measurements on one database filled with ``--customers`` rows:
+
+1. In process (the customer service's RPC methods called directly, no broker): the median time
+   of a list page, a filtered list page, a count and a get, for each principal.
+2. Over HTTP (org, customer and gateway as processes, plus the bare baseline of
+   bench/baseline.py): the same reads signed in through ``POST /api/auth/token`` as
+   ``manager01`` (grants: own customers, OR branch 华东 with its offices crossed with categories
+   A and VIP) and as ``admin`` (one unrestricted grant).
+
+Every figure is printed with its ratio to the unrestricted principal; HTTP rows also with the
+ratio to the bare baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nameko.testing.services import worker_factory
+from sqlalchemy import insert
+
+from bench import load
+from bench.bench_gateway import Baseline
+from crm_common.context import Principal, bind
+from crm_common.db import SessionScope, engine_for
+from crm_common.migrations import upgrade
+from crm_common.outbox import OutboxWriter
+from customer.demo import CITIES
+from customer.domain.codes import format_customer_code
+from customer.domain.names import normalize_company_name
+from customer.models import Customer, OutboxMessage
+from customer.service import CustomerService
+from tests.e2e.suite import Suite
+
+CUSTOMER_PERMISSIONS = (
+    "customer:read",
+    "customer:write",
+    "customer:export",
+    "customer:import",
+    "customer:merge",
+)
+UNRESTRICTED = Principal("u-admin", "d-hq", ("admin",), CUSTOMER_PERMISSIONS, ({},))
+CROSSED = Principal(
+    "u-manager-01",
+    "d-east",
+    ("sales_manager",),
+    CUSTOMER_PERMISSIONS,
+    (
+        {"owner": "self"},
+        {"departments": ["d-east", "d-east-js", "d-east-sh"], "categories": ["A", "VIP"]},
+    ),
+)
+# Where the demo puts a customer of each province (or municipality), and who owns it.
+OFFICES = {
+    "上海": ("d-east-sh", "u-sales-01"),
+    "浙江": ("d-east-sh", "u-sales-01"),
+    "安徽": ("d-east-sh", "u-sales-01"),
+    "福建": ("d-east-sh", "u-sales-01"),
+    "江苏": ("d-east-js", "u-sales-02"),
+    "山东": ("d-east-js", "u-sales-02"),
+    "北京": ("d-north-bj", "u-sales-03"),
+    "河北": ("d-north-bj", "u-sales-03"),
+    "山西": ("d-north-bj", "u-sales-03"),
+    "天津": ("d-north-tj", "u-sales-04"),
+    "广东": ("d-south-gd", "u-sales-05"),
+}
+SOUTH_WEST = ("d-south-xn", "u-sales-06")
+CATEGORIES = (("A", 15), ("B", 35), ("C", 40), ("VIP", 10))
+STATUSES = (("formal", 60), ("potential", 30), ("dormant", 10))
+LINES = ("机电设备", "液压机械", "轴承", "五金工具", "阀门", "电气", "仪器仪表", "电缆")
+
+
+def customer_rows(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    categories, category_weights = zip(*CATEGORIES, strict=True)
+    statuses, status_weights = zip(*STATUSES, strict=True)
+    started = time.time() - 400 * 86400
+    for index in range(count):
+        city = rng.choice(CITIES)
+        department, owner = OFFICES.get(city.province or city.name, SOUTH_WEST)
+        category = rng.choices(categories, category_weights)[0]
+        if category == "VIP" and rng.random() < 0.4:
+            department, owner = "d-east", "u-manager-01"
+        name = f"{city.name}{rng.choice(LINES)}{index:06d}有限公司"
+        created = started + index * 300
+        yield {
+            "id": uuid.UUID(int=rng.getrandbits(128)),
+            "code": format_customer_code(2025 + index // 900_000, index % 900_000 + 1),
+            "name": name,
+            "name_key": normalize_company_name(name),
+            "kind": "enterprise",
+            "status": rng.choices(statuses, status_weights)[0],
+            "category": category,
+            "region": city.region,
+            "owner_id": owner,
+            "department_id": department,
+            "created_at": _utc(created),
+            "updated_at": _utc(created),
+            "version": 1,
+        }
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def fill(uri: str, count: int) -> float:
+    """Migrate ``uri`` and insert ``count`` customers; the seconds it took."""
+    began = time.perf_counter()
+    upgrade("customer", uri)
+    engine = engine_for(uri)
+    rows = customer_rows(count)
+    with engine.begin() as connection:
+        while batch := [row for _, row in zip(range(5000), rows, strict=False)]:
+            connection.execute(insert(Customer.__table__), batch)
+    return time.perf_counter() - began
+
+
+def median_ms(call: Callable[[int], Any], repeat: int) -> float:
+    timings = []
+    for n in range(repeat):
+        began = time.perf_counter()
+        call(n)
+        timings.append((time.perf_counter() - began) * 1000)
+    return statistics.median(timings)
+
+
+def in_process(uri: str, repeat: int) -> None:
+    service = worker_factory(
+        CustomerService,
+        db=SessionScope(engine_for(uri)),
+        outbox=OutboxWriter(OutboxMessage, "customer"),
+    )
+    print(f"\n# in process, median of {repeat} calls (ms)")
+    print(f"{'operation':<34} {'unrestricted':>12} {'crossed':>10} {'ratio':>7}  rows seen")
+    figures: dict[str, list[tuple[float, Any]]] = {}
+    for principal in (UNRESTRICTED, CROSSED):
+        bind(principal, "bench")
+        for name, operation in operations(service).items():
+            operation(0)
+            figures.setdefault(name, []).append((median_ms(operation, repeat), _size(operation(0))))
+        bind(None, None)
+    for name, ((free, free_rows), (crossed, crossed_rows)) in figures.items():
+        print(
+            f"{name:<34} {free:>12.2f} {crossed:>10.2f} {crossed / free:>6.2f}x"
+            f"  {free_rows} / {crossed_rows}"
+        )
+
+
+def operations(service: Any) -> dict[str, Callable[[int], Any]]:
+    """The reads to time, for the principal bound at the time of the call."""
+    visible = [c["id"] for c in service.list_customers({"limit": 200})["items"]]
+    return {
+        "list, 20 by name": lambda n: service.list_customers({"limit": 20, "sort": "name"}),
+        "list region=华东 status=formal": lambda n: service.list_customers(
+            {"limit": 20, "region": "华东", "status": "formal"}
+        ),
+        "search q=轴承": lambda n: service.list_customers({"limit": 20, "q": "轴承"}),
+        "get by id": lambda n: service.get_customer(visible[n % len(visible)]),
+        "count": lambda n: service.count_customers({}),
+        "summary (group by)": lambda n: service.summarize_customers({}),
+    }
+
+
+def _size(result: Any) -> Any:
+    if isinstance(result, dict) and "items" in result:
+        return len(result["items"])
+    if isinstance(result, dict) and "count" in result:
+        return result["count"]
+    if isinstance(result, dict) and "total" in result:
+        return result["total"]
+    return 1
+
+
+class FilledSuite(Suite):
+    """The suite over a customer database filled beforehand."""
+
+    def prepare(self) -> None:
+        self._python("-m", "crm_common.migrations", "org", "--uri", self.org_db_uri)
+        self._python("-m", "org.demo", env={"DB_URI": self.org_db_uri})
+
+
+def over_http(uri: str, seconds: float, clients: int) -> None:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FilledSuite(Path(tmp) / "suite", db_uri=uri) as suite,
+        Baseline(Path(tmp) / "base") as base,
+    ):
+        print(f"\n# over HTTP: {clients} clients, {seconds}s per row, tokens from /api/auth/token")
+        bare = load.run(
+            "bare @http + 1 RPC (baseline)",
+            lambda n: f"{base.base_url}/echo/{n}",
+            clients=clients,
+            seconds=seconds,
+        )
+        print(bare.row())
+        rows: dict[str, list[load.Result]] = {}
+        for username in ("admin", "manager01"):
+            token = suite.sign_in(username)["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            listed = suite.client(username).get(suite.url("/api/customers?limit=200")).json()
+            ids = [item["id"] for item in listed["items"]]
+            routes = {
+                "GET /api/customers?limit=20": lambda n: suite.url("/api/customers?limit=20"),
+                "GET /api/customers/{id}": lambda n, ids=ids: suite.url(
+                    f"/api/customers/{ids[n % len(ids)]}"
+                ),
+                "GET /api/customers/count": lambda n: suite.url("/api/customers/count"),
+            }
+            for route, make_url in routes.items():
+                result = load.run(
+                    f"{route} as {username}",
+                    make_url,
+                    headers=headers,
+                    clients=clients,
+                    seconds=seconds,
+                )
+                rows.setdefault(route, []).append(result)
+                print(result.row(bare))
+        print("\n# crossed (manager01) against unrestricted (admin)")
+        for route, (free, crossed) in rows.items():
+            print(
+                f"{route:<34} throughput x{crossed.throughput / free.throughput:.2f}"
+                f"  p50 x{crossed.percentile(0.5) / free.percentile(0.5):.2f}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--db-uri", default=None, help="an empty database (default: SQLite)")
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = args.db_uri or f"sqlite:///{Path(tmp) / 'customer.db'}"
+        took = fill(uri, args.customers)
+        print(f"# {args.customers} customers in {uri.split(':')[0]} (filled in {took:.1f}s)")
+        print(f"# python {sys.version.split()[0]}, {os.cpu_count()} cores")
+        in_process(uri, args.repeat)
+        if not args.skip_http:
+            over_http(uri, args.seconds, args.clients)
+
+
+if __name__ == "__main__":
+    main()
