@@ -16,9 +16,9 @@ from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request, Response
 
 from crm_common.context import CallContext
-from gateway import openapi, parsing, readiness, settings
+from gateway import openapi, org_admin, parsing, readiness, settings
 from gateway.auth import Tokens
-from gateway.org_admin import ADMIN_NOTE, ORG, OrgAdminRoutes
+from gateway.org_admin import ADMIN_NOTE, ORG
 from gateway.responses import (
     csv_response,
     items_response,
@@ -34,7 +34,7 @@ from gateway.schemas import (
     RefreshRequestSchema,
     TokenRequestSchema,
 )
-from gateway.web import api_routes, route
+from gateway.web import CALLER_ENVIRON, api_routes, route
 
 COUNT_FILTERS = ("q", "status", "category", "region", "owner_id", "tags")
 CUSTOMER_FILTERS = (*COUNT_FILTERS, "sort")
@@ -50,7 +50,9 @@ def org_event(event_type: str) -> Any:
     return event_handler("org", event_type, handler_type=BROADCAST, reliable_delivery=False)
 
 
-class GatewayService(OrgAdminRoutes):
+# The mixin is reached through its module: `nameko run gateway.service` starts every class of
+# this module that has entrypoints, and the mixin alone is not a service.
+class GatewayService(org_admin.OrgAdminRoutes):
     name = "gateway"
 
     context = CallContext()
@@ -195,7 +197,10 @@ class GatewayService(OrgAdminRoutes):
     )
     def change_password(self, request: Request) -> Response:
         body = parsing.validated(PasswordChangeSchema(), request)
-        self.org.change_password(body["current_password"], body["new_password"])
+        caller = request.environ[CALLER_ENVIRON]
+        self.org.change_password(
+            body["current_password"], body["new_password"], session_id=caller.session_id
+        )
         return no_content()
 
     @org_event("grants_changed")

@@ -32,6 +32,8 @@ from gateway.auth import TokenAuthority
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON = "crm.request_id"
+CALLER_ENVIRON = "crm.caller"
+"""Where an authenticated route's request keeps its :class:`~gateway.auth.Caller`."""
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 _log = logging.getLogger(__name__)
@@ -113,6 +115,7 @@ class ApiRoute(HttpRequestHandler):
             context_data: dict[str, Any] = {REQUEST_ID_KEY: request_id}
             if self.auth:
                 caller = self.authority.authenticate(request)
+                request.environ[CALLER_ENVIRON] = caller
                 context_data[PRINCIPAL_KEY] = caller.principal.as_context()
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 
 import pytest
@@ -38,6 +39,13 @@ def visible_ids(client, suite, **params):
         cursor = page.json()["next_cursor"]
         if not cursor:
             return seen
+
+
+def same_problem(response, asked_id):
+    """A problem body with what differs between any two requests taken out: the id asked
+    for, the request id and the path."""
+    body = json.loads(response.text.replace(asked_id, "<id>"))
+    return {k: v for k, v in body.items() if k not in ("request_id", "instance")}
 
 
 def ids_of(customers):
@@ -86,9 +94,7 @@ def test_a_record_outside_the_scope_answers_like_one_that_does_not_exist(suite, 
         outside = rep.get(suite.url(f"/api/customers/{other}{path}"))
         missing = rep.get(suite.url(f"/api/customers/{RANDOM_ID}{path}"))
         assert outside.status_code == missing.status_code == 404, path
-        assert outside.json()["code"] == missing.json()["code"] == "not_found"
-        assert other not in outside.text.replace(f"customer {other}", "")
-        assert "有限公司" not in outside.text
+        assert same_problem(outside, other) == same_problem(missing, RANDOM_ID), path
     patched = rep.patch(
         suite.url(f"/api/customers/{other}"), json={"remark": "x"}, headers={"If-Match": '"1"'}
     )

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import eventlet
+import jwt
 import pytest
 from nameko.standalone.events import event_dispatcher
 
@@ -384,6 +385,8 @@ def test_a_password_change_passes_both_passwords_and_answers_204(api):
         change["new_password"],
     )
     assert call["principal"] == USER
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert call["session_id"] == claims["sid"], "the caller's own session stays signed in"
     assert sign_in(api, password="Brand-new-pass-2026")["token_type"] == "Bearer"
 
 

@@ -475,9 +475,16 @@ class StandInOrg:
         }
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def change_password(self, current_password: str, new_password: str) -> None:
+    def change_password(
+        self, current_password: str, new_password: str, session_id: str | None = None
+    ) -> None:
         principal = current_principal()
-        self._seen("change_password", current_password=current_password, new_password=new_password)
+        self._seen(
+            "change_password",
+            current_password=current_password,
+            new_password=new_password,
+            session_id=session_id,
+        )
         username = next(
             name for name, user in SIGNED_IN_USERS.items() if user["user_id"] == principal.user_id
         )

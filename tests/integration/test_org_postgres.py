@@ -8,12 +8,6 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from nameko.testing.services import worker_factory
-from org.demo import DEMO_PASSWORD, ensure_demo
-from org.domain.lockout import LockoutPolicy
-from org.domain.passwords import HashCost, Passwords
-from org.models import AuthSession, Base, DataGrant, OutboxMessage, User
-from org.runtime import Runtime, Settings
-from org.service import OrgService
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -21,6 +15,12 @@ from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Unauthenticated
 from crm_common.outbox import OutboxWriter
+from org.demo import DEMO_PASSWORD, ensure_demo
+from org.domain.lockout import LockoutPolicy
+from org.domain.passwords import HashCost, Passwords
+from org.models import AuthSession, Base, DataGrant, OutboxMessage, User
+from org.runtime import Runtime, Settings
+from org.service import OrgService
 
 pytestmark = pytest.mark.postgres
 

@@ -55,6 +55,16 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN")
 
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        # Without statistics SQLite's planner may gather every row an OR of indexed terms
+        # matches (a data scope is such an OR) and sort them, instead of walking the sort
+        # index: 30 ms instead of 1 ms at 100k rows. PRAGMA optimize analyses the tables this
+        # connection has queried that were never analysed or have grown a lot since; when
+        # there is nothing to do it costs a few microseconds.
+        if dbapi_connection is not None:
+            dbapi_connection.execute("PRAGMA optimize")
+
 
 def engine_for(uri: str) -> Engine:
     """One engine per database URI and process, created on first use."""

@@ -1,0 +1,1 @@
+"""The org context: departments, regions, personnel, users and sign-in, roles and data grants."""

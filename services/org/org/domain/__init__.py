@@ -1,0 +1,1 @@
+"""Org rules in plain Python: no Nameko, no database."""

@@ -1,0 +1,85 @@
+"""Events the org service publishes on the ``org.events`` exchange.
+
+Each is the ``data`` of a crm_common envelope; consumers must tolerate fields they do not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields
+
+from org.schemas import DepartmentSchema
+
+USER_CHANGED = "user_changed"
+GRANTS_CHANGED = "grants_changed"
+DEPARTMENT_CHANGED = "department_changed"
+SESSION_REVOKED = "session_revoked"
+
+
+class UserChangedSchema(Schema):
+    user_id = fields.String(required=True)
+    username = fields.String(required=True)
+    disabled = fields.Boolean(required=True)
+    authz_version = fields.Integer(required=True)
+
+
+class AuthzVersionSchema(Schema):
+    user_id = fields.String(required=True)
+    authz_version = fields.Integer(required=True)
+
+
+class GrantsChangedSchema(Schema):
+    """The users whose roles, permissions, department or data grants changed, with the
+    ``authz_version`` their tokens must carry from now on."""
+
+    users = fields.List(fields.Nested(AuthzVersionSchema), required=True)
+
+
+class DepartmentChangedSchema(Schema):
+    department = fields.Nested(DepartmentSchema, required=True)
+
+
+class SessionRevokedSchema(Schema):
+    session_id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    reason = fields.String(
+        metadata={
+            "description": "signed_out, token_reused, password_changed, password_reset, "
+            "user_disabled, person_disabled, person_left, user_inactive"
+        }
+    )
+
+
+EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    USER_CHANGED: UserChangedSchema,
+    GRANTS_CHANGED: GrantsChangedSchema,
+    DEPARTMENT_CHANGED: DepartmentChangedSchema,
+    SESSION_REVOKED: SessionRevokedSchema,
+}
+
+
+def user_changed(user_id: str, username: str, disabled: bool, authz_version: int) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "username": username,
+        "disabled": disabled,
+        "authz_version": authz_version,
+    }
+
+
+def grants_changed(versions: dict[str, int]) -> dict[str, Any]:
+    return {
+        "users": [
+            {"user_id": user_id, "authz_version": version}
+            for user_id, version in sorted(versions.items())
+        ]
+    }
+
+
+def department_changed(department: dict[str, Any]) -> dict[str, Any]:
+    return {"department": department}
+
+
+def session_revoked(session_id: str, user_id: str, reason: str) -> dict[str, Any]:
+    return {"session_id": session_id, "user_id": user_id, "reason": reason}
