@@ -27,7 +27,14 @@ from customer import csvio, events, repository
 from customer.domain.codes import is_customer_code
 from customer.domain.credit_code import validate_credit_code
 from customer.domain.duplicates import Probe, find_duplicates
-from customer.domain.history import FieldChange, diff, jsonable, snapshot
+from customer.domain.history import (
+    FieldChange,
+    codes_named,
+    diff,
+    hide_customers,
+    jsonable,
+    snapshot,
+)
 from customer.domain.merge import plan_merge
 from customer.domain.names import normalize_company_name
 from customer.domain.phones import phone_key
@@ -569,8 +576,11 @@ class CustomerBook:
             cursor,
             limit,
         )
+        entries = history_schema.dump(page.items, many=True)
+        named = codes_named(entries)
+        hidden = named - repository.visible_codes(self.session, named, self.principal)
         return {
-            "items": history_schema.dump(page.items, many=True),
+            "items": [hide_customers(entry, hidden) for entry in entries],
             "next_cursor": page.next_cursor,
         }
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -69,6 +69,18 @@ def lookup_id(value: Any) -> uuid.UUID | None:
 def visible_to(principal: Principal) -> ColumnElement[bool]:
     """The SQL condition on ``Customer`` selecting the customers ``principal`` may see."""
     return scope_filter(principal, CUSTOMER_SCOPE)
+
+
+def visible_codes(session: Session, codes: Iterable[str], principal: Principal) -> set[str]:
+    """Those of ``codes`` that belong to customers ``principal`` may see."""
+    wanted = sorted(set(codes))
+    if not wanted:
+        return set()
+    return set(
+        session.scalars(
+            select(Customer.code).where(Customer.code.in_(wanted), visible_to(principal))
+        )
+    )
 
 
 def _in_scope_flag(visible: ColumnElement[bool]) -> ColumnElement[bool]:

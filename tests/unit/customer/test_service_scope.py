@@ -525,3 +525,38 @@ def test_a_region_grant_covers_whole_path_levels_only(service, make_customer, ac
     grant = {"regions": [{"path": "华东/江", "subtree": False}]}
     act_as(Principal("u-x", None, (), WRITER, (grant,)))
     assert ids(service.list_customers({})["items"]) == [near["id"]]
+
+
+def history_text(service, customer_id):
+    return json.dumps(service.customer_history(customer_id)["items"], ensure_ascii=False)
+
+
+def test_history_does_not_name_customers_the_reader_may_not_see(service, book, act_as):
+    mine = book["mine"]["id"]
+    act_as(SALES)
+    assert book["north"]["code"] in history_text(service, mine)
+    act_as(BRANCH)
+    text = history_text(service, mine)
+    assert book["north"]["code"] not in text
+    assert book["colleague"]["code"] in text, "visible customers stay named"
+    relationship_ends = [
+        (entry["new"]["from"], entry["new"]["to"])
+        for entry in service.customer_history(mine)["items"]
+        if entry["entity_type"] == "relationship"
+    ]
+    assert sorted(relationship_ends, key=str) == sorted(
+        [(book["mine"]["code"], book["colleague"]["code"]), (book["mine"]["code"], None)], key=str
+    )
+
+
+def test_history_of_a_survivor_hides_a_merged_customer_the_reader_may_not_see(
+    service, book, act_as
+):
+    act_as(SALES)
+    service.merge_customers(book["mine"]["id"], book["north"]["id"])
+    assert book["north"]["code"] in history_text(service, book["mine"]["id"])
+    act_as(BRANCH)
+    text = history_text(service, book["mine"]["id"])
+    assert book["north"]["code"] not in text
+    assert "北京北方机电五金有限公司" not in text
+    assert book["north"]["id"] not in text
