@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_
+from sqlalchemy import Select, Uuid, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_common.errors import ValidationFailed
@@ -52,12 +52,14 @@ def _encode(value: Any, identifier: Any) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[Any, uuid.UUID]:
+def _decode(cursor: str, uuid_ids: bool) -> tuple[Any, uuid.UUID | str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
         value = datetime.fromisoformat(raw["v"]) if raw["t"] == "dt" else raw["v"]
-        return value, uuid.UUID(raw["id"])
+        if not isinstance(raw["id"], str):
+            raise TypeError("the id of a cursor is a string")
+        return value, uuid.UUID(raw["id"]) if uuid_ids else raw["id"]
     except (ValueError, KeyError, TypeError, json.JSONDecodeError):
         raise ValidationFailed.on("cursor", "is not a cursor this list gave out") from None
 
@@ -71,12 +73,13 @@ def keyset_page(
 ) -> Page:
     """Run ``stmt`` (selecting one entity) ordered by ``sort``, after ``cursor``, one page long.
 
-    The sort column must be NOT NULL; the id breaks ties so every row appears exactly once.
+    The sort column must be NOT NULL; the id (a UUID or a string) breaks ties so every row
+    appears exactly once.
     """
     size = page_size(limit)
     column, id_column = sort.column, sort.id_column
     if cursor:
-        value, last_id = _decode(cursor)
+        value, last_id = _decode(cursor, uuid_ids=isinstance(id_column.type, Uuid))
         if sort.descending:
             after = or_(column < value, and_(column == value, id_column < last_id))
         else:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -23,6 +22,7 @@ from crm_common.context import Principal
 from crm_common.errors import Conflict, NotFound, ValidationFailed
 from crm_common.models import check_version, utcnow
 from crm_common.pagination import SortKey, keyset_page
+from crm_common.schemas import load
 from customer import csvio, events, repository
 from customer.domain.codes import is_customer_code
 from customer.domain.credit_code import validate_credit_code
@@ -84,20 +84,6 @@ class EventSink:
     """What the book needs of an outbox: ``add(session, event_type, data)``."""
 
     add: Callable[..., Any]
-
-
-def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
-    """Validate input with ``schema``; a failure is a ``ValidationFailed`` with field reasons."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValidationFailed(
-            "the input must be an object", {"errors": {"_schema": ["not an object"]}}
-        )
-    try:
-        return schema.load(data, **kwargs)
-    except ValidationError as exc:
-        raise ValidationFailed.from_marshmallow(exc) from None
 
 
 def dump_customer(customer: Customer) -> dict[str, Any]:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
+from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
+from crm_common.schemas import json_schemas as common_schemas
 from customer.domain import regions
 from customer.domain.credit_code import validate_credit_code
 from customer.domain.phones import normalize_mobile, normalize_phone
@@ -32,18 +34,6 @@ REGION_HELP = (
 
 
 # -- fields ---------------------------------------------------------------------------------
-class Text(fields.String):
-    """Trimmed text; an empty optional value becomes null."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            if self.allow_none:
-                return None
-            raise ValidationError("This field may not be blank.")
-        return text
-
-
 class _Normalized(Text):
     """Text checked and tidied by a domain function raising ``ValueError``."""
 
@@ -95,45 +85,12 @@ class Tags(fields.List):
             raise ValidationError(str(exc)) from exc
 
 
-class StringList(fields.List):
-    """One value, a comma-separated string or a list: query parameters arrive in all three."""
-
-    def __init__(self, choices: tuple[str, ...] | None = None, **kwargs: Any) -> None:
-        super().__init__(Text(validate=OneOf(choices) if choices else None), **kwargs)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
-        if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
-        return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
-
-
-class UtcDateTime(fields.DateTime):
-    """ISO 8601 with offset; values read back naive (SQLite) are UTC."""
-
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
-
-
 class PastDate(fields.Date):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
         day = super()._deserialize(value, attr, data, **kwargs)
         if day > dt.date.today() or day.year < 1900:
             raise ValidationError("must be a date between 1900 and today")
         return day
-
-
-def _meta(description: str, example: Any = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"description": description}
-    if example is not None:
-        data["example"] = example
-    return data
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 # -- customers ------------------------------------------------------------------------------
@@ -143,31 +100,35 @@ class CustomerInputSchema(StrictSchema):
     name = Text(
         required=True,
         validate=Length(min=2, max=200),
-        metadata=_meta("Full registered name", "上海华东机电设备有限公司"),
+        metadata=describe("Full registered name", "上海华东机电设备有限公司"),
     )
-    short_name = Text(allow_none=True, validate=Length(max=100), metadata=_meta("简称"))
+    short_name = Text(allow_none=True, validate=Length(max=100), metadata=describe("简称"))
     kind = fields.String(
-        load_default="enterprise", validate=OneOf(KINDS), metadata=_meta("enterprise or individual")
+        load_default="enterprise",
+        validate=OneOf(KINDS),
+        metadata=describe("enterprise or individual"),
     )
     status = fields.String(
         load_default=Status.POTENTIAL.value,
         validate=OneOf([s.value for s in SETTABLE]),
-        metadata=_meta("potential 潜在, formal 正式, dormant 休眠, disabled 停用"),
+        metadata=describe("potential 潜在, formal 正式, dormant 休眠, disabled 停用"),
     )
     category = fields.String(allow_none=True, validate=OneOf(CATEGORIES))
-    industry = Text(allow_none=True, validate=Length(max=100), metadata=_meta("行业", "机电设备"))
+    industry = Text(
+        allow_none=True, validate=Length(max=100), metadata=describe("行业", "机电设备")
+    )
     region = Region(
-        allow_none=True, validate=Length(max=100), metadata=_meta(REGION_HELP, "华东/上海")
+        allow_none=True, validate=Length(max=100), metadata=describe(REGION_HELP, "华东/上海")
     )
     address = Text(allow_none=True, validate=Length(max=300))
     phone = Phone(
         allow_none=True,
         validate=Length(max=40),
-        metadata=_meta("Landline or mobile; +86 accepted", "021-5888 1234"),
+        metadata=describe("Landline or mobile; +86 accepted", "021-5888 1234"),
     )
     credit_code = CreditCode(
         allow_none=True,
-        metadata=_meta(
+        metadata=describe(
             "统一社会信用代码, 18 characters with a valid check character", "91350100M000100Y43"
         ),
     )
@@ -175,15 +136,15 @@ class CustomerInputSchema(StrictSchema):
     owner_id = Text(
         allow_none=True,
         validate=Length(max=64),
-        metadata=_meta("Salesperson who owns the customer; defaults to the caller on create"),
+        metadata=describe("Salesperson who owns the customer; defaults to the caller on create"),
     )
     department_id = Text(
         allow_none=True,
         validate=Length(max=64),
-        metadata=_meta("Department of the owner; defaults to the caller's on create"),
+        metadata=describe("Department of the owner; defaults to the caller's on create"),
     )
     tags = Tags(
-        metadata=_meta("Free labels (≤ 20, ≤ 32 characters each)", ["重点客户", "年采购>100万"])
+        metadata=describe("Free labels (≤ 20, ≤ 32 characters each)", ["重点客户", "年采购>100万"])
     )
     remark = Text(allow_none=True, validate=Length(max=2000))
 
@@ -198,7 +159,7 @@ class CustomerInputSchema(StrictSchema):
 class CustomerSchema(Schema):
     id = fields.UUID(dump_only=True)
     code = fields.String(
-        dump_only=True, metadata=_meta("C + year + 6-digit sequence", "C2026000123")
+        dump_only=True, metadata=describe("C + year + 6-digit sequence", "C2026000123")
     )
     name = fields.String()
     short_name = fields.String(allow_none=True)
@@ -206,7 +167,7 @@ class CustomerSchema(Schema):
     status = fields.String(validate=OneOf(ALL_STATUSES))
     category = fields.String(allow_none=True, validate=OneOf(CATEGORIES))
     industry = fields.String(allow_none=True)
-    region = fields.String(allow_none=True, metadata=_meta(REGION_HELP, "华东/上海"))
+    region = fields.String(allow_none=True, metadata=describe(REGION_HELP, "华东/上海"))
     address = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     credit_code = fields.String(allow_none=True)
@@ -215,12 +176,12 @@ class CustomerSchema(Schema):
     department_id = fields.String(allow_none=True)
     tags = fields.List(fields.String())
     remark = fields.String(allow_none=True)
-    merged_into_id = fields.UUID(allow_none=True, metadata=_meta("Set once merged into another"))
-    contacts_count = fields.Integer(dump_only=True, metadata=_meta("Only in a single get"))
+    merged_into_id = fields.UUID(allow_none=True, metadata=describe("Set once merged into another"))
+    contacts_count = fields.Integer(dump_only=True, metadata=describe("Only in a single get"))
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
     version = fields.Integer(
-        dump_only=True, metadata=_meta("Send back as expected_version / If-Match")
+        dump_only=True, metadata=describe("Send back as expected_version / If-Match")
     )
 
 
@@ -230,15 +191,18 @@ class CustomerFilterSchema(StrictSchema):
     q = Text(
         allow_none=True,
         validate=Length(max=100),
-        metadata=_meta("Part of name, short name, code, phone, contact name or mobile", "华东"),
+        metadata=describe("Part of name, short name, code, phone, contact name or mobile", "华东"),
     )
-    status = StringList(ALL_STATUSES, metadata=_meta("One or more; merged ones only when asked"))
-    category = StringList(CATEGORIES)
+    status = CommaList(
+        Text(validate=OneOf(ALL_STATUSES)),
+        metadata=describe("One or more; merged ones only when asked"),
+    )
+    category = CommaList(Text(validate=OneOf(CATEGORIES)))
     kind = fields.String(validate=OneOf(KINDS))
-    region = Region(allow_none=True, metadata=_meta(REGION_HELP))
+    region = Region(allow_none=True, metadata=describe(REGION_HELP))
     owner_id = Text(allow_none=True)
     department_id = Text(allow_none=True)
-    tags = Tags(metadata=_meta("Customers having all of these tags"))
+    tags = Tags(metadata=describe("Customers having all of these tags"))
 
 
 class CustomerQuerySchema(CustomerFilterSchema):
@@ -248,13 +212,13 @@ class CustomerQuerySchema(CustomerFilterSchema):
 
 
 class DuplicateCandidateSchema(Schema):
-    id = fields.UUID(metadata=_meta("Only when in_scope"))
-    code = fields.String(metadata=_meta("Only when in_scope"))
-    name = fields.String(metadata=_meta("Only when in_scope"))
+    id = fields.UUID(metadata=describe("Only when in_scope"))
+    code = fields.String(metadata=describe("Only when in_scope"))
+    name = fields.String(metadata=describe("Only when in_scope"))
     in_scope = fields.Boolean(
-        metadata=_meta("Whether the caller may see this customer; if not, it has no identity")
+        metadata=describe("Whether the caller may see this customer; if not, it has no identity")
     )
-    score = fields.Float(metadata=_meta("0..1, higher is more likely the same customer"))
+    score = fields.Float(metadata=describe("0..1, higher is more likely the same customer"))
     reasons = fields.List(
         fields.String(
             validate=OneOf(["same_credit_code", "same_name", "similar_name", "same_phone"])
@@ -263,19 +227,21 @@ class DuplicateCandidateSchema(Schema):
 
 
 class CustomerCountSchema(Schema):
-    count = fields.Integer(metadata=_meta("Customers matching the filters in the caller's scope"))
+    count = fields.Integer(
+        metadata=describe("Customers matching the filters in the caller's scope")
+    )
 
 
 class CustomerSummarySchema(Schema):
     total = fields.Integer()
     by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_category = fields.Dict(
-        keys=fields.String(), values=fields.Integer(), metadata=_meta('"none" for no category')
+        keys=fields.String(), values=fields.Integer(), metadata=describe('"none" for no category')
     )
     by_department = fields.Dict(
         keys=fields.String(),
         values=fields.Integer(),
-        metadata=_meta('Department id, "none" for no department'),
+        metadata=describe('Department id, "none" for no department'),
     )
 
 
@@ -291,23 +257,23 @@ class MergeInputSchema(StrictSchema):
 
 # -- contacts ------------------------------------------------------------------------------
 class ContactInputSchema(StrictSchema):
-    name = Text(required=True, validate=Length(min=1, max=100), metadata=_meta("姓名", "王建国"))
-    title = Text(allow_none=True, validate=Length(max=100), metadata=_meta("职务", "采购经理"))
+    name = Text(required=True, validate=Length(min=1, max=100), metadata=describe("姓名", "王建国"))
+    title = Text(allow_none=True, validate=Length(max=100), metadata=describe("职务", "采购经理"))
     department = Text(allow_none=True, validate=Length(max=100))
     mobile = Mobile(
         allow_none=True,
-        metadata=_meta(
+        metadata=describe(
             "Mainland-China mobile; +86/86 accepted, stored as 11 digits", "13812345678"
         ),
     )
     phone = Phone(allow_none=True, validate=Length(max=40))
     email = fields.Email(allow_none=True, validate=Length(max=200))
     birthday = PastDate(allow_none=True)
-    is_primary = fields.Boolean(load_default=False, metadata=_meta("At most one per customer"))
+    is_primary = fields.Boolean(load_default=False, metadata=describe("At most one per customer"))
     purchase_role = fields.String(
         allow_none=True,
         validate=OneOf(PURCHASE_ROLES),
-        metadata=_meta("Role in purchasing decisions"),
+        metadata=describe("Role in purchasing decisions"),
     )
     remark = Text(allow_none=True, validate=Length(max=2000))
 
@@ -336,7 +302,7 @@ class RelationshipInputSchema(StrictSchema):
     kind = fields.String(
         required=True,
         validate=OneOf([k.value for k in Kind]),
-        metadata=_meta(
+        metadata=describe(
             "What the related customer is to this one: parent 母公司, subsidiary 子公司, "
             "partner 合作伙伴, influences 影响"
         ),
@@ -346,13 +312,13 @@ class RelationshipInputSchema(StrictSchema):
 
 class RelationshipSchema(Schema):
     id = fields.UUID()
-    customer_id = fields.UUID(metadata=_meta("The customer the list was asked for"))
+    customer_id = fields.UUID(metadata=describe("The customer the list was asked for"))
     related_customer_id = fields.UUID()
     related_customer_code = fields.String()
     related_customer_name = fields.String()
     kind = fields.String(
         validate=OneOf(sorted({*INVERSE, *INVERSE.values()})),
-        metadata=_meta(
+        metadata=describe(
             "What the related customer is to this one (influenced_by when it is the "
             "one being influenced)"
         ),
@@ -367,9 +333,9 @@ class CareRecordInputSchema(StrictSchema):
     kind = fields.String(required=True, validate=OneOf(CARE_KINDS))
     date = fields.Date(required=True)
     note = Text(allow_none=True, validate=Length(max=2000))
-    contact_id = fields.UUID(allow_none=True, metadata=_meta("The contact cared for, if one"))
+    contact_id = fields.UUID(allow_none=True, metadata=describe("The contact cared for, if one"))
     by_user_id = Text(
-        allow_none=True, validate=Length(max=64), metadata=_meta("Defaults to the caller")
+        allow_none=True, validate=Length(max=64), metadata=describe("Defaults to the caller")
     )
 
 
@@ -393,7 +359,7 @@ class HistoryEntrySchema(Schema):
         validate=OneOf(["customer", "contact", "relationship", "care_record"])
     )
     entity_id = fields.String()
-    change = fields.String(metadata=_meta("created, updated, merged, merged_into, removed, …"))
+    change = fields.String(metadata=describe("created, updated, merged, merged_into, removed, …"))
     field = fields.String(allow_none=True)
     old = fields.Raw(allow_none=True)
     new = fields.Raw(allow_none=True)
@@ -405,7 +371,7 @@ class HistoryPageSchema(Schema):
 
 
 class ImportErrorSchema(Schema):
-    row = fields.Integer(metadata=_meta("Spreadsheet row number: the header is row 1"))
+    row = fields.Integer(metadata=describe("Spreadsheet row number: the header is row 1"))
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
 
 
@@ -440,12 +406,4 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
 
 def json_schemas() -> dict[str, Any]:
     """JSON schemas of ``PUBLIC_SCHEMAS`` by name (OpenAPI 3 components), refs between them."""
-    from apispec import APISpec
-    from apispec.ext.marshmallow import MarshmallowPlugin
-
-    spec = APISpec(
-        title="customer", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()]
-    )
-    for name, schema in PUBLIC_SCHEMAS.items():
-        spec.components.schema(name, schema=schema)
-    return spec.to_dict()["components"]["schemas"]
+    return common_schemas("customer", PUBLIC_SCHEMAS)

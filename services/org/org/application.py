@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
@@ -26,6 +26,8 @@ from sqlalchemy.orm import InstrumentedAttribute
 from crm_common.context import Principal
 from crm_common.errors import Conflict, ValidationFailed
 from crm_common.models import check_version
+from crm_common.pagination import keyset_page
+from crm_common.schemas import load
 from org import events, repository
 from org.authz import Authz
 from org.domain.audit import created, diff, jsonable, snapshot
@@ -112,20 +114,6 @@ ENTITY_NAMES: dict[type[OrgRecord], str] = {
     Role: "role",
 }
 audit_schema = AuditEntrySchema()
-
-
-def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
-    """Validate input with ``schema``; a failure is a ``ValidationFailed`` with field reasons."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValidationFailed(
-            "the input must be an object", {"errors": {"_schema": ["not an object"]}}
-        )
-    try:
-        return schema.load(data, **kwargs)
-    except ValidationError as exc:
-        raise ValidationFailed.from_marshmallow(exc) from None
 
 
 def split_version(changes: Any, expected_version: Any) -> tuple[Any, Any]:
@@ -288,7 +276,7 @@ class OrgAdmin:
     def list_records(self, kind: Any, query: Any) -> dict[str, Any]:
         kind = repository.check_kind(kind)
         params = load(QUERIES[kind](), query)
-        page = repository.keyset_page(
+        page = keyset_page(
             self.session,
             repository.list_statement(kind, params),
             repository.ORDERS[kind],
@@ -621,7 +609,7 @@ class OrgAdmin:
             for key in ("entity_type", "entity_id", "actor_id")
             if params.get(key)
         ]
-        page = repository.keyset_page(
+        page = keyset_page(
             self.session,
             select(AuditEntry).where(*conditions),
             repository.AUDIT_ORDER,

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_common.errors import NotFound, ValidationFailed
-from crm_common.pagination import page_size
+from crm_common.pagination import SortKey
 from org.domain.trees import Tree
 from org.models import (
     AuditEntry,
@@ -119,22 +115,15 @@ def users_with_grants_on(session: Session, column: InstrumentedAttribute[Any]) -
 
 
 # -- lists -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Order:
-    column: InstrumentedAttribute[Any]
-    id_column: InstrumentedAttribute[Any]
-    descending: bool = False
-
-
-ORDERS: dict[str, Order] = {
-    "departments": Order(Department.code, Department.id),
-    "regions": Order(Region.path, Region.id),
-    "people": Order(Person.code, Person.id),
-    "users": Order(User.username_key, User.id),
-    "roles": Order(Role.code, Role.id),
-    "grants": Order(DataGrant.created_at, DataGrant.id),
+ORDERS: dict[str, SortKey] = {
+    "departments": SortKey(Department.code, Department.id),
+    "regions": SortKey(Region.path, Region.id),
+    "people": SortKey(Person.code, Person.id),
+    "users": SortKey(User.username_key, User.id),
+    "roles": SortKey(Role.code, Role.id),
+    "grants": SortKey(DataGrant.created_at, DataGrant.id),
 }
-AUDIT_ORDER = Order(AuditEntry.at, AuditEntry.id, descending=True)
+AUDIT_ORDER = SortKey(AuditEntry.at, AuditEntry.id, descending=True)
 
 
 def _text(query: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
@@ -177,53 +166,3 @@ def list_statement(kind: str, params: dict[str, Any]) -> Select[Any]:
         else:
             conditions.append(DataGrant.role_id == params["role_id"])
     return select(model).where(and_(*conditions))
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Any]
-    next_cursor: str | None
-
-
-def _encode(value: Any, identifier: str) -> str:
-    raw = (
-        {"t": "dt", "v": value.isoformat(), "id": identifier}
-        if isinstance(value, datetime)
-        else {"t": "v", "v": value, "id": identifier}
-    )
-    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[Any, str]:
-    try:
-        raw = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))
-        value = datetime.fromisoformat(raw["v"]) if raw["t"] == "dt" else raw["v"]
-        if not isinstance(raw["id"], str):
-            raise TypeError("the id of a cursor is a string")
-        return value, raw["id"]
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise ValidationFailed.on("cursor", "is not a cursor this list gave out") from None
-
-
-def keyset_page(
-    session: Session, stmt: Select[Any], order: Order, cursor: str | None, limit: Any
-) -> Page:
-    """One page of ``stmt`` in ``order``, after ``cursor`` (string ids, unlike
-    ``crm_common.pagination`` which pages UUID-keyed tables)."""
-    size = page_size(limit)
-    column, id_column = order.column, order.id_column
-    if cursor:
-        value, last_id = _decode(cursor)
-        if order.descending:
-            stmt = stmt.where(or_(column < value, and_(column == value, id_column < last_id)))
-        else:
-            stmt = stmt.where(or_(column > value, and_(column == value, id_column > last_id)))
-    ordering = (column.desc(), id_column.desc()) if order.descending else (column, id_column)
-    rows = list(session.scalars(stmt.order_by(*ordering).limit(size + 1)))
-    items = rows[:size]
-    next_cursor = None
-    if len(rows) > size:
-        last = items[-1]
-        next_cursor = _encode(getattr(last, column.key), getattr(last, id_column.key))
-    return Page(items, next_cursor)

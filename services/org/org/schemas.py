@@ -3,13 +3,14 @@ what it returns. The gateway's OpenAPI document is generated from these."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates
+from marshmallow import Schema, ValidationError, fields, validates
 from marshmallow.validate import Length, OneOf, Range, Regexp
 
+from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
+from crm_common.schemas import json_schemas as common_schemas
 from org.domain.grants import CATEGORIES
 from org.domain.permissions import CATALOG, unknown_permissions
 from org.domain.trees import check_region_name
@@ -23,18 +24,6 @@ MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
 
 # -- fields ---------------------------------------------------------------------------------
-class Text(fields.String):
-    """Trimmed text; an empty optional value becomes null."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text:
-            if self.allow_none:
-                return None
-            raise ValidationError("This field may not be blank.")
-        return text
-
-
 class Mobile(Text):
     """A mainland-China mobile number; +86 and separators are accepted, 11 digits stored."""
 
@@ -49,39 +38,6 @@ class Mobile(Text):
         return digits
 
 
-class Ids(fields.List):
-    """A list of ids, or one comma-separated string of them; duplicates dropped."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(Text(validate=Length(max=64)), **kwargs)
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[Any]:
-        if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
-        return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
-
-
-class UtcDateTime(fields.DateTime):
-    """ISO 8601 with offset; values read back naive (SQLite) are UTC."""
-
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        if isinstance(value, dt.datetime) and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
-
-
-def _meta(description: str, example: Any = None) -> dict[str, Any]:
-    data: dict[str, Any] = {"description": description}
-    if example is not None:
-        data["example"] = example
-    return data
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
-
 class RecordSchema(Schema):
     """What every org record carries."""
 
@@ -90,24 +46,26 @@ class RecordSchema(Schema):
     created_at = UtcDateTime(dump_only=True)
     updated_at = UtcDateTime(dump_only=True)
     version = fields.Integer(
-        dump_only=True, metadata=_meta("Send back as expected_version / If-Match")
+        dump_only=True, metadata=describe("Send back as expected_version / If-Match")
     )
 
 
 # -- departments and regions ------------------------------------------------------------------
 class DepartmentInputSchema(StrictSchema):
     code = Text(
-        required=True, validate=[Length(max=32), CODE_RULE], metadata=_meta("Unique code", "0201")
+        required=True,
+        validate=[Length(max=32), CODE_RULE],
+        metadata=describe("Unique code", "0201"),
     )
-    name = Text(required=True, validate=Length(max=100), metadata=_meta("Name", "上海办事处"))
+    name = Text(required=True, validate=Length(max=100), metadata=describe("Name", "上海办事处"))
     type = fields.String(
         required=True,
         validate=OneOf(DEPARTMENT_TYPES),
-        metadata=_meta("sales, marketing, business (商务), service or operations"),
+        metadata=describe("sales, marketing, business (商务), service or operations"),
     )
-    parent_id = Text(allow_none=True, metadata=_meta("The department above; null for a root"))
-    manager_id = Text(allow_none=True, metadata=_meta("The person who manages it"))
-    city = Text(allow_none=True, validate=Length(max=50), metadata=_meta("City", "上海"))
+    parent_id = Text(allow_none=True, metadata=describe("The department above; null for a root"))
+    manager_id = Text(allow_none=True, metadata=describe("The person who manages it"))
+    city = Text(allow_none=True, validate=Length(max=50), metadata=describe("City", "上海"))
 
 
 class DepartmentSchema(RecordSchema):
@@ -118,20 +76,20 @@ class DepartmentSchema(RecordSchema):
     manager_id = fields.String(allow_none=True)
     city = fields.String(allow_none=True)
     path = fields.String(
-        dump_only=True, metadata=_meta("Names from the root", "总部 › 华东分公司 › 上海办事处")
+        dump_only=True, metadata=describe("Names from the root", "总部 › 华东分公司 › 上海办事处")
     )
 
 
 class RegionInputSchema(StrictSchema):
     code = Text(
-        required=True, validate=[Length(max=32), CODE_RULE], metadata=_meta("Unique code", "32")
+        required=True, validate=[Length(max=32), CODE_RULE], metadata=describe("Unique code", "32")
     )
     name = Text(
         required=True,
         validate=Length(max=50),
-        metadata=_meta("Name, one level of a path (no '/')", "江苏"),
+        metadata=describe("Name, one level of a path (no '/')", "江苏"),
     )
-    parent_id = Text(allow_none=True, metadata=_meta("The region above; null for a top region"))
+    parent_id = Text(allow_none=True, metadata=describe("The region above; null for a top region"))
 
     @validates("name")
     def _one_level(self, value: str, **kwargs: Any) -> None:
@@ -147,26 +105,30 @@ class RegionSchema(RecordSchema):
     parent_id = fields.String(allow_none=True)
     path = fields.String(
         dump_only=True,
-        metadata=_meta("Names from the top joined by '/', as customers carry it", "华东/江苏"),
+        metadata=describe("Names from the top joined by '/', as customers carry it", "华东/江苏"),
     )
 
 
 # -- people and users -------------------------------------------------------------------------
 class PersonInputSchema(StrictSchema):
     code = Text(
-        required=True, validate=[Length(max=32), CODE_RULE], metadata=_meta("Unique code", "P0001")
+        required=True,
+        validate=[Length(max=32), CODE_RULE],
+        metadata=describe("Unique code", "P0001"),
     )
-    name = Text(required=True, validate=Length(max=100), metadata=_meta("Name", "王伟"))
+    name = Text(required=True, validate=Length(max=100), metadata=describe("Name", "王伟"))
     department_id = Text(allow_none=True)
-    position = Text(allow_none=True, validate=Length(max=100), metadata=_meta("职务", "销售代表"))
-    mobile = Mobile(allow_none=True, metadata=_meta("Mobile phone", "13812345678"))
+    position = Text(
+        allow_none=True, validate=Length(max=100), metadata=describe("职务", "销售代表")
+    )
+    mobile = Mobile(allow_none=True, metadata=describe("Mobile phone", "13812345678"))
     email = fields.Email(allow_none=True, validate=Length(max=200))
     is_salesperson = fields.Boolean(load_default=False)
     is_service_engineer = fields.Boolean(load_default=False)
     status = fields.String(
         load_default="active",
         validate=OneOf(PERSON_STATUSES),
-        metadata=_meta("active, or left (离职): a person who left cannot sign in"),
+        metadata=describe("active, or left (离职): a person who left cannot sign in"),
     )
 
 
@@ -186,25 +148,25 @@ class UserInputSchema(StrictSchema):
     username = Text(
         required=True,
         validate=[Length(min=3, max=64), USERNAME_RULE],
-        metadata=_meta("Unique regardless of case", "sales01"),
+        metadata=describe("Unique regardless of case", "sales01"),
     )
     password = fields.String(
         required=True,
         load_only=True,
-        metadata=_meta(
+        metadata=describe(
             "Only when creating (then reset_password): at least 8 characters, letters and "
             "digits, not containing the username"
         ),
     )
-    person_id = Text(allow_none=True, metadata=_meta("The person this account belongs to"))
-    role_ids = Ids(load_default=list)
+    person_id = Text(allow_none=True, metadata=describe("The person this account belongs to"))
+    role_ids = CommaList(Text(validate=Length(max=64)), load_default=list)
 
 
 class UserSchema(RecordSchema):
     username = fields.String()
     person_id = fields.String(allow_none=True)
     department_id = fields.String(
-        dump_only=True, allow_none=True, metadata=_meta("The person's department")
+        dump_only=True, allow_none=True, metadata=describe("The person's department")
     )
     role_ids = fields.List(fields.String())
     failed_attempts = fields.Integer(dump_only=True)
@@ -212,7 +174,7 @@ class UserSchema(RecordSchema):
     last_sign_in_at = UtcDateTime(dump_only=True, allow_none=True)
     password_changed_at = UtcDateTime(dump_only=True, allow_none=True)
     authz_version = fields.Integer(
-        dump_only=True, metadata=_meta("Grows whenever what the user may do or see changes")
+        dump_only=True, metadata=describe("Grows whenever what the user may do or see changes")
     )
 
 
@@ -221,13 +183,13 @@ class RoleInputSchema(StrictSchema):
     code = Text(
         required=True,
         validate=[Length(max=50), CODE_RULE],
-        metadata=_meta("Unique code", "sales_rep"),
+        metadata=describe("Unique code", "sales_rep"),
     )
-    name = Text(required=True, validate=Length(max=100), metadata=_meta("Name", "销售代表"))
+    name = Text(required=True, validate=Length(max=100), metadata=describe("Name", "销售代表"))
     permissions = fields.List(
         fields.String(),
         load_default=list,
-        metadata=_meta("Codes from the permission catalog", ["customer:read"]),
+        metadata=describe("Codes from the permission catalog", ["customer:read"]),
     )
     description = Text(allow_none=True, validate=Length(max=2000))
 
@@ -248,14 +210,14 @@ class RoleSchema(RecordSchema):
 class DepartmentRefSchema(StrictSchema):
     department_id = Text(required=True)
     include_children = fields.Boolean(
-        load_default=False, metadata=_meta("Also every department below it")
+        load_default=False, metadata=describe("Also every department below it")
     )
 
 
 class RegionRefSchema(StrictSchema):
     region_id = Text(required=True)
     include_children = fields.Boolean(
-        load_default=False, metadata=_meta("Also every region below it")
+        load_default=False, metadata=describe("Also every region below it")
     )
 
 
@@ -278,28 +240,28 @@ class GrantInputSchema(StrictSchema):
     name = Text(
         allow_none=True,
         validate=Length(max=100),
-        metadata=_meta("What the grant is for", "华东分公司客户"),
+        metadata=describe("What the grant is for", "华东分公司客户"),
     )
-    role_id = Text(allow_none=True, metadata=_meta("Give either role_id or user_id"))
-    user_id = Text(allow_none=True, metadata=_meta("Give either role_id or user_id"))
+    role_id = Text(allow_none=True, metadata=describe("Give either role_id or user_id"))
+    user_id = Text(allow_none=True, metadata=describe("Give either role_id or user_id"))
     departments = fields.List(
         fields.Nested(DepartmentRefSchema),
         allow_none=True,
         load_default=None,
-        metadata=_meta("Records of these departments. " + DIMENSION_HELP),
+        metadata=describe("Records of these departments. " + DIMENSION_HELP),
     )
     regions = fields.List(
         fields.Nested(RegionRefSchema),
         allow_none=True,
         load_default=None,
-        metadata=_meta("Records in these regions. " + DIMENSION_HELP),
+        metadata=describe("Records in these regions. " + DIMENSION_HELP),
     )
     categories = Categories(
         allow_none=True,
         load_default=None,
-        metadata=_meta("Customers of these categories. " + DIMENSION_HELP, ["A", "VIP"]),
+        metadata=describe("Customers of these categories. " + DIMENSION_HELP, ["A", "VIP"]),
     )
-    owner_self = fields.Boolean(load_default=False, metadata=_meta("Only records the user owns"))
+    owner_self = fields.Boolean(load_default=False, metadata=describe("Only records the user owns"))
 
 
 class GrantSchema(RecordSchema):
@@ -314,7 +276,7 @@ class GrantSchema(RecordSchema):
 
 # -- queries ----------------------------------------------------------------------------------
 class QuerySchema(StrictSchema):
-    q = Text(allow_none=True, validate=Length(max=100), metadata=_meta("Part of a code or name"))
+    q = Text(allow_none=True, validate=Length(max=100), metadata=describe("Part of a code or name"))
     disabled = fields.Boolean(allow_none=True)
     cursor = Text(allow_none=True)
     limit = fields.Integer(allow_none=True, validate=Range(min=1))
@@ -354,7 +316,7 @@ class AuditEntrySchema(Schema):
     entity_type = fields.String()
     entity_id = fields.String()
     action = fields.String(
-        metadata=_meta(
+        metadata=describe(
             "created, updated, disabled, enabled, password_changed, password_reset, locked, "
             "unlocked"
         )
@@ -362,14 +324,14 @@ class AuditEntrySchema(Schema):
     changes = fields.List(
         fields.Dict(),
         allow_none=True,
-        metadata=_meta("[{field, old, new}]; passwords appear only as the action"),
+        metadata=describe("[{field, old, new}]; passwords appear only as the action"),
     )
     actor_id = fields.String(allow_none=True)
     at = UtcDateTime()
 
 
 class PermissionSchema(Schema):
-    code = fields.String(metadata=_meta("A permission", "customer:read"))
+    code = fields.String(metadata=describe("A permission", "customer:read"))
     description = fields.String()
 
 
@@ -382,19 +344,19 @@ class MeRoleSchema(Schema):
 class MeGrantSchema(GrantSchema):
     source = fields.String(
         validate=OneOf(["role", "user"]),
-        metadata=_meta("Given to one of the user's roles or to the user"),
+        metadata=describe("Given to one of the user's roles or to the user"),
     )
 
 
 class RegionRuleSchema(Schema):
-    path = fields.String(metadata=_meta("Region path", "华东/江苏"))
+    path = fields.String(metadata=describe("Region path", "华东/江苏"))
     subtree = fields.Boolean()
 
 
 class CompiledGrantSchema(Schema):
     """A grant as principals carry it; a key left out does not restrict that dimension."""
 
-    departments = fields.List(fields.String(), metadata=_meta("Every department id covered"))
+    departments = fields.List(fields.String(), metadata=describe("Every department id covered"))
     regions = fields.List(fields.Nested(RegionRuleSchema))
     categories = fields.List(fields.String(validate=OneOf(CATEGORIES)))
     owner = fields.String(validate=OneOf(["self"]))
@@ -409,7 +371,7 @@ class MeSchema(Schema):
     grants = fields.List(fields.Nested(MeGrantSchema))
     scope = fields.List(
         fields.Nested(CompiledGrantSchema),
-        metadata=_meta("The grants compiled against today's trees, as the token carries them"),
+        metadata=describe("The grants compiled against today's trees, as the token carries them"),
     )
 
 
@@ -441,10 +403,4 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
 
 def json_schemas() -> dict[str, Any]:
     """JSON schemas of ``PUBLIC_SCHEMAS`` by name (OpenAPI 3 components), refs between them."""
-    from apispec import APISpec
-    from apispec.ext.marshmallow import MarshmallowPlugin
-
-    spec = APISpec(title="org", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
-    for name, schema in PUBLIC_SCHEMAS.items():
-        spec.components.schema(name, schema=schema)
-    return spec.to_dict()["components"]["schemas"]
+    return common_schemas("org", PUBLIC_SCHEMAS)
