@@ -13,6 +13,7 @@ import requests
 
 from customer.demo import build
 from tests.e2e.suite import DEMO_PASSWORD, Suite
+from tests.unit.gateway.test_openapi import refs_in
 
 EAST_BRANCH = {"d-east", "d-east-sh", "d-east-js"}
 RANDOM_ID = "00000000-0000-4000-8000-000000000000"
@@ -247,3 +248,17 @@ def test_repeated_bad_passwords_lock_the_user_and_no_password_reaches_a_log(suit
     assert "engineer01" in logs
     assert "wrong-secret-" not in logs
     assert DEMO_PASSWORD not in logs
+
+
+def test_the_openapi_document_of_the_running_services_resolves_every_reference(suite):
+    document = requests.get(suite.url("/api/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    refs = set(refs_in(document))
+    assert {"#/components/schemas/Grant", "#/components/schemas/CustomerSummary"} <= refs
+    for ref in refs:
+        node = document
+        for part in ref.removeprefix("#/").split("/"):
+            assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+            node = node[part]
+    user = json.dumps(schemas["User"])
+    assert "password_hash" not in user
