@@ -209,13 +209,18 @@ def to_openapi_31(schema: Any) -> Any:
     return {"anyOf": [converted, {"type": "null"}]}
 
 
+CREATE_ONLY = "x-create-only"
+"""A property a service marks as taken on create only: left out of the derived patch schema."""
+
+
 def patch_schema_name(input_name: str) -> str:
     """``CustomerInput`` -> ``CustomerPatch``."""
     return input_name.removesuffix("Input") + "Patch"
 
 
 def _add_patch_schemas(spec: APISpec, routes: list[tuple[str, ApiRoute]]) -> None:
-    """For each PATCH body: its input schema with every field optional, plus ``version``."""
+    """For each PATCH body: its input schema with every field optional (less those taken on
+    create only), plus ``version``."""
     published = spec.components.schemas
     for _, route in routes:
         body = route.doc.get("body")
@@ -226,6 +231,9 @@ def _add_patch_schemas(spec: APISpec, routes: list[tuple[str, ApiRoute]]) -> Non
             continue
         patch = copy.deepcopy(published[body])
         patch.pop("required", None)
+        properties = patch.get("properties", {})
+        for field in [f for f, spec_ in properties.items() if spec_.get(CREATE_ONLY)]:
+            del properties[field]
         patch.setdefault("properties", {})["version"] = {
             "type": "integer",
             "minimum": 1,

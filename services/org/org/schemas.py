@@ -21,6 +21,9 @@ USERNAME_RULE = Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", error="use letters, digits and _ . @ - only"
 )
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
+CREATE_ONLY = "x-create-only"
+"""Marks an input field that a change (PATCH) does not take; the gateway leaves it out of
+the patch schema it derives."""
 
 
 # -- fields ---------------------------------------------------------------------------------
@@ -153,10 +156,13 @@ class UserInputSchema(StrictSchema):
     password = fields.String(
         required=True,
         load_only=True,
-        metadata=describe(
-            "Only when creating (then reset_password): at least 8 characters, letters and "
-            "digits, not containing the username"
-        ),
+        metadata={
+            **describe(
+                "Only when creating (then reset_password): at least 8 characters, letters and "
+                "digits, not containing the username"
+            ),
+            CREATE_ONLY: True,
+        },
     )
     person_id = Text(allow_none=True, metadata=describe("The person this account belongs to"))
     role_ids = CommaList(Text(validate=Length(max=64)), load_default=list)
