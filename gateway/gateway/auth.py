@@ -18,8 +18,9 @@ from werkzeug.wrappers import Request
 from crm_common.context import Principal
 from crm_common.scope import MalformedGrant, parse_grants
 from gateway import settings
-from gateway.problems import unauthenticated
+from gateway.problems import too_many_requests, unauthenticated
 from gateway.revocation import Revocations
+from gateway.throttle import SignInThrottle
 from gateway.tokens import InvalidToken, TokenSettings, mint, session_claims, verify
 
 TOKEN_TYPE = "Bearer"
@@ -92,10 +93,16 @@ class TokenAuthority(SharedExtension):
 
     token_settings: TokenSettings
     revocations: Revocations
+    sign_ins: SignInThrottle
 
     def setup(self) -> None:
-        self.token_settings = TokenSettings.from_config(self.container.config)
+        config = self.container.config
+        self.token_settings = TokenSettings.from_config(config)
         self.revocations = Revocations(self.token_settings.ttl + self.token_settings.leeway)
+        self.sign_ins = SignInThrottle(
+            settings.integer(config, "SIGN_IN_FAILURE_LIMIT"),
+            settings.seconds(config, "SIGN_IN_FAILURE_WINDOW"),
+        )
         if self.token_settings.secret == settings.DEV_TOKEN_SECRET:
             _log.warning("TOKEN_SECRET is the development default: set it before going live")
 
@@ -111,6 +118,16 @@ class TokenAuthority(SharedExtension):
         if refusal is not None:
             raise unauthenticated(refusal)
         return caller
+
+    def check_sign_in_allowed(self, address: str) -> None:
+        """429 when ``address`` has had too many sign-ins refused lately."""
+        wait = self.sign_ins.retry_after(address)
+        if wait is not None:
+            _log.warning("sign-in from %s throttled for %ss", address, wait)
+            raise too_many_requests(
+                f"too many refused sign-ins from your address; try again in {wait} seconds",
+                wait,
+            )
 
     def issue(self, session: Mapping[str, Any]) -> dict[str, Any]:
         """The token response for an org ``Session``: a new access token and its refresh token."""

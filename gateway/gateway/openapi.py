@@ -115,6 +115,7 @@ PROBLEM_RESPONSES: dict[int, tuple[str, str]] = {
     415: ("UnsupportedMediaType", "The body has the wrong media type"),
     422: ("ValidationFailed", "The input is not valid; `errors` has reasons per field"),
     428: ("PreconditionRequired", "The version to change is missing (If-Match or body version)"),
+    429: ("TooManyRequests", "Too many refused sign-ins from this address; see Retry-After"),
     500: ("InternalError", "Unexpected error; quote the request id"),
     503: ("Unavailable", "A service or the message broker is not available"),
     504: ("GatewayTimeout", "A service did not answer in time"),

@@ -81,6 +81,16 @@ def unauthenticated(detail: str, *, error: str | None = "invalid_token") -> Http
     )
 
 
+def too_many_requests(detail: str, retry_after: int) -> HttpProblem:
+    return HttpProblem(
+        429,
+        "too_many_requests",
+        detail,
+        extra={"retry_after": retry_after},
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 class UpstreamTimeout(HttpProblem):
     def __init__(self, service: str, method: str, seconds: float) -> None:
         super().__init__(

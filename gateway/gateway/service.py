@@ -16,6 +16,7 @@ from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request, Response
 
 from crm_common.context import CallContext
+from crm_common.errors import Unauthenticated
 from gateway import openapi, org_admin, parsing, readiness, settings
 from gateway.auth import Tokens
 from gateway.org_admin import ADMIN_NOTE, ORG
@@ -126,17 +127,24 @@ class GatewayService(org_admin.OrgAdminRoutes):
         auth=False,
         summary="Sign in with a username and password",
         description="A wrong username, a wrong password, a disabled and a locked user all "
-        "answer the same 401. Repeated failures lock the user for a while.",
+        "answer the same 401. Repeated failures lock the user for a while, and too many "
+        "refused sign-ins from one address answer 429 for a while.",
         tags=AUTH,
         body="TokenRequest",
         shape="object",
         response="TokenResponse",
         headers=NO_STORE_DOC,
-        errors=(401, 503, 504),
+        errors=(401, 429, 503, 504),
     )
     def sign_in(self, request: Request) -> Response:
+        address = request.remote_addr or "unknown"
+        self.tokens.check_sign_in_allowed(address)
         credentials = parsing.validated(TokenRequestSchema(), request)
-        session = self.org.sign_in(credentials["username"], credentials["password"])
+        try:
+            session = self.org.sign_in(credentials["username"], credentials["password"])
+        except Unauthenticated:
+            self.tokens.sign_ins.refused(address)
+            raise
         return json_response(self.tokens.issue(session), headers=NO_STORE)
 
     @route(

@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "BACKEND_SERVICES": "customer,org",
     "MAX_BODY_BYTES": 10 * 1024 * 1024,
     "OPENAPI_CACHE_SECONDS": 60.0,
+    "SIGN_IN_FAILURE_LIMIT": 20,
+    "SIGN_IN_FAILURE_WINDOW": 300.0,
 }
 
 

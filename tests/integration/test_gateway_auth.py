@@ -462,3 +462,21 @@ def test_no_password_reaches_a_log_line_or_a_response(api, log_records):
         line = record.getMessage() + repr(record.__dict__)
         for secret in secrets:
             assert secret not in line, (record.name, record.getMessage())
+
+
+def test_too_many_refused_sign_ins_from_one_address_answer_429(rabbit_config, runner_factory):
+    config = org_config(rabbit_config, SIGN_IN_FAILURE_LIMIT=3, SIGN_IN_FAILURE_WINDOW=60)
+    api = start_gateway(runner_factory, config, StandInCustomer, StandInOrg)
+    sign_in(api)
+    for username in ("sales01", "sales02", "admin"):
+        refused = api.post(
+            "/api/auth/token", auth=False, json={"username": username, "password": "Spray-2026"}
+        )
+        assert problem_of(refused, 401)["code"] == "unauthenticated"
+    throttled = api.post(
+        "/api/auth/token", auth=False, json={"username": "sales01", "password": DEMO_PASSWORD}
+    )
+    problem = problem_of(throttled, 429)
+    assert problem["code"] == "too_many_requests"
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+    assert problem["retry_after"] == int(throttled.headers["Retry-After"])
