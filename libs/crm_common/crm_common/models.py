@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, DateTime, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from crm_common.errors import Conflict
+from crm_common.errors import Conflict, ValidationFailed
 
 
 def utcnow() -> datetime:
@@ -38,6 +38,22 @@ def check_version(entity: EntityMixin, expected_version: int | None) -> None:
             "the record was changed since you read it; reload it and retry",
             {"reason": "stale_version", "current_version": entity.version},
         )
+
+
+def split_version(changes: Any, expected_version: Any) -> tuple[Any, int]:
+    """The changes without ``version``, and the version the client read: the argument (from
+    If-Match) or else the body's ``version``; a ``ValidationFailed`` on ``version`` if neither."""
+    if isinstance(changes, dict) and "version" in changes:
+        changes = dict(changes)
+        body_version = changes.pop("version")
+        if expected_version is None:
+            expected_version = body_version
+    if expected_version is None:
+        raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
+    try:
+        return changes, int(expected_version)
+    except (TypeError, ValueError):
+        raise ValidationFailed.on("version", "must be a whole number") from None
 
 
 class OutboxMixin:

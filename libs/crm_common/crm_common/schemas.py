@@ -77,6 +77,17 @@ def load(schema: Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
     return result
 
 
+def parse_flag(value: Any, field: str) -> bool:
+    """A boolean RPC argument that may arrive as 0/1 or a query-string word (true/false/1/0)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ValidationFailed.on(field, "must be true or false")
+
+
 def json_schemas(service: str, schemas: Mapping[str, type[Schema]]) -> dict[str, Any]:
     """JSON schemas by name (OpenAPI 3.1 components), with references between them."""
     from apispec import APISpec

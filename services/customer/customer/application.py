@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from crm_common.context import Principal
 from crm_common.errors import Conflict, NotFound, ValidationFailed
-from crm_common.models import check_version, utcnow
+from crm_common.models import check_version, split_version, utcnow
 from crm_common.pagination import SortKey, keyset_page
 from crm_common.schemas import load
 from customer import csvio, events, repository
@@ -255,7 +255,7 @@ class CustomerBook:
     def update(self, customer_id: Any, changes: Any, expected_version: Any) -> dict[str, Any]:
         self.principal.require(WRITE)
         customer = self._customer(customer_id)
-        changes, expected_version = _split_version(changes, expected_version)
+        changes, expected_version = split_version(changes, expected_version)
         self._editable(customer)
         check_version(customer, expected_version)
         values = load(CustomerInputSchema(), changes, partial=True)
@@ -412,7 +412,7 @@ class CustomerBook:
     ) -> dict[str, Any]:
         self.principal.require(WRITE)
         contact = repository.get_contact(self.session, contact_id, self.visible)
-        changes, expected_version = _split_version(changes, expected_version)
+        changes, expected_version = split_version(changes, expected_version)
         check_version(contact, expected_version)
         values = load(ContactInputSchema(), changes, partial=True)
         if values.get("is_primary") and not contact.is_primary:
@@ -789,15 +789,3 @@ class CustomerTransfer:
         )
         customers = self.session.scalars(stmt.order_by(*order).execution_options(yield_per=500))
         return csvio.write(dump_customer(c) for c in customers)
-
-
-def _split_version(changes: Any, expected_version: Any) -> tuple[Any, Any]:
-    """The changes without ``version``, and the version the client read (argument or body)."""
-    if isinstance(changes, dict) and "version" in changes:
-        changes = dict(changes)
-        body_version = changes.pop("version")
-        if expected_version is None:
-            expected_version = body_version
-    if expected_version is None:
-        raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
-    return changes, expected_version

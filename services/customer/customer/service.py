@@ -10,18 +10,12 @@ from crm_common.context import CallContext, current_principal
 from crm_common.db import Database
 from crm_common.errors import EXPECTED_ERRORS
 from crm_common.outbox import Outbox
+from crm_common.schemas import parse_flag
 from customer.application import CustomerBook, CustomerTransfer
 from customer.models import Base, OutboxMessage
 from customer.schemas import json_schemas
 
 SERVICE_NAME = "customer"
-
-
-def _flag(value: Any) -> bool:
-    """A boolean argument that may arrive as a query-string word."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
 
 
 class CustomerService:
@@ -48,7 +42,9 @@ class CustomerService:
         self, data: dict[str, Any], allow_duplicate: bool = False
     ) -> dict[str, Any]:
         with self.db.session() as session:
-            return self._book(session).create(data, allow_duplicate=_flag(allow_duplicate))
+            return self._book(session).create(
+                data, allow_duplicate=parse_flag(allow_duplicate, "allow_duplicate")
+            )
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
     def get_customer(self, customer_id: str) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from crm_common.context import Principal
 from crm_common.errors import Conflict, ValidationFailed
-from crm_common.models import check_version
+from crm_common.models import check_version, split_version
 from crm_common.pagination import keyset_page
-from crm_common.schemas import load
+from crm_common.schemas import load, parse_flag
 from org import events, repository
 from org.authz import Authz
 from org.domain.audit import created, diff, jsonable, snapshot
@@ -114,30 +114,6 @@ ENTITY_NAMES: dict[type[OrgRecord], str] = {
     Role: "role",
 }
 audit_schema = AuditEntrySchema()
-
-
-def split_version(changes: Any, expected_version: Any) -> tuple[Any, Any]:
-    """The changes without ``version``, and the version the client read (argument or body)."""
-    if isinstance(changes, dict) and "version" in changes:
-        changes = dict(changes)
-        body_version = changes.pop("version")
-        if expected_version is None:
-            expected_version = body_version
-    if expected_version is None:
-        raise ValidationFailed.on("version", "send the version you read (If-Match or body)")
-    try:
-        return changes, int(expected_version)
-    except (TypeError, ValueError):
-        raise ValidationFailed.on("version", "must be a whole number") from None
-
-
-def parse_flag(value: Any, field: str) -> bool:
-    """A boolean argument that may arrive as a query-string word."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-        return value.strip().lower() in ("true", "1")
-    raise ValidationFailed.on(field, "must be true or false")
 
 
 def check_new_password(password: Any, username: str | None, field: str) -> str:
