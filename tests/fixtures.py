@@ -1,4 +1,5 @@
-"""Fixtures shared by every test package: fresh databases on SQLite and PostgreSQL."""
+"""Fixtures shared by every test package: fresh databases on SQLite and PostgreSQL, and a
+reader of what a service wrote to its outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from crm_common.db import dispose_engine
@@ -40,3 +41,19 @@ def pg_uri():
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def outbox_reader(db, model):
+    """``read(event_type=None)``: the (type, data) of every event ``db`` holds in its outbox
+    table ``model``, oldest first."""
+
+    def read(event_type=None):
+        with db.session() as session:
+            rows = session.scalars(select(model).order_by(model.id)).all()
+            return [
+                (row.routing_key, row.payload["data"])
+                for row in rows
+                if event_type is None or row.routing_key == event_type
+            ]
+
+    return read

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import select
 
 from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
 from crm_common.outbox import OutboxWriter
 from customer.models import Base, OutboxMessage
 from customer.service import CustomerService
+from tests.fixtures import outbox_reader
 
 CUSTOMER_PERMISSIONS = (
     "customer:read",
@@ -62,17 +62,7 @@ def service(db, principal):
 @pytest.fixture
 def outbox_events(db):
     """The (type, data) of every event written to the outbox so far, oldest first."""
-
-    def read(event_type=None):
-        with db.session() as session:
-            rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-            return [
-                (row.routing_key, row.payload["data"])
-                for row in rows
-                if event_type is None or row.routing_key == event_type
-            ]
-
-    return read
+    return outbox_reader(db, OutboxMessage)
 
 
 @pytest.fixture

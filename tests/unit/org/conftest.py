@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from nameko.testing.services import worker_factory
-from sqlalchemy import select
 
 from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
@@ -18,6 +17,7 @@ from org.domain.passwords import HashCost
 from org.models import Base, OutboxMessage
 from org.runtime import Runtime, Settings
 from org.service import OrgService
+from tests.fixtures import outbox_reader
 
 CHEAP = HashCost(time_cost=1, memory_cost=8, parallelism=1)
 SETTINGS = Settings(hash_cost=CHEAP)
@@ -95,17 +95,7 @@ def demo(db, runtime):
 @pytest.fixture
 def outbox_events(db):
     """The (type, data) of every event written to the outbox so far, oldest first."""
-
-    def read(event_type=None):
-        with db.session() as session:
-            rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-            return [
-                (row.routing_key, row.payload["data"])
-                for row in rows
-                if event_type is None or row.routing_key == event_type
-            ]
-
-    return read
+    return outbox_reader(db, OutboxMessage)
 
 
 def act_as(user_id, *permissions, department_id=None):
