@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session
 from crm_common.context import Principal
 from crm_common.errors import NotFound, ValidationFailed
 from crm_common.pagination import SortKey
+from crm_common.phones import is_mobile, normalize_mobile
 from crm_common.scope import ScopeColumns, scope_filter
 from customer.domain.codes import format_customer_code, parse_customer_code
 from customer.domain.duplicates import SIMILAR_NAME_THRESHOLD
 from customer.domain.names import bigrams, length_bounds, normalize_company_name
-from customer.domain.phones import is_mobile, normalize_mobile, phone_key
+from customer.domain.phones import phone_key
 from customer.domain.relationships import Link
 from customer.domain.status import Status
 from customer.models import (

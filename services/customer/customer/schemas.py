@@ -9,11 +9,12 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
+from crm_common.phones import normalize_mobile
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
 from crm_common.schemas import json_schemas as common_schemas
 from customer.domain import regions
 from customer.domain.credit_code import validate_credit_code
-from customer.domain.phones import normalize_mobile, normalize_phone
+from customer.domain.phones import normalize_phone
 from customer.domain.relationships import INVERSE, Kind
 from customer.domain.status import SETTABLE, Status
 from customer.domain.tags import MAX_TAG_LENGTH, normalize_tag, normalize_tags

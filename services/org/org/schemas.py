@@ -3,12 +3,12 @@ what it returns. The gateway's OpenAPI document is generated from these."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validates
 from marshmallow.validate import Length, OneOf, Range, Regexp
 
+from crm_common.phones import normalize_mobile
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
 from crm_common.schemas import json_schemas as common_schemas
 from org.domain.grants import CATEGORIES
@@ -20,7 +20,6 @@ CODE_RULE = Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", error="use letters, digits, 
 USERNAME_RULE = Regexp(
     r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", error="use letters, digits and _ . @ - only"
 )
-MOBILE = re.compile(r"^1[3-9]\d{9}$")
 CREATE_ONLY = "x-create-only"
 """Marks an input field that a change (PATCH) does not take; the gateway leaves it out of
 the patch schema it derives."""
@@ -34,11 +33,10 @@ class Mobile(Text):
         text = super()._deserialize(value, attr, data, **kwargs)
         if text is None:
             return None
-        digits = re.sub(r"[\s\-()]", "", text)
-        digits = re.sub(r"^(\+?86)(?=1\d{10}$)", "", digits)
-        if not MOBILE.fullmatch(digits):
-            raise ValidationError("must be an 11-digit mainland-China mobile number")
-        return digits
+        try:
+            return normalize_mobile(text)
+        except ValueError:
+            raise ValidationError("must be an 11-digit mainland-China mobile number") from None
 
 
 class RecordSchema(Schema):

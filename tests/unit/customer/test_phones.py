@@ -1,6 +1,7 @@
 import pytest
 
-from customer.domain.phones import is_mobile, normalize_mobile, normalize_phone, phone_key
+from crm_common.phones import is_mobile, normalize_mobile
+from customer.domain.phones import normalize_phone, phone_key
 
 
 @pytest.mark.parametrize(

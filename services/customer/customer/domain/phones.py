@@ -1,50 +1,21 @@
-"""Telephone numbers: mainland-China mobiles (strict) and landlines (lenient)."""
+"""Telephone numbers: mainland-China mobiles (strict, ``crm_common.phones``) and landlines
+(lenient)."""
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
-_MOBILE = re.compile(r"1[3-9]\d{9}")
-_SEPARATORS = re.compile(r"[\s\-().]")
+from crm_common.phones import clean, is_mobile, normalize_mobile
+
 _PHONE_CHARS = re.compile(r"^[0-9+\-()\s.#转xX]+$|^[0-9+\-()\s.]+(ext\.?|转)\s*[0-9]+$", re.I)
 _EXTENSION = re.compile(r"(转|ext\.?|#|[xX])\s*\d+$", re.I)
-
-
-def _clean(value: str) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()
-
-
-def normalize_mobile(value: str) -> str:
-    """The 11-digit form of a mainland mobile given as ``13812345678``, ``+86 138 1234 5678``,
-    ``86-13812345678`` or ``0086 13812345678``; ``ValueError`` for anything else."""
-    text = _SEPARATORS.sub("", _clean(value))
-    if text.startswith("+86"):
-        text = text[3:]
-    elif text.startswith("0086"):
-        text = text[4:]
-    elif text.startswith("86") and len(text) == 13:
-        text = text[2:]
-    if not _MOBILE.fullmatch(text):
-        raise ValueError(
-            "not a mainland-China mobile number (11 digits starting 13-19, +86 allowed)"
-        )
-    return text
-
-
-def is_mobile(value: str) -> bool:
-    try:
-        normalize_mobile(value)
-    except ValueError:
-        return False
-    return True
 
 
 def normalize_phone(value: str) -> str:
     """A landline or mobile as people write it, tidied: a mobile becomes its 11 digits, a
     landline keeps its separators (``021-5888 1234 转 8001``). ``ValueError`` when it has
     letters or too few or too many digits."""
-    text = _clean(value)
+    text = clean(value)
     if is_mobile(text):
         return normalize_mobile(text)
     if not text or not _PHONE_CHARS.match(text):
@@ -60,7 +31,7 @@ def phone_key(value: str | None) -> str | None:
     ``+86 21 5888 1234`` and ``021-58881234`` give the same key."""
     if not value:
         return None
-    text = _clean(value)
+    text = clean(value)
     if is_mobile(text):
         return normalize_mobile(text)
     digits = re.sub(r"\D", "", _EXTENSION.sub("", text))
