@@ -11,7 +11,6 @@ from marshmallow.validate import Length, OneOf, Range
 
 from crm_common.phones import normalize_mobile
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
-from crm_common.schemas import json_schemas as common_schemas
 from customer.domain import regions
 from customer.domain.credit_code import validate_credit_code
 from customer.domain.phones import normalize_phone
@@ -403,8 +402,3 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "ImportError": ImportErrorSchema,
     "ImportResult": ImportResultSchema,
 }
-
-
-def json_schemas() -> dict[str, Any]:
-    """JSON schemas of ``PUBLIC_SCHEMAS`` by name (OpenAPI 3 components), refs between them."""
-    return common_schemas("customer", PUBLIC_SCHEMAS)

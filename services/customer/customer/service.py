@@ -6,35 +6,30 @@ from typing import Any
 
 from nameko.rpc import rpc
 
-from crm_common.context import CallContext, current_principal
+from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.errors import EXPECTED_ERRORS
+from crm_common.kit import ServiceKit
 from crm_common.outbox import Outbox
 from crm_common.schemas import parse_flag
 from customer.application import CustomerBook, CustomerTransfer
+from customer.events import EVENT_SCHEMAS
 from customer.models import Base, OutboxMessage
-from customer.schemas import json_schemas
+from customer.schemas import PUBLIC_SCHEMAS
 
 SERVICE_NAME = "customer"
 
 
-class CustomerService:
+class CustomerService(ServiceKit):
     name = SERVICE_NAME
+    public_schemas = PUBLIC_SCHEMAS
+    event_schemas = EVENT_SCHEMAS
 
-    context = CallContext()
     db = Database(Base)
     outbox = Outbox(OutboxMessage)
 
     def _book(self, session: Any) -> CustomerBook:
         return CustomerBook(session, self.outbox, current_principal())
-
-    @rpc
-    def ping(self) -> str:
-        return "pong"
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def api_schemas(self) -> dict[str, Any]:
-        return json_schemas()
 
     # -- customers --------------------------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED_ERRORS)

@@ -10,7 +10,6 @@ from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from crm_common.phones import normalize_mobile
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
-from crm_common.schemas import json_schemas as common_schemas
 from org.domain.grants import CATEGORIES
 from org.domain.permissions import CATALOG, unknown_permissions
 from org.domain.trees import check_region_name
@@ -403,8 +402,3 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "Permission": PermissionSchema,
     "Me": MeSchema,
 }
-
-
-def json_schemas() -> dict[str, Any]:
-    """JSON schemas of ``PUBLIC_SCHEMAS`` by name (OpenAPI 3 components), refs between them."""
-    return common_schemas("org", PUBLIC_SCHEMAS)

@@ -6,23 +6,26 @@ from typing import Any
 
 from nameko.rpc import rpc
 
-from crm_common.context import CallContext, current_principal
+from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.errors import EXPECTED_ERRORS
+from crm_common.kit import ServiceKit
 from crm_common.outbox import Outbox
 from org.accounts import Accounts
 from org.application import OrgAdmin
+from org.events import EVENT_SCHEMAS
 from org.models import Base, OutboxMessage
 from org.runtime import RuntimeProvider
-from org.schemas import json_schemas
+from org.schemas import PUBLIC_SCHEMAS
 
 SERVICE_NAME = "org"
 
 
-class OrgService:
+class OrgService(ServiceKit):
     name = SERVICE_NAME
+    public_schemas = PUBLIC_SCHEMAS
+    event_schemas = EVENT_SCHEMAS
 
-    context = CallContext()
     db = Database(Base)
     outbox = Outbox(OutboxMessage)
     runtime = RuntimeProvider()
@@ -32,14 +35,6 @@ class OrgService:
 
     def _accounts(self) -> Accounts:
         return Accounts(self.db, self.outbox, self.runtime)
-
-    @rpc
-    def ping(self) -> str:
-        return "pong"
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def api_schemas(self) -> dict[str, Any]:
-        return json_schemas()
 
     # -- administration (org:admin) ---------------------------------------------------------
     @rpc(expected_exceptions=EXPECTED_ERRORS)
