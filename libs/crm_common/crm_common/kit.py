@@ -23,10 +23,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from marshmallow import Schema
-from nameko.rpc import rpc
 
 from crm_common.context import CallContext
-from crm_common.errors import EXPECTED_ERRORS
+from crm_common.entrypoints import rpc
 from crm_common.schemas import json_schemas
 
 
@@ -41,12 +40,12 @@ class ServiceKit:
     def ping(self) -> str:
         return "pong"
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def api_schemas(self) -> dict[str, Any]:
         """JSON schemas of ``public_schemas`` by name, with references between them."""
         return json_schemas(self.name, self.public_schemas)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def api_events(self) -> dict[str, Any]:
         """The JSON schema of each published event's ``data``, by event type."""
         return json_schemas(self.name, self.event_schemas)

@@ -1,0 +1,1 @@
+"""Helpers for tests; fixtures live in ``tests.fixtures`` and the conftest files."""
