@@ -6,15 +6,17 @@ A service declares its name, its ``db`` and ``outbox`` dependencies, and two map
 components) and ``event_schemas`` (the ``data`` schema of each event it publishes, published
 as JSON schemas for the AsyncAPI document)::
 
-    class SalesService(ServiceKit):
+    from crm_common import kit
+
+    class SalesService(kit.ServiceKit):
         name = "sales"
         db = Database(Base)
         outbox = Outbox(OutboxMessage)
         public_schemas = PUBLIC_SCHEMAS
         event_schemas = EVENT_SCHEMAS
 
-The base lives in its own module so that ``nameko run <service>.service`` finds only the
-concrete service class in the service's module.
+Import the module, not the class: ``nameko run <service>.service`` starts every class with
+entrypoints found at the top level of the service's module, and the base alone is no service.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from nameko.rpc import rpc
 from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.errors import EXPECTED_ERRORS
-from crm_common.kit import ServiceKit
+from crm_common import kit
 from crm_common.outbox import Outbox
 from crm_common.schemas import parse_flag
 from customer.application import CustomerBook, CustomerTransfer
@@ -20,7 +20,7 @@ from customer.schemas import PUBLIC_SCHEMAS
 SERVICE_NAME = "customer"
 
 
-class CustomerService(ServiceKit):
+class CustomerService(kit.ServiceKit):
     name = SERVICE_NAME
     public_schemas = PUBLIC_SCHEMAS
     event_schemas = EVENT_SCHEMAS

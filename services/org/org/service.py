@@ -9,7 +9,7 @@ from nameko.rpc import rpc
 from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.errors import EXPECTED_ERRORS
-from crm_common.kit import ServiceKit
+from crm_common import kit
 from crm_common.outbox import Outbox
 from org.accounts import Accounts
 from org.application import OrgAdmin
@@ -21,7 +21,7 @@ from org.schemas import PUBLIC_SCHEMAS
 SERVICE_NAME = "org"
 
 
-class OrgService(ServiceKit):
+class OrgService(kit.ServiceKit):
     name = SERVICE_NAME
     public_schemas = PUBLIC_SCHEMAS
     event_schemas = EVENT_SCHEMAS
