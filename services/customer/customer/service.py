@@ -6,10 +6,10 @@ from typing import Any
 
 from nameko.rpc import rpc
 
+from crm_common import kit
 from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.errors import EXPECTED_ERRORS
-from crm_common import kit
 from crm_common.outbox import Outbox
 from crm_common.schemas import parse_flag
 from customer.application import CustomerBook, CustomerTransfer

@@ -6,10 +6,10 @@ from typing import Any
 
 from nameko.rpc import rpc
 
+from crm_common import kit
 from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.errors import EXPECTED_ERRORS
-from crm_common import kit
 from crm_common.outbox import Outbox
 from org.accounts import Accounts
 from org.application import OrgAdmin
