@@ -11,7 +11,9 @@ such as ``华东/江苏`` matched exactly or, with ``subtree``, together with ev
 
 ``scope_filter`` turns a principal into one SQL condition for a model's scope columns, so that
 lists, searches, counts, exports and aggregates all filter in the database. ``in_scope``
-evaluates the same rules on plain values, for checking where a write would put a record.
+evaluates the same rules on plain values, for checking where a write would put a record;
+``check_in_scope`` refuses such a write, naming the fields that keep the record out
+(``blamed_fields``).
 """
 
 from __future__ import annotations
@@ -22,10 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, true
 
+from crm_common.errors import ValidationFailed
+
 if TYPE_CHECKING:
     from crm_common.context import Principal
 
 OWNER_SELF = "self"
+SCOPE_FIELDS = ("owner_id", "department_id", "region", "category")
+"""The fields of a record that carry the four dimensions, as ``ScopeValues`` names them."""
+OUTSIDE = "is outside your data scope"
 GRANT_KEYS = frozenset({"departments", "regions", "categories", "owner"})
 REGION_SEPARATOR = "/"
 
@@ -169,6 +176,58 @@ def scope_filter(principal: Principal, columns: ScopeColumns) -> ColumnElement[b
 def in_scope(principal: Principal, record: ScopeValues) -> bool:
     """Whether ``principal``'s grants cover a record with these dimension values."""
     return any(grant.allows(record, principal.user_id) for grant in principal.grants)
+
+
+def scope_values(values: Mapping[str, Any]) -> ScopeValues:
+    """The dimension values found under their ``SCOPE_FIELDS`` names in ``values``."""
+    return ScopeValues(**{name: values.get(name) for name in SCOPE_FIELDS})
+
+
+def blamed_fields(principal: Principal, record: ScopeValues, written: Iterable[str]) -> list[str]:
+    """The written fields that keep ``record`` out of ``principal``'s scope.
+
+    Of the grants the write could have met by changing only what it wrote, those failing on the
+    fewest fields name them; when no grant is within reach, every written scope field is."""
+    written = set(written) & set(SCOPE_FIELDS)
+    reachable: list[set[str]] = []
+    for grant in principal.grants:
+        failing = {
+            name
+            for name, part in _by_field(grant).items()
+            if not part.allows(record, principal.user_id)
+        }
+        if failing and failing <= written:
+            reachable.append(failing)
+    if reachable:
+        fewest = min(len(failing) for failing in reachable)
+        blamed = set().union(*(f for f in reachable if len(f) == fewest))
+    else:
+        blamed = written
+    return [name for name in SCOPE_FIELDS if name in blamed]
+
+
+def check_in_scope(
+    principal: Principal, record: ScopeValues, written: Iterable[str], *, noun: str = "record"
+) -> None:
+    """``ValidationFailed`` on the offending fields unless ``principal`` may hold ``record``;
+    ``written`` names the fields the write sets, ``noun`` what the record is to its reader."""
+    if in_scope(principal, record):
+        return
+    fields = blamed_fields(principal, record, written) or list(SCOPE_FIELDS)
+    raise ValidationFailed(
+        f"the {noun} would be outside your data scope",
+        {"errors": {name: [OUTSIDE] for name in fields}},
+    )
+
+
+def _by_field(grant: Grant) -> dict[str, Grant]:
+    """``grant`` split into one single-dimension grant per scope field."""
+    return {
+        "owner_id": Grant(owner_self=grant.owner_self),
+        "department_id": Grant(departments=grant.departments),
+        "region": Grant(regions=grant.regions),
+        "category": Grant(categories=grant.categories),
+    }
 
 
 def parse_grants(raw: Iterable[Any]) -> tuple[Grant, ...]:
