@@ -14,9 +14,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 CONFIG ?= config.yml
-SERVICES := org.service customer.service gateway.service
+# Everything about the services comes from the registry, services.toml (devstack/registry.py,
+# standard library only, so it answers before .venv exists).
+REGISTRY = $(shell $(PYTHON) -m devstack.registry $(1))
+# The modules the one development process serves: every registry service, then the gateway.
+SERVICES := $(call REGISTRY,modules)
+SERVICE_NAMES := $(call REGISTRY,names)
 # Services that own a database; each gets <NAME>_DB_URI (default: SQLite under var/).
-DB_SERVICES := org customer
+DB_SERVICES := $(call REGISTRY,databases)
+# name=module of each database's demo loader (demo/<name>.py).
+DEMOS := $(call REGISTRY,demos)
 API = http://localhost:$(lastword $(subst :, ,$(or $(WEB_SERVER_ADDRESS),127.0.0.1:8000)))
 PYTEST_ARGS ?=
 # Eventlet warns that it is deprecated from whichever nameko module imports it first.
@@ -25,8 +32,6 @@ BENCH_ARGS ?=
 
 export AMQP_URI ?= amqp://guest:guest@localhost:5672/
 export RABBIT_MANAGEMENT_URI ?= http://guest:guest@localhost:15672
-export CUSTOMER_DB_URI ?= sqlite:///var/customer.db
-export ORG_DB_URI ?= sqlite:///var/org.db
 
 upper = $(shell echo '$(1)' | tr '[:lower:]' '[:upper:]')
 db_uri = $(or $($(call upper,$(1))_DB_URI),sqlite:///var/$(1).db)
@@ -37,10 +42,11 @@ REQUIREMENT_FILES := requirements-dev.txt constraints.txt \
 # Editable installs map each top-level package when installed: a new one means reinstalling.
 PACKAGE_ROOTS := $(sort $(wildcard libs/*/*/__init__.py services/*/*/__init__.py gateway/*/__init__.py))
 INSTALL_STAMP := $(VENV)/.installed-$(call short_hash,$(REQUIREMENT_FILES),$(PACKAGE_ROOTS))
-DEMO ?= $(if $(filter sqlite:%,$(call db_uri,customer)),1,0)
+# Demo data goes by default only into SQLite databases (the dev default).
+DEMO ?= $(if $(filter-out sqlite:%,$(foreach s,$(DB_SERVICES),$(call db_uri,$(s)))),0,1)
 
-.PHONY: help run test lint format bench install venv broker-check broker-check-test migrate \
-	demo lock compose-check clean distclean
+.PHONY: help run test lint format bench install venv broker-check broker-check-test broker-check-run migrate \
+	demo lock compose-check clean distclean registry new-service
 
 help:
 	@echo "make run            install, migrate, load demo data into an empty db, serve the API on $(API)"
@@ -51,6 +57,8 @@ help:
 	@echo "make migrate        bring each service's database to the newest schema"
 	@echo "make lock           rewrite constraints.txt from what .venv has installed"
 	@echo "make compose-check  validate deploy/docker-compose.yml against the compose spec"
+	@echo "make new-service NAME=x  scaffold services/x and add it to the registry (services.toml)"
+	@echo "make registry       rewrite the files generated from services.toml (config, compose, SQL)"
 	@echo "make clean          remove var/ (databases, demo data) and caches; distclean also .venv"
 
 # --- bootstrap ---------------------------------------------------------------------------
@@ -79,6 +87,10 @@ broker-check:
 broker-check-test:
 	@$(PYTHON) scripts/check_broker.py --quiet --management "$(RABBIT_MANAGEMENT_URI)"
 
+# `make run` also refuses a virtual host where another stack already serves the RPC queues.
+broker-check-run:
+	@$(PYTHON) scripts/check_broker.py --quiet --unserved "$(SERVICE_NAMES)"
+
 # --- run ---------------------------------------------------------------------------------
 
 migrate: install
@@ -88,25 +100,26 @@ migrate: install
 # SQLite (the dev default); for another database say DEMO=1.
 demo: migrate
 ifeq ($(DEMO),1)
-	@DB_URI='$(call db_uri,org)' $(QUIET) $(PY) -m org.demo
-	@DB_URI='$(call db_uri,customer)' $(QUIET) $(PY) -m customer.demo
+	@$(foreach d,$(DEMOS),DB_URI='$(call db_uri,$(firstword $(subst =, ,$(d))))' $(QUIET) $(PY) -m $(lastword $(subst =, ,$(d)));)
 else
 	@echo "Demo data is not loaded into a database other than SQLite unless you ask: make run DEMO=1."
 endif
 
-run: broker-check install migrate demo
+run: broker-check-run install migrate demo
 	@echo
 	@echo "The CRM API is starting on $(API) (Ctrl-C stops it). To call it:"
 	@echo "  curl -s $(API)/api/auth/token -H 'Content-Type: application/json' -d '{\"username\": \"sales01\", \"password\": \"Crm-demo-2026\"}'"
 	@echo "  export TOKEN=<the access_token of that answer>"
 	@echo "  curl -sG $(API)/api/customers -H \"Authorization: Bearer \$$TOKEN\" --data-urlencode q=机电 --data-urlencode limit=5"
 	@echo "  Demo logins (README lists them all): admin, sales01, manager01, branch.east, marketing01.  API docs: $(API)/api/openapi.json"
+	@echo "  Metrics of this process: http://localhost:$(or $(METRICS_PORT),9100)/metrics"
 	@echo
 	@$(QUIET) $(BIN)/nameko run --config $(CONFIG) $(SERVICES)
 
 # --- checks ------------------------------------------------------------------------------
 
 lint: install
+	$(PY) -m devstack.registry check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy libs/crm_common/crm_common
@@ -126,6 +139,16 @@ bench: broker-check install
 		[ -e "$$script" ] || continue; found=1; module=$${script%.py}; \
 		echo "== $${module//\//.}"; $(PY) -m "$${module//\//.}" $(BENCH_ARGS); \
 	done; [ $$found = 1 ] || echo "No benchmarks in bench/ yet."
+
+# --- the service registry ----------------------------------------------------------------
+
+registry:
+	@$(PYTHON) -m devstack.registry write
+
+new-service:
+	@test -n "$(NAME)" || { echo "Say which: make new-service NAME=<service name>" >&2; exit 1; }
+	@$(PYTHON) -m devstack.scaffold "$(NAME)"
+	@$(PYTHON) -m devstack.registry write
 
 # --- maintenance -------------------------------------------------------------------------
 

@@ -3,7 +3,11 @@
 Standard library only, so that it runs before the virtual environment exists.
 It opens a real AMQP 0-9-1 connection (PLAIN login, virtual host) and closes it.
 With --management it also asks the management API (which nameko's test fixtures use).
-Exit status: 0 usable, 2 unreachable or not answering AMQP, 3 login or virtual host refused.
+With --unserved it also makes sure that no other stack serves the named services on that
+virtual host: their RPC queues (``rpc-<name>``, looked at with a passive declare) must not
+have consumers, or two stacks would share the requests.
+Exit status: 0 usable, 2 unreachable or not answering AMQP, 3 login or virtual host refused,
+4 the services are already served on the virtual host.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ CONNECTION_TUNE = (10, 30)
 CONNECTION_OPEN_OK = (10, 41)
 CONNECTION_CLOSE = (10, 50)
 CONNECTION_CLOSE_OK = (10, 51)
+CHANNEL_OPEN_OK = (20, 11)
+CHANNEL_CLOSE = (20, 40)
+QUEUE_DECLARE_OK = (50, 11)
+NOT_FOUND = 404
 
 HOW_TO_START = (
     "start one with `docker run -d --name rabbitmq -p 5672:5672 -p 15672:15672 "
@@ -78,9 +86,9 @@ def _longstr(value: bytes) -> bytes:
     return struct.pack(">I", len(value)) + value
 
 
-def _method_frame(class_id: int, method_id: int, args: bytes) -> bytes:
+def _method_frame(class_id: int, method_id: int, args: bytes, channel: int = 0) -> bytes:
     payload = struct.pack(">HH", class_id, method_id) + args
-    return struct.pack(">BHI", FRAME_METHOD, 0, len(payload)) + payload + bytes([FRAME_END])
+    return struct.pack(">BHI", FRAME_METHOD, channel, len(payload)) + payload + bytes([FRAME_END])
 
 
 def _read_exact(sock: socket.socket, size: int) -> bytes:
@@ -111,7 +119,36 @@ def _close_reason(args: bytes) -> str:
     return f"{code} {args[3 : 3 + length].decode(errors='replace')}"
 
 
-def check(uri: str, timeout: float) -> None:
+def _served_queues(sock: socket.socket, queues: list[str]) -> list[str]:
+    """The queues that exist and have at least one consumer, one channel per question (a
+    passive declare of a missing queue closes its channel with 404)."""
+    served = []
+    for channel, queue in enumerate(queues, start=1):
+        sock.sendall(_method_frame(20, 10, _shortstr(""), channel))
+        method, _ = _read_method(sock)
+        if method != CHANNEL_OPEN_OK:
+            raise ConnectionError("the broker did not open a channel")
+        passive = 1
+        declare = struct.pack(">H", 0) + _shortstr(queue) + bytes([passive]) + struct.pack(">I", 0)
+        sock.sendall(_method_frame(50, 10, declare, channel))
+        method, args = _read_method(sock)
+        if method == QUEUE_DECLARE_OK:
+            name_length = args[0]
+            _messages, consumers = struct.unpack(">II", args[1 + name_length : 9 + name_length])
+            if consumers:
+                served.append(queue)
+            sock.sendall(
+                _method_frame(20, 40, struct.pack(">H", 200) + _shortstr("") + b"\0" * 4, channel)
+            )
+            _read_method(sock)
+        elif method == CHANNEL_CLOSE and struct.unpack(">H", args[:2])[0] == NOT_FOUND:
+            sock.sendall(_method_frame(20, 41, b"", channel))
+        else:
+            raise ConnectionError(f"unexpected answer to a queue declare: {method}")
+    return served
+
+
+def check(uri: str, timeout: float, unserved: list[str] | None = None) -> None:
     target = Target(uri)
     deadline = time.monotonic() + timeout
     try:
@@ -174,6 +211,17 @@ def check(uri: str, timeout: float) -> None:
             )
         if method != CONNECTION_OPEN_OK:
             raise BrokerProblem(f"RabbitMQ at {target.where} answered unexpectedly.", 2)
+        served = _served_queues(sock, [f"rpc-{name}" for name in unserved or []])
+        if served:
+            raise BrokerProblem(
+                f"RabbitMQ virtual host {target.vhost!r} at {target.where} is already served by "
+                f"another stack (its queues {', '.join(served)} have consumers), so this one "
+                "would share its requests: stop that stack, or give this one a virtual host "
+                "of its own in AMQP_URI (e.g. amqp://guest:guest@localhost:5672/crm-dev after "
+                "`rabbitmqctl add_vhost crm-dev` and `rabbitmqctl set_permissions -p crm-dev "
+                "guest '.*' '.*' '.*'`).",
+                4,
+            )
         sock.sendall(_method_frame(10, 50, struct.pack(">H", 200) + _shortstr("") + b"\0" * 4))
         with contextlib.suppress(OSError):
             _read_method(sock)
@@ -228,10 +276,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="URI",
         help="also check the management API, e.g. http://guest:guest@localhost:15672",
     )
+    parser.add_argument(
+        "--unserved",
+        metavar="NAMES",
+        default="",
+        help="service names (space- or comma-separated) whose RPC queues must have no consumers",
+    )
     parser.add_argument("--quiet", action="store_true", help="print nothing when usable")
     args = parser.parse_args(argv)
     try:
-        check(args.uri, args.timeout)
+        check(args.uri, args.timeout, args.unserved.replace(",", " ").split())
         if args.management:
             check_management(args.management, args.timeout)
     except BrokerProblem as problem:

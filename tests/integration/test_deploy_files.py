@@ -167,17 +167,39 @@ def test_every_long_running_service_has_a_healthcheck(services):
             assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
 
 
-def test_build_contexts_and_dockerfiles_exist(services):
+def test_every_image_builds_from_the_one_dockerfile_with_its_service_as_argument(services):
     built = {name: service["build"] for name, service in services.items() if "build" in service}
     packages = service_packages()
     assert {*packages, *(f"{p}-migrate" for p in packages), "gateway"} <= built.keys()
     for name, build in built.items():
-        if isinstance(build, str):
-            build = {"context": build}
         context = (DEPLOY / build["context"]).resolve()
         assert context == ROOT, f"{name} builds from {context}, not the repository root"
-        dockerfile = context / build.get("dockerfile", "Dockerfile")
-        assert dockerfile.is_file(), f"{name}: {dockerfile.relative_to(ROOT)} does not exist"
+        assert build["dockerfile"] == "deploy/Dockerfile", name
+        service = build["args"]["SERVICE"]
+        assert name.removesuffix("-migrate") == service, name
+        folder = ROOT / "gateway" if service == "gateway" else ROOT / "services" / service
+        assert (folder / "pyproject.toml").is_file(), f"{name}: no {folder.relative_to(ROOT)}"
+        assert services[name]["image"] == f"crm/{service}:dev", name
+
+
+def test_no_dockerfile_is_copied_per_service():
+    dockerfiles = {
+        str(path.relative_to(ROOT))
+        for path in ROOT.rglob("Dockerfile*")
+        if not path.relative_to(ROOT).parts[0].startswith(".")
+    }
+    assert dockerfiles == {"deploy/Dockerfile"}
+
+
+def test_the_dockerfile_takes_the_service_and_leaves_dev_code_out():
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^ARG SERVICE$", text, re.MULTILINE)
+    copied = re.findall(r"^COPY (?!--from)(\S+)", text, re.MULTILINE)
+    assert set(copied) == {"libs/crm_common", "services", "gateway", "constraints.txt"}
+    assert '\\"$PACKAGE.service\\"' in text
+    final_stage = text.rsplit("\nFROM ", 1)[1]
+    assert "COPY --from=build /dist/wheels" in final_stage
+    assert "/src/" not in final_stage, "the final image must not hold the sources of every service"
 
 
 def test_each_service_package_is_deployed_and_migrated_before_it_starts(services):
