@@ -85,6 +85,19 @@ class Tags(fields.List):
             raise ValidationError(str(exc)) from exc
 
 
+class TagFilter(Tags):
+    """Tags to filter by: repeated parameters, comma-separated values, or both."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+        if isinstance(value, list):
+            value = [part for item in value for part in _split_text(item)]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def _split_text(item: Any) -> list[Any]:
+    return [part for part in item.split(",") if part.strip()] if isinstance(item, str) else [item]
+
+
 class PastDate(fields.Date):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> dt.date:
         day = super()._deserialize(value, attr, data, **kwargs)
@@ -202,13 +215,26 @@ class CustomerFilterSchema(StrictSchema):
     region = Region(allow_none=True, metadata=describe(REGION_HELP))
     owner_id = Text(allow_none=True)
     department_id = Text(allow_none=True)
-    tags = Tags(metadata=describe("Customers having all of these tags"))
+    tags = TagFilter(
+        metadata=describe("Customers having all of these tags (repeat it or separate by commas)")
+    )
 
 
-class CustomerQuerySchema(CustomerFilterSchema):
+class CustomerExportQuerySchema(CustomerFilterSchema):
+    """Which customers an export covers, in which order."""
+
     sort = fields.String(load_default="-created_at", validate=OneOf(SORTS))
-    cursor = Text(allow_none=True)
-    limit = fields.Integer(allow_none=True, validate=Range(min=1))
+
+
+class CustomerQuerySchema(CustomerExportQuerySchema):
+    """A page of customers: the filters, the order, and where the page starts."""
+
+    cursor = Text(allow_none=True, metadata=describe("next_cursor of the previous page"))
+    limit = fields.Integer(
+        allow_none=True,
+        validate=Range(min=1),
+        metadata=describe("Page size: 50 unless given, 200 at most"),
+    )
 
 
 class DuplicateCandidateSchema(Schema):
@@ -385,6 +411,8 @@ class ImportResultSchema(Schema):
 PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "Customer": CustomerSchema,
     "CustomerInput": CustomerInputSchema,
+    "CustomerFilter": CustomerFilterSchema,
+    "CustomerExportQuery": CustomerExportQuerySchema,
     "CustomerQuery": CustomerQuerySchema,
     "CustomerPage": CustomerPageSchema,
     "CustomerCount": CustomerCountSchema,

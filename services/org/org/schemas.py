@@ -280,26 +280,43 @@ class GrantSchema(RecordSchema):
 # -- queries ----------------------------------------------------------------------------------
 class QuerySchema(StrictSchema):
     q = Text(allow_none=True, validate=Length(max=100), metadata=describe("Part of a code or name"))
-    disabled = fields.Boolean(allow_none=True)
-    cursor = Text(allow_none=True)
-    limit = fields.Integer(allow_none=True, validate=Range(min=1))
+    disabled = fields.Boolean(
+        allow_none=True,
+        metadata=describe("Only disabled (true) or only enabled (false) records"),
+    )
+    cursor = Text(allow_none=True, metadata=describe("next_cursor of the previous page"))
+    limit = fields.Integer(
+        allow_none=True, validate=Range(min=1), metadata=describe("Page size, 200 at most")
+    )
 
 
 class TreeQuerySchema(QuerySchema):
-    parent_id = Text(allow_none=True)
+    parent_id = Text(allow_none=True, metadata=describe("Only the records right below this one"))
 
 
 class PersonQuerySchema(QuerySchema):
-    department_id = Text(allow_none=True)
+    department_id = Text(allow_none=True, metadata=describe("Only people of this department"))
 
 
 class UserQuerySchema(QuerySchema):
-    role_id = Text(allow_none=True)
+    role_id = Text(allow_none=True, metadata=describe("Only users having this role"))
 
 
 class GrantQuerySchema(QuerySchema):
-    role_id = Text(allow_none=True)
-    user_id = Text(allow_none=True)
+    role_id = Text(allow_none=True, metadata=describe("Only grants given to this role"))
+    user_id = Text(allow_none=True, metadata=describe("Only grants given to this user"))
+
+
+class DepartmentQuerySchema(TreeQuerySchema):
+    """Published per kind, so that each list route documents its own query."""
+
+
+class RegionQuerySchema(TreeQuerySchema):
+    """Published per kind, so that each list route documents its own query."""
+
+
+class RoleQuerySchema(QuerySchema):
+    """Published per kind, so that each list route documents its own query."""
 
 
 class AuditQuerySchema(StrictSchema):
@@ -307,10 +324,12 @@ class AuditQuerySchema(StrictSchema):
         allow_none=True,
         validate=OneOf(["department", "region", "person", "user", "role", "grant"]),
     )
-    entity_id = Text(allow_none=True)
-    actor_id = Text(allow_none=True)
-    cursor = Text(allow_none=True)
-    limit = fields.Integer(allow_none=True, validate=Range(min=1))
+    entity_id = Text(allow_none=True, metadata=describe("Id of the record changed"))
+    actor_id = Text(allow_none=True, metadata=describe("Id of the user who made the change"))
+    cursor = Text(allow_none=True, metadata=describe("next_cursor of the previous page"))
+    limit = fields.Integer(
+        allow_none=True, validate=Range(min=1), metadata=describe("Page size, 200 at most")
+    )
 
 
 # -- audit, permissions, the signed-in user ---------------------------------------------------
@@ -399,6 +418,13 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "GrantInput": GrantInputSchema,
     "MeGrant": MeGrantSchema,
     "AuditEntry": AuditEntrySchema,
+    "DepartmentQuery": DepartmentQuerySchema,
+    "RegionQuery": RegionQuerySchema,
+    "PersonQuery": PersonQuerySchema,
+    "UserQuery": UserQuerySchema,
+    "RoleQuery": RoleQuerySchema,
+    "GrantQuery": GrantQuerySchema,
+    "AuditQuery": AuditQuerySchema,
     "Permission": PermissionSchema,
     "Me": MeSchema,
 }
