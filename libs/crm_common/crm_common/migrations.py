@@ -1,15 +1,24 @@
-"""Alembic, driven from code: each service keeps its revisions in ``<package>/migrations``."""
+"""Alembic, driven from code: each service keeps its revisions in ``<package>/migrations``.
+
+``create_outbox_table`` and ``create_inbox_table`` are the DDL of ``crm_common.models``'
+``OutboxMixin`` and ``InboxMixin`` for a service's initial revision (a test keeps them equal).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool
 from sqlalchemy.engine import make_url
+
+OUTBOX_TABLE = "outbox"
+INBOX_TABLE = "inbox"
 
 
 def alembic_config(package: str, uri: str) -> Config:
@@ -24,6 +33,47 @@ def upgrade(package: str, uri: str, revision: str = "head") -> None:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(package, uri), revision)
+
+
+def create_outbox_table(op: Any) -> None:
+    """The outbox of ``OutboxMixin``: events written with the business change, relayed later."""
+    op.create_table(
+        OUTBOX_TABLE,
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("exchange", sa.String(length=100), nullable=False),
+        sa.Column("routing_key", sa.String(length=100), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("last_error", sa.String(length=500), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("event_id"),
+    )
+    op.create_index(op.f("ix_outbox_sent_at"), OUTBOX_TABLE, ["sent_at"], unique=False)
+
+
+def create_inbox_table(op: Any) -> None:
+    """The inbox of ``InboxMixin``: events each handler has applied, one row per pair."""
+    op.create_table(
+        INBOX_TABLE,
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("handler", sa.String(length=150), nullable=False),
+        sa.Column("event_type", sa.String(length=100), nullable=False),
+        sa.Column("handled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("event_id", "handler"),
+    )
+
+
+def drop_outbox_table(op: Any) -> None:
+    op.drop_index(op.f("ix_outbox_sent_at"), table_name=OUTBOX_TABLE)
+    op.drop_table(OUTBOX_TABLE)
+
+
+def drop_inbox_table(op: Any) -> None:
+    op.drop_table(INBOX_TABLE)
 
 
 def run_migrations(metadata: MetaData) -> None:

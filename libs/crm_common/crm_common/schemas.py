@@ -98,5 +98,5 @@ def json_schemas(service: str, schemas: Mapping[str, type[Schema]]) -> dict[str,
     )
     for name, schema in schemas.items():
         spec.components.schema(name, schema=schema)
-    components: dict[str, Any] = spec.to_dict()["components"]["schemas"]
+    components: dict[str, Any] = spec.to_dict().get("components", {}).get("schemas", {})
     return components
