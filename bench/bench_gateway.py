@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from bench import load
-from tests.e2e.suite import Suite
+from devstack.stack import Suite
 
 
 class Baseline(Suite):

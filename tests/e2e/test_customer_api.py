@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from customer.domain.credit_code import make_credit_code
-from tests.e2e.suite import Suite
+from devstack.stack import Suite
 
 PROBLEM = "application/problem+json"
 

@@ -11,8 +11,8 @@ import time
 import pytest
 import requests
 
-from customer.demo import build
-from tests.e2e.suite import DEMO_PASSWORD, Suite
+from demo.customer import build
+from devstack.stack import DEMO_PASSWORD, Suite
 from tests.unit.gateway.test_openapi import refs_in
 
 EAST_BRANCH = {"d-east", "d-east-sh", "d-east-js"}

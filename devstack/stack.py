@@ -1,7 +1,10 @@
-"""Starts the suite as real processes (one per service, as in production) for e2e tests and bench.
+"""The suite started as real processes (one per service, as in production), for the e2e tests
+and the benchmarks.
 
-Each suite gets its own RabbitMQ vhost and its own databases, so several can run side by side
-with a developer's `make run`.
+The services come from the registry (``services.toml``). Each stack gets its own RabbitMQ
+virtual host, its own SQLite databases (or the customer database it is given), its own HTTP
+port and one free metrics port per process, so several run side by side with a developer's
+``make run``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import requests
 import yaml
 
+from devstack import registry
 from gateway.tokens import TokenSettings, mint
 
 DEMO_PASSWORD = "Crm-demo-2026"
@@ -24,8 +29,10 @@ DEMO_PASSWORD = "Crm-demo-2026"
 AMQP_HOST = os.environ.get("AMQP_HOST", "localhost:5672")
 MANAGEMENT_URI = os.environ.get("RABBIT_MANAGEMENT_URI", "http://guest:guest@localhost:15672")
 BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = registry.ROOT
 TOKEN_SECRET = "e2e-" + uuid.uuid4().hex
+# Demo data loaded whatever ``demo`` says: nobody could sign in without org's users.
+ALWAYS_LOADED_DEMOS = ("org",)
 
 
 def free_port() -> int:
@@ -34,24 +41,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Suite:
-    """``with Suite(workdir) as suite:`` — the org and customer services and the gateway, each a
-    process. The demo org chart and its users are always loaded (nobody could sign in
-    otherwise); ``demo=True`` adds the demo customers."""
+def process_name(module: str) -> str:
+    return module.split(".")[0]
 
-    services = ("org.service", "customer.service", "gateway.service")
+
+class Suite:
+    """``with Suite(workdir) as suite:`` — every registry service and the gateway, each a
+    process. The demo org chart and its users are always loaded; ``demo=True`` adds the other
+    services' demo data. ``db_uri`` puts the customer database elsewhere (e.g. PostgreSQL)."""
+
+    services: tuple[str, ...] = tuple(registry.process_modules(registry.load()))
     ready_path = "/ready"
 
     def __init__(self, workdir: Path, *, demo: bool = False, db_uri: str | None = None) -> None:
         self.workdir = Path(workdir)
         self.demo = demo
+        self.registry = registry.load()
         self.vhost = "crm_e2e_" + uuid.uuid4().hex[:10]
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.db_uri = db_uri or f"sqlite:///{self.workdir / 'customer.db'}"
-        self.org_db_uri = f"sqlite:///{self.workdir / 'org.db'}"
+        self.db_uris = {
+            service.name: f"sqlite:///{self.workdir / f'{service.name}.db'}"
+            for service in registry.databases(self.registry)
+        }
+        if db_uri:
+            self.db_uris["customer"] = db_uri
+        self.metrics_ports = {process_name(module): free_port() for module in self.services}
         self.token_settings = TokenSettings(secret=TOKEN_SECRET, issuer="crm", audience="crm-api")
-        self.processes: list[subprocess.Popen] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def db_uri(self) -> str:
+        return self.db_uris["customer"]
+
+    @property
+    def org_db_uri(self) -> str:
+        return self.db_uris["org"]
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -70,33 +95,49 @@ class Suite:
             f"/api/permissions/{self.vhost}/guest",
             json={"configure": ".*", "write": ".*", "read": ".*"},
         )
-        self.prepare()
-        config = self.workdir / "config.yml"
-        config.write_text(yaml.safe_dump(self.config(), allow_unicode=True), encoding="utf-8")
-        for service in self.services:
-            log = open(self.workdir / f"{service.split('.')[0]}.log", "wb")  # noqa: SIM115
-            self.processes.append(
-                subprocess.Popen(
-                    [str(BIN / "nameko"), "run", "--config", str(config), service],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.workdir,
-                    env={
-                        **os.environ,
-                        "PYTHONPATH": str(ROOT),
-                        "PYTHONWARNINGS": "ignore::DeprecationWarning",
-                    },
-                )
+        try:
+            self.prepare()
+            for module in self.services:
+                self.processes.append(self._start_process(module))
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_process(self, module: str) -> subprocess.Popen[bytes]:
+        name = process_name(module)
+        config = self.workdir / f"config-{name}.yml"
+        values = {**self.config(), "METRICS_PORT": self.metrics_ports[name]}
+        config.write_text(yaml.safe_dump(values, allow_unicode=True), encoding="utf-8")
+        with open(self.workdir / f"{name}.log", "wb") as log:
+            return subprocess.Popen(
+                [str(BIN / "nameko"), "run", "--config", str(config), module],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "PYTHONWARNINGS": "ignore::DeprecationWarning",
+                },
             )
-        self.wait_ready()
 
     def prepare(self) -> None:
-        """Bring the databases to the newest schema, and load the demo data if asked."""
-        self._python("-m", "crm_common.migrations", "org", "--uri", self.org_db_uri)
-        self._python("-m", "org.demo", env={"DB_URI": self.org_db_uri})
-        self._python("-m", "crm_common.migrations", "customer", "--uri", self.db_uri)
-        if self.demo:
-            self._python("-m", "customer.demo", env={"DB_URI": self.db_uri})
+        """Bring every database to the newest schema, and load the demo data."""
+        for service in registry.databases(self.registry):
+            self.migrate(service.name)
+            if self.demo or service.name in ALWAYS_LOADED_DEMOS:
+                self.load_demo(service.name)
+
+    def migrate(self, name: str) -> None:
+        package = next(service.package for service in self.registry if service.name == name)
+        self._python("-m", "crm_common.migrations", package, "--uri", self.db_uris[name])
+
+    def load_demo(self, name: str) -> None:
+        service = next(service for service in self.registry if service.name == name)
+        module = registry.demo_module(service)
+        if module:
+            self._python("-m", module, env={"DB_URI": self.db_uris[name]})
 
     def stop(self) -> None:
         for process in self.processes:
@@ -106,21 +147,22 @@ class Suite:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         self.processes.clear()
         self._management("delete", f"/api/vhosts/{self.vhost}", check=False)
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {
             "AMQP_URI": f"amqp://guest:guest@{AMQP_HOST}/{self.vhost}",
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.port}",
-            "DB_URIS": {"customer": self.db_uri, "org": self.org_db_uri},
+            "DB_URIS": dict(self.db_uris),
             "OUTBOX_POLL_SECONDS": 0.5,
             "TOKEN_SECRET": TOKEN_SECRET,
             "TOKEN_ISSUER": "crm",
             "TOKEN_AUDIENCE": "crm-api",
             "RPC_TIMEOUT": 10,
             "READY_TIMEOUT": 2,
-            "BACKEND_SERVICES": "customer,org",
+            "BACKEND_SERVICES": registry.backend_list(self.registry),
             "LOGGING": {
                 "version": 1,
                 "disable_existing_loggers": False,
@@ -140,7 +182,7 @@ class Suite:
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
-        last = None
+        last: object = None
         while time.monotonic() < deadline:
             for process in self.processes:
                 if process.poll() is not None:
@@ -162,19 +204,20 @@ class Suite:
 
     # --- calling it ------------------------------------------------------------------------
 
-    def token(self, user_id: str = "u-sales-01", **kwargs) -> str:
+    def token(self, user_id: str = "u-sales-01", **kwargs: Any) -> str:
         """A token signed with the suite's secret but not issued by signing in (for tests of
         what the gateway refuses)."""
         return mint(self.token_settings, user_id, **kwargs)
 
-    def sign_in(self, username: str, password: str = DEMO_PASSWORD) -> dict:
+    def sign_in(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, Any]:
         response = requests.post(
             self.url("/api/auth/token"),
             json={"username": username, "password": password},
             timeout=30,
         )
         response.raise_for_status()
-        return response.json()
+        result: dict[str, Any] = response.json()
+        return result
 
     def client(self, username: str = "sales01") -> requests.Session:
         """An HTTP session signed in as a demo user."""
@@ -185,18 +228,24 @@ class Suite:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def metrics_url(self, process: str) -> str:
+        """Where the process (``org``, ``customer``, ``gateway``…) serves its metrics."""
+        return f"http://127.0.0.1:{self.metrics_ports[process]}/metrics"
+
     # --- helpers ---------------------------------------------------------------------------
 
-    def _python(self, *args: str, env: dict | None = None) -> None:
-        subprocess.run(
+    def _python(self, *args: str, env: dict[str, str] | None = None) -> None:
+        result = subprocess.run(
             [sys.executable, *args],
-            check=True,
             cwd=self.workdir,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
             capture_output=True,
+            text=True,
         )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
 
-    def _management(self, method: str, path: str, check: bool = True, **kwargs) -> None:
+    def _management(self, method: str, path: str, check: bool = True, **kwargs: Any) -> None:
         response = requests.request(method, MANAGEMENT_URI.rstrip("/") + path, timeout=10, **kwargs)
         if check:
             response.raise_for_status()
