@@ -1,6 +1,6 @@
 """Demo data: an industrial-goods distributor's customer book (about 300 customers).
 
-``python -m customer.demo [--uri URI]`` brings the database to the newest schema and, when it
+``python -m demo.customer [--uri URI]`` brings the database to the newest schema and, when it
 holds no customer yet, loads the same data set every time (seeded random): Chinese company
 names across 华东/华北/华南/华中/西南, valid credit codes and mobiles, contacts, group
 relationships, partners, care records and history, owned by the demo users below.

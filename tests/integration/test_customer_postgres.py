@@ -19,10 +19,10 @@ from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Conflict, NotFound, ValidationFailed
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
-from customer.demo import ensure_demo
 from customer.models import Base, Contact, OutboxMessage
 from customer.repository import allocate_code
 from customer.service import CustomerService
+from demo.customer import ensure_demo
 
 pytestmark = pytest.mark.postgres
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound, ValidationFailed
-from crm_common.pagination import SortKey
+from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.phones import is_mobile, normalize_mobile
 from crm_common.scope import ScopeColumns, scope_filter
 from customer.domain.codes import format_customer_code, parse_customer_code
@@ -30,10 +30,12 @@ from customer.domain.phones import phone_key
 from customer.domain.relationships import Link
 from customer.domain.status import Status
 from customer.models import (
+    CareRecord,
     Contact,
     Customer,
     CustomerCodeCounter,
     CustomerTag,
+    HistoryEntry,
     Relationship,
 )
 
@@ -158,6 +160,45 @@ def count_contacts(session: Session, customer_id: uuid.UUID) -> int:
         )
         or 0
     )
+
+
+def contacts_of(session: Session, customer_id: uuid.UUID) -> Sequence[Contact]:
+    """The customer's contacts, the primary one first, then by name."""
+    return session.scalars(
+        select(Contact)
+        .where(Contact.customer_id == customer_id)
+        .order_by(Contact.is_primary.desc(), Contact.name, Contact.id)
+    ).all()
+
+
+def primary_contacts(session: Session, customer_id: uuid.UUID) -> Sequence[Contact]:
+    return session.scalars(
+        select(Contact).where(Contact.customer_id == customer_id, Contact.is_primary.is_(True))
+    ).all()
+
+
+def care_records_of(session: Session, customer_id: uuid.UUID) -> Sequence[CareRecord]:
+    """The customer's care records, newest first."""
+    return session.scalars(
+        select(CareRecord)
+        .where(CareRecord.customer_id == customer_id)
+        .order_by(CareRecord.date.desc(), CareRecord.created_at.desc(), CareRecord.id)
+    ).all()
+
+
+def history_page(session: Session, customer_id: uuid.UUID, cursor: str | None, limit: Any) -> Page:
+    """One page of the customer's history, newest first."""
+    return keyset_page(
+        session,
+        select(HistoryEntry).where(HistoryEntry.customer_id == customer_id),
+        SortKey(HistoryEntry.at, HistoryEntry.id, descending=True),
+        cursor,
+        limit,
+    )
+
+
+def customers_merged_into(session: Session, customer_id: uuid.UUID) -> Sequence[Customer]:
+    return session.scalars(select(Customer).where(Customer.merged_into_id == customer_id)).all()
 
 
 def has_primary_contact(session: Session, customer_id: uuid.UUID) -> bool:
@@ -327,6 +368,29 @@ def filter_conditions(query: dict[str, Any]) -> list[ColumnElement[bool]]:
 
 def customer_select(query: dict[str, Any], visible: ColumnElement[bool]) -> Select[tuple[Customer]]:
     return select(Customer).where(visible, *filter_conditions(query))
+
+
+def customers_page(session: Session, query: dict[str, Any], visible: ColumnElement[bool]) -> Page:
+    """One page of the visible customers matching a validated ``CustomerQuerySchema`` result."""
+    return keyset_page(
+        session,
+        customer_select(query, visible),
+        sort_key(query["sort"]),
+        query.get("cursor"),
+        query.get("limit"),
+    )
+
+
+def all_customers(
+    session: Session, query: dict[str, Any], visible: ColumnElement[bool]
+) -> Iterable[Customer]:
+    """Every visible customer matching ``query`` in its sort order, fetched in batches."""
+    key = sort_key(query["sort"])
+    order = (
+        (key.column.desc(), key.id_column.desc()) if key.descending else (key.column, key.id_column)
+    )
+    stmt = customer_select(query, visible).order_by(*order).execution_options(yield_per=500)
+    return session.scalars(stmt)
 
 
 def count_customers(session: Session, query: dict[str, Any], visible: ColumnElement[bool]) -> int:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
-
 from crm_common import kit
-from crm_common.context import current_principal
+from crm_common.application import unit_of_work
 from crm_common.db import Database
-from crm_common.errors import EXPECTED_ERRORS
+from crm_common.entrypoints import rpc
 from crm_common.outbox import Outbox
 from crm_common.schemas import parse_flag
-from customer.application import CustomerBook, CustomerTransfer
+from customer.application.care import CareRecords
+from customer.application.contacts import Contacts
+from customer.application.customers import Customers
+from customer.application.history import History
+from customer.application.merge import Merges
+from customer.application.relationships import Relationships
+from customer.application.transfer import Transfer
 from customer.events import EVENT_SCHEMAS
 from customer.models import Base, OutboxMessage
 from customer.schemas import PUBLIC_SCHEMAS
@@ -28,113 +32,109 @@ class CustomerService(kit.ServiceKit):
     db = Database(Base)
     outbox = Outbox(OutboxMessage)
 
-    def _book(self, session: Any) -> CustomerBook:
-        return CustomerBook(session, self.outbox, current_principal())
-
     # -- customers --------------------------------------------------------------------------
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def create_customer(
         self, data: dict[str, Any], allow_duplicate: bool = False
     ) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).create(
-                data, allow_duplicate=parse_flag(allow_duplicate, "allow_duplicate")
-            )
+        allow = parse_flag(allow_duplicate, "allow_duplicate")
+        with unit_of_work(self.db, self.outbox) as context:
+            return Customers(context).create(data, allow_duplicate=allow)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def get_customer(self, customer_id: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).get(customer_id)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Customers(context).get(customer_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def update_customer(
         self, customer_id: str, changes: dict[str, Any], expected_version: int | None = None
     ) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).update(customer_id, changes, expected_version)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Customers(context).update(customer_id, changes, expected_version)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).list(query)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Customers(context).list(query)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def count_customers(self, query: dict[str, Any] | None = None) -> dict[str, int]:
-        with self.db.session() as session:
-            return self._book(session).count(query)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Customers(context).count(query)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def summarize_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).summarize(query)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Customers(context).summarize(query)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def merge_customers(self, survivor_id: str, merged_id: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).merge(survivor_id, merged_id)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Merges(context).merge(survivor_id, merged_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def customer_history(
         self, customer_id: str, cursor: str | None = None, limit: int | None = None
     ) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).history(customer_id, cursor, limit)
+        with unit_of_work(self.db, self.outbox) as context:
+            return History(context).page(customer_id, cursor, limit)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def import_customers(self, csv_text: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return CustomerTransfer(self._book(session)).import_csv(csv_text)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Transfer(context).import_csv(csv_text)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def export_customers(self, query: dict[str, Any] | None = None) -> str:
-        with self.db.session() as session:
-            return CustomerTransfer(self._book(session)).export_csv(query)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Transfer(context).export_csv(query)
 
     # -- contacts ---------------------------------------------------------------------------
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_contacts(self, customer_id: str) -> list[dict[str, Any]]:
-        with self.db.session() as session:
-            return self._book(session).list_contacts(customer_id)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contacts(context).list(customer_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def create_contact(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).create_contact(customer_id, data)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contacts(context).create(customer_id, data)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def get_contact(self, contact_id: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).get_contact(contact_id)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contacts(context).get(contact_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def update_contact(
         self, contact_id: str, changes: dict[str, Any], expected_version: int | None = None
     ) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).update_contact(contact_id, changes, expected_version)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contacts(context).update(contact_id, changes, expected_version)
 
     # -- relationships and care ---------------------------------------------------------------
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_relationships(self, customer_id: str) -> list[dict[str, Any]]:
-        with self.db.session() as session:
-            return self._book(session).list_relationships(customer_id)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Relationships(context).list(customer_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def add_relationship(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).add_relationship(customer_id, data)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Relationships(context).add(customer_id, data)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def remove_relationship(self, customer_id: str, relationship_id: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).remove_relationship(customer_id, relationship_id)
+        with unit_of_work(self.db, self.outbox) as context:
+            return Relationships(context).remove(customer_id, relationship_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_care_records(self, customer_id: str) -> list[dict[str, Any]]:
-        with self.db.session() as session:
-            return self._book(session).list_care_records(customer_id)
+        with unit_of_work(self.db, self.outbox) as context:
+            return CareRecords(context).list(customer_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def add_care_record(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._book(session).add_care_record(customer_id, data)
+        with unit_of_work(self.db, self.outbox) as context:
+            return CareRecords(context).add(customer_id, data)

@@ -5,12 +5,12 @@ from sqlalchemy import func, select
 
 from crm_common.context import Principal
 from crm_common.db import SessionScope, engine_for
-from customer.demo import DEMO_USERS, DEPARTMENTS, build, ensure_demo
 from customer.domain.names import normalize_company_name
 from customer.domain.relationships import canonical_key
 from customer.models import Customer, OutboxMessage
 from customer.repository import business_year
 from customer.schemas import ContactInputSchema, CustomerInputSchema
+from demo.customer import DEMO_USERS, DEPARTMENTS, build, ensure_demo
 
 from .conftest import CUSTOMER_PERMISSIONS
 

@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 
 from crm_common.errors import Conflict, ValidationFailed
+from crm_common.history import diff, jsonable
 from customer.domain.codes import format_customer_code, is_customer_code, parse_customer_code
-from customer.domain.history import diff, jsonable
+from customer.domain.history import UNORDERED_FIELDS
 from customer.domain.merge import plan_merge
 from customer.domain.regions import normalize_region, region_area, within
 from customer.domain.relationships import (
@@ -226,7 +227,9 @@ def test_merge_repoints_links_and_drops_self_links_and_duplicates():
 def test_diff_lists_changed_fields_only():
     before = {"name": "甲", "phone": "", "tags": ["b", "a"], "birthday": dt.date(1980, 5, 1)}
     after = {"name": "乙", "phone": None, "tags": ["a", "b"], "birthday": dt.date(1980, 5, 2)}
-    changes = diff(before, after, ["name", "phone", "tags", "birthday", "missing"])
+    changes = diff(
+        before, after, ["name", "phone", "tags", "birthday", "missing"], unordered=UNORDERED_FIELDS
+    )
     assert [c.as_dict() for c in changes] == [
         {"field": "name", "old": "甲", "new": "乙"},
         {"field": "birthday", "old": "1980-05-01", "new": "1980-05-02"},
@@ -234,7 +237,7 @@ def test_diff_lists_changed_fields_only():
 
 
 def test_diff_sees_tag_additions():
-    [change] = diff({"tags": ["a"]}, {"tags": ["a", "b"]}, ["tags"])
+    [change] = diff({"tags": ["a"]}, {"tags": ["a", "b"]}, ["tags"], unordered=UNORDERED_FIELDS)
     assert (change.old, change.new) == (["a"], ["a", "b"])
 
 

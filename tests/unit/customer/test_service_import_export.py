@@ -4,8 +4,9 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from crm_common.application import UseCaseContext
 from crm_common.errors import ValidationFailed
-from customer.application import CustomerBook, CustomerTransfer
+from customer.application.transfer import Transfer
 from customer.models import Customer
 from customer.repository import allocate_code, business_year
 
@@ -99,7 +100,7 @@ def test_a_failed_import_leaves_nothing_behind(db):
         pass
 
     with pytest.raises(Boom), db.session() as session:
-        transfer = CustomerTransfer(CustomerBook(session, _NullOutbox(), SALES))
+        transfer = Transfer(UseCaseContext(session, _NullOutbox(), SALES))
         result = transfer.import_csv("name\n甲机电有限公司\n乙五金有限公司\n")
         assert result["created"] == 2
         raise Boom

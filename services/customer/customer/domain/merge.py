@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crm_common.errors import Conflict, ValidationFailed
+from crm_common.history import FieldChange
 from customer.domain.status import RANK, Status
 
 FILL_FIELDS = (
@@ -44,6 +45,25 @@ class MergePlan:
     @property
     def moves_credit_code(self) -> bool:
         return "credit_code" in self.fills
+
+    def survivor_values(self, survivor_tags: list[str]) -> dict[str, Any]:
+        """The values the survivor takes: the fills, the united tags and the status."""
+        values = dict(self.fills)
+        if self.tags != survivor_tags:
+            values["tags"] = self.tags
+        if self.status:
+            values["status"] = self.status
+        return values
+
+    def merged_away(self, merged: Mapping[str, Any], survivor_id: Any) -> list[FieldChange]:
+        """What the merge changes on the merged customer (``merged`` as it was before)."""
+        changes = [
+            FieldChange("status", merged["status"], Status.MERGED.value),
+            FieldChange("merged_into_id", None, str(survivor_id)),
+        ]
+        if self.moves_credit_code:
+            changes.append(FieldChange("credit_code", merged["credit_code"], None))
+        return changes
 
 
 def _empty(value: Any) -> bool:

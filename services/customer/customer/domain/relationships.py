@@ -119,3 +119,11 @@ def repoint_for_merge(
         keys.add(key)
         actions.append(Repoint(link.id, new_from, new_to))
     return actions
+
+
+def seen_from(from_id: Hashable, kind: str, perspective: Hashable) -> tuple[str, str]:
+    """The kind and direction (``outgoing`` or ``incoming``) of a relationship stored from
+    ``from_id`` with ``kind``, as customer ``perspective`` reads it."""
+    if from_id == perspective:
+        return kind, "outgoing"
+    return INVERSE[kind], "incoming"

@@ -1,0 +1,48 @@
+"""Customer care records (客户关怀): visits, calls, gifts and greetings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crm_common.errors import ValidationFailed
+from crm_common.schemas import load
+from customer import repository
+from customer.application.base import READ, WRITE, CustomerUseCases
+from customer.domain.customers import check_editable
+from customer.models import CareRecord
+from customer.schemas import CareRecordInputSchema, CareRecordSchema
+
+care_schema = CareRecordSchema()
+HISTORY_FIELDS = ("kind", "date", "note", "by_user_id", "contact_id")
+
+
+class CareRecords(CustomerUseCases):
+    def list(self, customer_id: Any) -> list[dict[str, Any]]:
+        self.principal.require(READ)
+        customer = self.customer(customer_id)
+        return care_schema.dump(repository.care_records_of(self.session, customer.id), many=True)
+
+    def add(self, customer_id: Any, data: Any) -> dict[str, Any]:
+        self.principal.require(WRITE)
+        customer = self.customer(customer_id)
+        check_editable(customer)
+        values = load(CareRecordInputSchema(), data)
+        contact_id = values.get("contact_id")
+        if contact_id is not None and not repository.is_contact_of(
+            self.session, contact_id, customer.id
+        ):
+            raise ValidationFailed.on("contact_id", "is not a contact of this customer")
+        if not values.get("by_user_id"):
+            values["by_user_id"] = self.context.actor_id
+        record = CareRecord(customer_id=customer.id, **values)
+        self.session.add(record)
+        self.session.flush()
+        dumped = care_schema.dump(record)
+        self.record_history(
+            customer.id,
+            "care_record",
+            record.id,
+            "created",
+            new={k: dumped[k] for k in HISTORY_FIELDS},
+        )
+        return dumped

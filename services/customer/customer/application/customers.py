@@ -1,0 +1,197 @@
+"""Customers: create (with duplicate detection), read, update, list, count and summarize."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from crm_common.history import FieldChange, diff, filled, snapshot
+from crm_common.models import check_version, split_version
+from crm_common.schemas import load
+from crm_common.scope import SCOPE_FIELDS, check_in_scope, scope_values
+from customer import events, repository
+from customer.application.base import READ, WRITE, CustomerUseCases, dump_customer
+from customer.domain.customers import (
+    candidate_view,
+    check_credit_code_allowed,
+    check_editable,
+    credit_code_taken,
+    credit_code_taken_outside,
+    duplicate_found,
+    moves_owner,
+    with_owner_defaults,
+)
+from customer.domain.duplicates import Probe, find_duplicates
+from customer.domain.history import UNORDERED_FIELDS
+from customer.domain.names import normalize_company_name
+from customer.domain.phones import phone_key
+from customer.domain.status import check_transition
+from customer.models import CUSTOMER_FIELDS, Customer
+from customer.schemas import CustomerFilterSchema, CustomerInputSchema, CustomerQuerySchema
+
+
+class Customers(CustomerUseCases):
+    def create(self, data: Any, allow_duplicate: bool = False) -> dict[str, Any]:
+        self.principal.require(WRITE)
+        values = load(CustomerInputSchema(), data)
+        return dump_customer(self.create_from(values, allow_duplicate=allow_duplicate))
+
+    def create_from(
+        self, values: dict[str, Any], *, allow_duplicate: bool = False, code: str | None = None
+    ) -> Customer:
+        """Create from validated values inside the caller's scope; a likely duplicate is a
+        ``Conflict`` listing candidates unless ``allow_duplicate`` (a taken credit code is
+        refused regardless)."""
+        values = self.new_customer_values(values)
+        if not allow_duplicate:
+            candidates = self.duplicates_of(
+                values["name"], values.get("credit_code"), values.get("phone")
+            )
+            if candidates:
+                raise duplicate_found(candidates)
+        self.check_credit_code_free(values.get("credit_code"), None)
+        tags = values.pop("tags", [])
+        customer = Customer(
+            code=repository.reserve_code(self.session, code)
+            if code
+            else repository.allocate_code(self.session),
+            name_key=normalize_company_name(values["name"]),
+            phone_key=phone_key(values.get("phone")),
+            **values,
+        )
+        customer.tags = tags
+        self.session.add(customer)
+        self.session.flush()
+        dumped = dump_customer(customer)
+        self.record_history(
+            customer.id, "customer", customer.id, "created", new=filled(dumped, CUSTOMER_FIELDS)
+        )
+        self.context.publish(events.CUSTOMER_CREATED, events.customer_created(dumped))
+        return customer
+
+    def new_customer_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` with the owner (the caller) and department (the caller's) defaulted,
+        refused unless the new customer lies inside the caller's data scope."""
+        values = with_owner_defaults(values, self.principal.user_id, self.principal.department_id)
+        check_in_scope(self.principal, scope_values(values), SCOPE_FIELDS, noun="customer")
+        return values
+
+    def duplicates_of(
+        self, name: str, credit_code: str | None, phone: str | None
+    ) -> list[dict[str, Any]]:
+        """Likely duplicates wherever they are; those outside the caller's scope are told only
+        by score and reasons."""
+        suspects = repository.duplicate_suspects(
+            self.session, name, credit_code, phone, self.visible
+        )
+        visible = {str(row.id) for row in suspects if row.in_scope}
+        return [
+            candidate_view(c.as_dict(), c.id in visible)
+            for c in find_duplicates(Probe(name, credit_code, phone), suspects)
+        ]
+
+    def check_credit_code_free(self, credit_code: str | None, own_id: Any) -> None:
+        if not credit_code:
+            return
+        holder = repository.find_by_credit_code(self.session, credit_code, self.visible)
+        if holder is not None and holder.id != own_id:
+            raise credit_code_taken(holder)
+        if holder is None and repository.credit_code_taken(self.session, credit_code):
+            raise credit_code_taken_outside()
+
+    def get(self, customer_id: Any) -> dict[str, Any]:
+        self.principal.require(READ)
+        customer = self.customer(customer_id)
+        result = dump_customer(customer)
+        result["contacts_count"] = repository.count_contacts(self.session, customer.id)
+        return result
+
+    def update(self, customer_id: Any, changes: Any, expected_version: Any) -> dict[str, Any]:
+        self.principal.require(WRITE)
+        customer = self.customer(customer_id)
+        changes, expected_version = split_version(changes, expected_version)
+        check_editable(customer)
+        check_version(customer, expected_version)
+        values = load(CustomerInputSchema(), changes, partial=True)
+        self.apply_changes(customer, values)
+        return dump_customer(customer)
+
+    def apply_changes(
+        self,
+        customer: Customer,
+        values: dict[str, Any],
+        change: str = "updated",
+        *,
+        check_status: bool = True,
+    ) -> list[FieldChange]:
+        """Apply validated values under the domain rules, with history and events. A merge
+        sets the status its own rule chose (``check_status=False``). Values that would take the
+        customer out of the caller's data scope are refused."""
+        check_editable(customer)
+        current = snapshot(customer, SCOPE_FIELDS)
+        after = {**current, **{k: v for k, v in values.items() if k in SCOPE_FIELDS}}
+        changed = [name for name in SCOPE_FIELDS if after[name] != current[name]]
+        check_in_scope(self.principal, scope_values(after), changed, noun="customer")
+        if "status" in values and check_status:
+            check_transition(customer.status, values["status"])
+        check_credit_code_allowed(
+            values.get("kind", customer.kind), values.get("credit_code", customer.credit_code)
+        )
+        if values.get("credit_code") and values["credit_code"] != customer.credit_code:
+            self.check_credit_code_free(values["credit_code"], customer.id)
+        before = snapshot(customer, CUSTOMER_FIELDS)
+        for name, value in values.items():
+            setattr(customer, name, value)
+        customer.name_key = normalize_company_name(customer.name)
+        customer.phone_key = phone_key(customer.phone)
+        field_changes = diff(
+            before, snapshot(customer, CUSTOMER_FIELDS), CUSTOMER_FIELDS, unordered=UNORDERED_FIELDS
+        )
+        if not field_changes:
+            return []
+        customer.updated_at = self.context.now
+        self.session.flush()
+        self.record_history(customer.id, "customer", customer.id, change, field_changes)
+        dumped = dump_customer(customer)
+        self.context.publish(
+            events.CUSTOMER_UPDATED,
+            events.customer_updated(dumped, [c.as_dict() for c in field_changes]),
+        )
+        if moves_owner(field_changes):
+            self.context.publish(
+                events.CUSTOMER_OWNER_CHANGED,
+                events.customer_owner_changed(dumped, before["owner_id"], before["department_id"]),
+            )
+        return field_changes
+
+    def list(self, query: Any) -> dict[str, Any]:
+        self.principal.require(READ)
+        params = load(CustomerQuerySchema(), query)
+        page = repository.customers_page(self.session, params, self.visible)
+        return {"items": [dump_customer(c) for c in page.items], "next_cursor": page.next_cursor}
+
+    def count(self, query: Any) -> dict[str, int]:
+        self.principal.require(READ)
+        params = load(CustomerFilterSchema(), query)
+        return {"count": repository.count_customers(self.session, params, self.visible)}
+
+    def summarize(self, query: Any) -> dict[str, Any]:
+        """Counts of the visible customers matching ``query`` by status, category and
+        department (``"none"`` for customers without one), grouped in SQL."""
+        self.principal.require(READ)
+        params = load(CustomerFilterSchema(), query)
+        by_status: Counter[str] = Counter()
+        by_category: Counter[str] = Counter()
+        by_department: Counter[str] = Counter()
+        for status, category, department_id, n in repository.customer_breakdown(
+            self.session, params, self.visible
+        ):
+            by_status[status] += n
+            by_category[category or "none"] += n
+            by_department[department_id or "none"] += n
+        return {
+            "total": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+            "by_category": dict(sorted(by_category.items())),
+            "by_department": dict(sorted(by_department.items())),
+        }
