@@ -1,10 +1,13 @@
 """The OpenAPI 3.1 document of the HTTP API.
 
-Paths come from the routes' own metadata (``@route(..., summary=..., body=..., response=...)``);
-the component schemas of records come from each service's ``api_schemas()`` RPC, which the
-services generate from their marshmallow schemas; the gateway's own shapes (problem, merge
-request, health, sign-in and password bodies, customer count and summary) are generated here
-from ``gateway.schemas`` the same way. A route's ``headers`` doc names extra response headers.
+Paths come from the routes' own metadata (``@route(..., summary=..., body=..., response=...)``,
+most of them generated from the services' route tables); the component schemas come from each
+service's ``api_schemas()`` RPC, which the services generate from their marshmallow schemas,
+each in the service's namespace (``customer.Customer``, ``org.User``); the gateway's own shapes
+(problem, health, sign-in and password bodies, dead letters) are generated here from
+``gateway.schemas`` in the ``gateway`` namespace. A route's ``query_schema`` names the published
+query schema whose fields are its query parameters; ``params`` names the gateway's own query
+parameters; ``headers`` names extra response headers.
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from nameko.extensions import DependencyProvider
 
 from gateway import settings
-from gateway.parsing import CUSTOMER_SORTS
 from gateway.schemas import (
-    CustomerCountSchema,
-    CustomerSummarySchema,
+    DeadLetterDetailSchema,
+    DeadLetterReplaySchema,
+    DeadLetterSchema,
     HealthSchema,
-    MergeRequestSchema,
     PasswordChangeSchema,
     PasswordResetSchema,
     ProblemSchema,
@@ -43,40 +45,28 @@ TITLE = "CRM API"
 VERSION = "1.0.0"
 PROBLEM_MEDIA = "application/problem+json"
 SECURITY_SCHEME = "bearerAuth"
+GATEWAY = "gateway"
+"""The namespace of the gateway's own component schemas."""
 GATEWAY_SCHEMAS = {
-    "Problem": ProblemSchema,
-    "MergeRequest": MergeRequestSchema,
-    "Health": HealthSchema,
-    "Readiness": ReadinessSchema,
-    "TokenRequest": TokenRequestSchema,
-    "RefreshRequest": RefreshRequestSchema,
-    "TokenResponse": TokenResponseSchema,
-    "PasswordChange": PasswordChangeSchema,
-    "PasswordReset": PasswordResetSchema,
-    "CustomerCount": CustomerCountSchema,
-    "CustomerSummary": CustomerSummarySchema,
+    f"{GATEWAY}.{name}": schema
+    for name, schema in {
+        "Problem": ProblemSchema,
+        "Health": HealthSchema,
+        "Readiness": ReadinessSchema,
+        "TokenRequest": TokenRequestSchema,
+        "RefreshRequest": RefreshRequestSchema,
+        "TokenResponse": TokenResponseSchema,
+        "PasswordChange": PasswordChangeSchema,
+        "PasswordReset": PasswordResetSchema,
+        "DeadLetter": DeadLetterSchema,
+        "DeadLetterDetail": DeadLetterDetailSchema,
+        "DeadLetterReplay": DeadLetterReplaySchema,
+    }.items()
 }
+PROBLEM = f"{GATEWAY}.Problem"
+COMPONENT_NAME = re.compile(r"^[a-zA-Z0-9._-]+$")
 
-QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
-    "q": {
-        "description": "partial match on names and codes (of customers also on short name, "
-        "phone and contact name)",
-        "schema": {"type": "string"},
-    },
-    "status": {"description": "customer status", "schema": {"type": "string"}},
-    "category": {
-        "description": "customer category, e.g. A, B, C, VIP",
-        "schema": {"type": "string"},
-    },
-    "region": {"description": "sales region, e.g. 华东", "schema": {"type": "string"}},
-    "owner_id": {"description": "id of the owning salesperson", "schema": {"type": "string"}},
-    "tags": {
-        "description": "customers carrying all these tags (repeat the parameter or use commas)",
-        "schema": {"type": "array", "items": {"type": "string"}},
-        "style": "form",
-        "explode": True,
-    },
-    "sort": {"schema": {"type": "string", "enum": list(CUSTOMER_SORTS)}},
+GATEWAY_PARAMETERS: dict[str, dict[str, Any]] = {
     "cursor": {
         "description": "next_cursor of the previous page",
         "schema": {"type": "string"},
@@ -89,21 +79,20 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "create even when likely duplicates exist",
         "schema": {"type": "boolean", "default": False},
     },
-    "disabled": {
-        "description": "only disabled (true) or only enabled (false) records",
-        "schema": {"type": "boolean"},
-    },
-    "parent_id": {"description": "children of this record", "schema": {"type": "string"}},
-    "department_id": {"description": "id of the department", "schema": {"type": "string"}},
-    "role_id": {"description": "id of the role", "schema": {"type": "string"}},
-    "user_id": {"description": "id of the user", "schema": {"type": "string"}},
-    "entity_type": {
-        "description": "kind of record changed, e.g. department, user, grant",
+    "service": {
+        "description": "only the dead letters of this service (default: every service)",
         "schema": {"type": "string"},
     },
-    "entity_id": {"description": "id of the record changed", "schema": {"type": "string"}},
-    "actor_id": {"description": "id of the user who made the change", "schema": {"type": "string"}},
+    "handler": {
+        "description": "only those of this handler, e.g. sales.on_customer_created",
+        "schema": {"type": "string"},
+    },
+    "event_type": {
+        "description": "only those of this event type, e.g. customer_created",
+        "schema": {"type": "string"},
+    },
 }
+"""The query parameters the gateway reads itself (the services' come from their schemas)."""
 
 PROBLEM_RESPONSES: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "The request is malformed (e.g. the body is not JSON)"),
@@ -157,28 +146,24 @@ def build_document(
     )
     for name, schema in GATEWAY_SCHEMAS.items():
         spec.components.schema(name, schema=schema)
-    for service, schemas in sorted(service_schemas.items()):
-        for name, schema in sorted(schemas.items()):
-            if name in spec.components.schemas:
-                _log.warning("schema %s of %s clashes with one already known", name, service)
-                continue
-            spec.components.schema(name, component=to_openapi_31(schema))
+    for name, component in namespaced(service_schemas).items():
+        spec.components.schema(name, component=component)
     spec.components.security_scheme(
         SECURITY_SCHEME, {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
-    _add_parameters(spec)
+    routes = list(routes)
+    _add_parameters(spec, routes)
     for name, description in PROBLEM_RESPONSES.values():
         spec.components.response(
             name,
             {
                 "description": description,
                 "headers": {"X-Request-ID": _request_id_header()},
-                "content": {PROBLEM_MEDIA: {"schema": _ref("Problem")}},
+                "content": {PROBLEM_MEDIA: {"schema": _ref(PROBLEM)}},
             },
         )
-    routes = list(routes)
     _add_patch_schemas(spec, routes)
-    known = set(spec.components.schemas)
+    known = dict(spec.components.schemas)
     by_path: dict[str, dict[str, Any]] = {}
     for handler_name, route in routes:
         path = openapi_path(route.url)
@@ -189,6 +174,57 @@ def build_document(
     for path, operations in sorted(by_path.items()):
         spec.path(path=path, operations=operations)
     return spec.to_dict()
+
+
+def namespaced(service_schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Each service's published schemas as components named ``<service>.<name>``, their
+    references between each other following; a name that is taken (or not a valid component
+    name) is an error, never a silent drop."""
+    components: dict[str, Any] = {}
+    for service, schemas in sorted(service_schemas.items()):
+        if service == GATEWAY:
+            raise ValueError(f"the namespace {GATEWAY!r} is the gateway's own")
+        for name, schema in sorted(schemas.items()):
+            qualified = f"{service}.{name}"
+            if not COMPONENT_NAME.match(qualified):
+                raise ValueError(f"{qualified!r} is not a valid component name")
+            if qualified in components:
+                raise ValueError(f"the schema {qualified} is published twice")
+            components[qualified] = _refs_into(service, to_openapi_31(schema))
+    return components
+
+
+def _refs_into(service: str, node: Any) -> Any:
+    """``node`` with its references to ``#/components/schemas/X`` pointing into ``service``."""
+    if isinstance(node, list):
+        return [_refs_into(service, item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _refs_into(service, value) for key, value in node.items()}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(SCHEMA_REF):
+        converted["$ref"] = f"{SCHEMA_REF}{service}.{ref.removeprefix(SCHEMA_REF)}"
+    return converted
+
+
+def query_parameters(query_schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """One query parameter per property of a published query schema, by property name."""
+    parameters: dict[str, dict[str, Any]] = {}
+    for name, prop in query_schema.get("properties", {}).items():
+        schema = {
+            key: value for key, value in prop.items() if key not in ("description", "example")
+        }
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kinds = [item for item in kind if item != "null"]
+            schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+        parameter: dict[str, Any] = {"name": name, "schema": schema}
+        if prop.get("description"):
+            parameter["description"] = prop["description"]
+        if schema.get("type") == "array":
+            parameter.update(style="form", explode=True)
+        parameters[name] = parameter
+    return parameters
 
 
 def to_openapi_31(schema: Any) -> Any:
@@ -244,9 +280,15 @@ def _add_patch_schemas(spec: APISpec, routes: list[tuple[str, ApiRoute]]) -> Non
         spec.components.schema(name, component=patch)
 
 
-def _add_parameters(spec: APISpec) -> None:
-    for name, parameter in QUERY_PARAMETERS.items():
+def _add_parameters(spec: APISpec, routes: list[tuple[str, ApiRoute]]) -> None:
+    """The gateway's own query parameters, and those of each query schema a route names that
+    its service publishes (as ``<schema>.<field>``)."""
+    for name, parameter in GATEWAY_PARAMETERS.items():
         spec.components.parameter(name, "query", dict(parameter))
+    published = spec.components.schemas
+    for query_schema in sorted({str(route.doc.get("query_schema")) for _, route in routes}):
+        for name, parameter in query_parameters(published.get(query_schema, {})).items():
+            spec.components.parameter(f"{query_schema}.{name}", "query", parameter)
     spec.components.parameter(
         "RequestId",
         "header",
@@ -268,6 +310,9 @@ def _add_parameters(spec: APISpec) -> None:
     )
 
 
+SCHEMA_REF = "#/components/schemas/"
+
+
 def _ref(name: str, section: str = "schemas") -> dict[str, str]:
     return {"$ref": f"#/components/{section}/{name}"}
 
@@ -276,23 +321,26 @@ def _request_id_header() -> dict[str, Any]:
     return {"description": "the request's correlation id", "schema": {"type": "string"}}
 
 
-def _schema(name: str | None, known: set[str]) -> dict[str, Any]:
+def _schema(name: str | None, known: Mapping[str, Any]) -> dict[str, Any]:
     """A reference to a published schema; a plain object when no service publishes it."""
-    if name in known:
+    if name is not None and name in known:
         return _ref(name)
     if name:
         _log.info("no service publishes schema %s; describing it as an object", name)
     return {"type": "object"}
 
 
-def _operation(handler_name: str, route: ApiRoute, known: set[str]) -> dict[str, Any]:
+def _operation(handler_name: str, route: ApiRoute, known: Mapping[str, Any]) -> dict[str, Any]:
     doc = route.doc
     # component parameters and responses are named by string; apispec turns names into $refs
     parameters: list[Any] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in path_parameter_names(route.url)
     ]
-    parameters += list(doc.get("query", ()))
+    parameters += list(doc.get("params", ()))
+    query_schema = doc.get("query_schema")
+    if isinstance(query_schema, str) and query_schema in known:
+        parameters += [f"{query_schema}.{name}" for name in query_parameters(known[query_schema])]
     parameters.append("RequestId")
     if doc.get("if_match"):
         parameters.append("IfMatch")
@@ -314,7 +362,7 @@ def _operation(handler_name: str, route: ApiRoute, known: set[str]) -> dict[str,
     return operation
 
 
-def _request_body(doc: Mapping[str, Any], known: set[str]) -> dict[str, Any] | None:
+def _request_body(doc: Mapping[str, Any], known: Mapping[str, Any]) -> dict[str, Any] | None:
     body = doc.get("body")
     if body is None:
         return None
@@ -339,7 +387,7 @@ def _request_body(doc: Mapping[str, Any], known: set[str]) -> dict[str, Any] | N
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _responses(route: ApiRoute, known: set[str]) -> dict[str, Any]:
+def _responses(route: ApiRoute, known: Mapping[str, Any]) -> dict[str, Any]:
     doc = route.doc
     status = int(doc.get("status", 200))
     shape = doc.get("shape", "record")
@@ -395,7 +443,7 @@ def _error_statuses(route: ApiRoute) -> list[int]:
         codes.add(404)
     if doc.get("body") is not None:
         codes |= {400, 413, 415, 422}
-    if doc.get("query"):
+    if doc.get("params") or doc.get("query_schema"):
         codes.add(422)
     if doc.get("if_match"):
         codes |= {400, 409, 428}

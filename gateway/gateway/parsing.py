@@ -19,8 +19,6 @@ from werkzeug.wrappers import Request
 from crm_common.errors import ValidationFailed
 from gateway.problems import HttpProblem, bad_request, invalid
 
-CUSTOMER_SORTS = ("name", "-name", "created_at", "-created_at", "code", "-code")
-TEXT_FILTERS = ("q", "status", "category", "region", "owner_id")
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -100,12 +98,15 @@ def text(args: Mapping[str, str], name: str) -> str | None:
     return stripped or None
 
 
-def listed(args: MultiDict, name: str) -> list[str]:
-    """A list given as repeated parameters (``tags=a&tags=b``), a comma list, or both."""
-    values: list[str] = []
-    for raw in args.getlist(name):
-        values.extend(part.strip() for part in raw.split(","))
-    return list(dict.fromkeys(value for value in values if value))
+def query_dict(args: MultiDict[str, str]) -> dict[str, Any]:
+    """The query string as a dict for a service's query schema: a repeated parameter becomes
+    a list, and a blank one counts as absent (an empty filter box filters nothing)."""
+    query: dict[str, Any] = {}
+    for name in args:
+        values = [value for value in args.getlist(name) if value.strip()]
+        if values:
+            query[name] = values if len(values) > 1 else values[0]
+    return query
 
 
 def page_params(args: Mapping[str, str]) -> dict[str, Any]:
@@ -117,48 +118,6 @@ def page_params(args: Mapping[str, str]) -> dict[str, Any]:
     if limit is not None:
         params["limit"] = limit
     return params
-
-
-def customer_query(args: MultiDict, *, paged: bool = True, sortable: bool = True) -> dict[str, Any]:
-    """The customer query of a query string: filters, then sort and paging when asked for.
-
-    ``list_customers`` takes all of it, ``export_customers`` no paging, and
-    ``count_customers`` / ``summarize_customers`` the filters alone.
-    """
-    query = text_filters(args, TEXT_FILTERS)
-    tags = listed(args, "tags")
-    if tags:
-        query["tags"] = tags
-    sort = text(args, "sort") if sortable else None
-    if sort is not None:
-        if sort not in CUSTOMER_SORTS:
-            raise invalid("sort", f"must be one of {', '.join(CUSTOMER_SORTS)}")
-        query["sort"] = sort
-    if paged:
-        query.update(page_params(args))
-    return query
-
-
-def text_filters(args: Mapping[str, str], names: Iterable[str]) -> dict[str, Any]:
-    """The non-blank parameters among ``names``, stripped."""
-    query: dict[str, Any] = {}
-    for name in names:
-        found = text(args, name)
-        if found is not None:
-            query[name] = found
-    return query
-
-
-def record_query(
-    args: Mapping[str, str], filters: Iterable[str], flags: Iterable[str] = ()
-) -> dict[str, Any]:
-    """A paged query of text ``filters`` and true/false ``flags`` (sent as "true"/"false")."""
-    query = text_filters(args, filters)
-    for name in flags:
-        if text(args, name) is not None:
-            query[name] = "true" if flag(args, name) else "false"
-    query.update(page_params(args))
-    return query
 
 
 def if_match_version(header: str | None) -> int | None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import eventlet
-from kombu import Connection
+from kombu.connection import Connection
 
 from gateway.problems import HttpProblem
 

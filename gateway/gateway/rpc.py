@@ -43,9 +43,12 @@ FAIL_FAST_RETRY = {
 
 
 class ServiceRpc(RpcProxy):
-    """``ServiceRpc("customer")`` injects a proxy whose calls fail fast instead of hanging."""
+    """``ServiceRpc("customer")`` injects a proxy whose calls fail fast instead of hanging;
+    ``ServiceRpc()`` one that reaches any service through ``for_service(name)``."""
 
-    def __init__(self, target_service: str, timeout: float | None = None, **options: Any) -> None:
+    def __init__(
+        self, target_service: str = "", timeout: float | None = None, **options: Any
+    ) -> None:
         options.setdefault("retry_policy", dict(FAIL_FAST_RETRY))
         options.setdefault("transport_options", {**FAIL_FAST_RETRY, "connect_timeout": 2})
         super().__init__(target_service, **options)
@@ -116,7 +119,7 @@ class TimedMethodProxy(MethodProxy):
         return body.get("result")
 
     def _publish_before(
-        self, deadline: float, correlation_id: str, args: tuple, kwargs: dict
+        self, deadline: float, correlation_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         timer = eventlet.Timeout(max(deadline - time.monotonic(), 0.001))
         try:
@@ -148,7 +151,8 @@ class TimedMethodProxy(MethodProxy):
         remaining = deadline - time.monotonic()
         timer = eventlet.Timeout(max(remaining, 0.001))
         try:
-            return reply_event.wait()
+            body: dict[str, Any] = reply_event.wait()
+            return body
         except eventlet.Timeout as exc:
             if exc is not timer:
                 raise

@@ -34,11 +34,6 @@ class ProblemSchema(Schema):
     )
 
 
-class MergeRequestSchema(Schema):
-    survivor_id = fields.String(required=True, validate=validate.Length(min=1))
-    merged_id = fields.String(required=True, validate=validate.Length(min=1))
-
-
 class HealthSchema(Schema):
     status = fields.String(required=True)
 
@@ -118,24 +113,29 @@ class PasswordResetSchema(Schema):
     new_password = _password("the user's new password")
 
 
-class CustomerCountSchema(Schema):
-    count = fields.Integer(required=True, metadata={"description": "customers matching"})
+class DeadLetterSchema(Schema):
+    """An event a service's handler gave up on, kept in the service's dead-letter queue."""
+
+    id = fields.String(required=True)
+    service = fields.String(required=True, metadata={"description": "the service keeping it"})
+    handler = fields.String(allow_none=True, metadata={"description": "the handler that failed"})
+    event_type = fields.String(allow_none=True)
+    event_id = fields.String(allow_none=True)
+    source = fields.String(allow_none=True, metadata={"description": "the publishing service"})
+    reason = fields.String(allow_none=True, metadata={"description": "why it was given up on"})
+    error = fields.String(allow_none=True, metadata={"description": "the last error"})
+    attempts = fields.Integer(metadata={"description": "how often the handler tried"})
+    dead_lettered_at = fields.String(allow_none=True, metadata={"format": "date-time"})
 
 
-class CustomerSummarySchema(Schema):
-    """How the customers matching the filters (and visible to the caller) break down."""
+class DeadLetterDetailSchema(DeadLetterSchema):
+    """A dead letter with the message it holds."""
 
-    total = fields.Integer(required=True)
-    by_status = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
-    by_category = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        required=True,
-        metadata={"description": 'counts per category; "none" for customers without one'},
-    )
-    by_department = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        required=True,
-        metadata={"description": 'counts per department id; "none" for customers without one'},
-    )
+    envelope = fields.Dict(allow_none=True, metadata={"description": "the event, when JSON"})
+    payload = fields.String(metadata={"description": "the message body as text"})
+    content_type = fields.String(allow_none=True)
+    headers = fields.Dict(metadata={"description": "the message's headers"})
+
+
+class DeadLetterReplaySchema(DeadLetterSchema):
+    replayed_to = fields.String(metadata={"description": "the handler's queue it went back to"})

@@ -1,65 +1,62 @@
 """The HTTP gateway: each route turns one HTTP request into one RPC on a backend service.
 
-Sign-in turns an org session into a signed access token (``gateway.auth``); the org events
-that outdate tokens are heard here and kept in the revocation list the routes check.
+The backend services' routes come from their route tables (``gateway.routes``); the routes
+here are the gateway's own: operations, sign-in and passwords (tokens are minted and passwords
+validated here), and the dead letters of every service. Sign-in turns an org session into a
+signed access token (``gateway.auth``); the org events that outdate tokens are heard here and
+kept in the revocation list the routes check.
 """
 
 from __future__ import annotations
 
 import contextvars
-from datetime import date
 from typing import Any
 
 import eventlet
 from nameko.dependency_providers import Config
-from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request, Response
 
 from crm_common.context import CallContext
 from crm_common.errors import Unauthenticated
-from gateway import openapi, org_admin, parsing, readiness, settings
+from crm_common.metrics import Metrics
+from gateway import dead_letters, openapi, parsing, readiness, routes, settings
 from gateway.auth import Tokens
-from gateway.org_admin import ADMIN_NOTE, ORG
-from gateway.responses import (
-    csv_response,
-    items_response,
-    json_response,
-    no_content,
-    record_response,
-)
+from gateway.entrypoints import broadcast_handler
+from gateway.responses import json_response, no_content
+from gateway.routes.org import ADMIN_NOTE
 from gateway.rpc import ServiceRpc
 from gateway.schemas import (
-    MergeRequestSchema,
     PasswordChangeSchema,
     PasswordResetSchema,
     RefreshRequestSchema,
     TokenRequestSchema,
 )
+from gateway.table import install
 from gateway.web import CALLER_ENVIRON, api_routes, route
 
-COUNT_FILTERS = ("q", "status", "category", "region", "owner_id", "tags")
-CUSTOMER_FILTERS = (*COUNT_FILTERS, "sort")
 OPERATIONS = ["operations"]
-CONTACTS = ["contacts"]
 AUTH = ["auth"]
+ORG = ["org"]
+ADMIN = ["admin"]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 NO_STORE_DOC = {"Cache-Control": "no-store: token responses must not be cached"}
+DEAD_LETTER = "/api/admin/dead-letters/<service>/<dead_letter_id>"
+DEAD_LETTER_NOTE = (
+    "Needs the permission system:admin. Dead letters are the events a service's handler gave "
+    "up on after its last retry."
+)
 
 
-def org_event(event_type: str) -> Any:
-    """Every gateway process hears each org event; none is kept for a process that is down."""
-    return event_handler("org", event_type, handler_type=BROADCAST, reliable_delivery=False)
+class GatewayService:
+    """The gateway's own routes; the services' route tables are installed below the class."""
 
-
-# The mixin is reached through its module: `nameko run gateway.service` starts every class of
-# this module that has entrypoints, and the mixin alone is not a service.
-class GatewayService(org_admin.OrgAdminRoutes):
     name = "gateway"
 
     context = CallContext()
     config = Config()
+    metrics = Metrics()
     tokens = Tokens()
-    customer = ServiceRpc("customer")
+    backends = ServiceRpc()
     org = ServiceRpc("org")
     schema_cache = openapi.SchemaCache()
 
@@ -72,7 +69,7 @@ class GatewayService(org_admin.OrgAdminRoutes):
         summary="The gateway process is up",
         tags=OPERATIONS,
         shape="object",
-        response="Health",
+        response="gateway.Health",
     )
     def health(self, request: Request) -> Response:
         return json_response({"status": "ok"})
@@ -84,12 +81,12 @@ class GatewayService(org_admin.OrgAdminRoutes):
         summary="The broker is reachable and every service answers a ping",
         tags=OPERATIONS,
         shape="object",
-        response="Readiness",
+        response="gateway.Readiness",
     )
     def ready(self, request: Request) -> Response:
         timeout = settings.ready_timeout(self.config)
         proxies = {
-            name: self.customer.for_service(name).with_timeout(timeout)
+            name: self.backends.for_service(name).with_timeout(timeout)
             for name in settings.backend_services(self.config)
         }
         checks = readiness.check(self.config["AMQP_URI"], proxies, timeout)
@@ -112,7 +109,7 @@ class GatewayService(org_admin.OrgAdminRoutes):
                 contextvars.copy_context().run,
                 self.schema_cache.schemas_of,
                 name,
-                self.customer.for_service(name).api_schemas,
+                self.backends.for_service(name).api_schemas,
             )
             for name in settings.backend_services(self.config)
         }
@@ -130,9 +127,9 @@ class GatewayService(org_admin.OrgAdminRoutes):
         "answer the same 401. Repeated failures lock the user for a while, and too many "
         "refused sign-ins from one address answer 429 for a while.",
         tags=AUTH,
-        body="TokenRequest",
+        body="gateway.TokenRequest",
         shape="object",
-        response="TokenResponse",
+        response="gateway.TokenResponse",
         headers=NO_STORE_DOC,
         errors=(401, 429, 503, 504),
     )
@@ -155,9 +152,9 @@ class GatewayService(org_admin.OrgAdminRoutes):
         description="A refresh token works once. Presenting one that was already used ends "
         "the whole session (it may have been stolen): sign in again.",
         tags=AUTH,
-        body="RefreshRequest",
+        body="gateway.RefreshRequest",
         shape="object",
-        response="TokenResponse",
+        response="gateway.TokenResponse",
         headers=NO_STORE_DOC,
         errors=(401, 503, 504),
     )
@@ -172,7 +169,7 @@ class GatewayService(org_admin.OrgAdminRoutes):
         auth=False,
         summary="Sign out: end the session of the refresh token (and of the bearer token sent)",
         tags=AUTH,
-        body="RefreshRequest",
+        body="gateway.RefreshRequest",
         shape="none",
         status=204,
         errors=(503, 504),
@@ -189,7 +186,7 @@ class GatewayService(org_admin.OrgAdminRoutes):
         summary="The caller: user, person, department, roles, permissions and data grants",
         tags=AUTH,
         shape="object",
-        response="Me",
+        response="org.Me",
     )
     def describe_me(self, request: Request) -> Response:
         return json_response(self.org.describe_me())
@@ -199,7 +196,7 @@ class GatewayService(org_admin.OrgAdminRoutes):
         "/api/me/password",
         summary="Change the caller's password; the caller's other sessions end",
         tags=AUTH,
-        body="PasswordChange",
+        body="gateway.PasswordChange",
         shape="none",
         status=204,
     )
@@ -211,15 +208,15 @@ class GatewayService(org_admin.OrgAdminRoutes):
         )
         return no_content()
 
-    @org_event("grants_changed")
+    @broadcast_handler("org", "grants_changed")
     def on_grants_changed(self, envelope: dict[str, Any]) -> None:
         self.tokens.revocations.heard("grants_changed", envelope)
 
-    @org_event("user_changed")
+    @broadcast_handler("org", "user_changed")
     def on_user_changed(self, envelope: dict[str, Any]) -> None:
         self.tokens.revocations.heard("user_changed", envelope)
 
-    @org_event("session_revoked")
+    @broadcast_handler("org", "session_revoked")
     def on_session_revoked(self, envelope: dict[str, Any]) -> None:
         self.tokens.revocations.heard("session_revoked", envelope)
 
@@ -231,7 +228,7 @@ class GatewayService(org_admin.OrgAdminRoutes):
         summary="Set a user's password (administrator reset); the user's sessions end",
         description=ADMIN_NOTE,
         tags=ORG,
-        body="PasswordReset",
+        body="gateway.PasswordReset",
         shape="none",
         status=204,
     )
@@ -240,282 +237,70 @@ class GatewayService(org_admin.OrgAdminRoutes):
         self.org.reset_password(user_id, body["new_password"])
         return no_content()
 
-    @route(
-        "POST",
-        "/api/org/users/<user_id>/unlock",
-        summary="Lift a user's lockout after repeated failed sign-ins",
-        description=ADMIN_NOTE,
-        tags=ORG,
-        response="User",
-    )
-    def unlock_user(self, request: Request, user_id: str) -> Response:
-        return record_response(self.org.unlock_user(user_id))
+    # dead letters of every service --------------------------------------------------------
+
+    def _dead_letters_of(self, service: str) -> Any:
+        backends = settings.backend_services(self.config)
+        return self.backends.for_service(dead_letters.chosen_service(service, backends))
 
     @route(
         "GET",
-        "/api/org/permissions",
-        summary="The catalog of function permissions roles are made of",
-        description="Needs the permission org:admin.",
-        tags=ORG,
-        shape="items",
-        response="Permission",
-    )
-    def list_permissions(self, request: Request) -> Response:
-        return items_response(self.org.list_permissions())
-
-    @route(
-        "GET",
-        "/api/org/audit",
-        summary="Who changed which org record, and how, newest first",
-        description="Needs the permission org:admin.",
-        tags=ORG,
-        query=("entity_type", "entity_id", "actor_id", "cursor", "limit"),
+        "/api/admin/dead-letters",
+        summary="The dead letters of one service, or of every service",
+        description=DEAD_LETTER_NOTE + " Without `service`, `limit` applies to each service "
+        "and the cursor carries on where each one stopped.",
+        tags=ADMIN,
+        params=("service", "handler", "event_type", "cursor", "limit"),
         shape="page",
-        response="AuditEntry",
+        response="gateway.DeadLetter",
+        errors=(404,),
     )
-    def audit_log(self, request: Request) -> Response:
-        query = parsing.record_query(request.args, ("entity_type", "entity_id", "actor_id"))
-        return json_response(self.org.audit_log(query))
-
-    # customers --------------------------------------------------------------------------
-
-    @route(
-        "GET",
-        "/api/customers",
-        summary="Search and list customers",
-        query=(*CUSTOMER_FILTERS, "cursor", "limit"),
-        shape="page",
-        response="Customer",
-    )
-    def list_customers(self, request: Request) -> Response:
-        return json_response(self.customer.list_customers(parsing.customer_query(request.args)))
-
-    @route(
-        "POST",
-        "/api/customers",
-        summary="Create a customer (409 lists likely duplicates unless allow_duplicate=true)",
-        query=("allow_duplicate",),
-        body="CustomerInput",
-        response="Customer",
-        status=201,
-        errors=(409,),
-    )
-    def create_customer(self, request: Request) -> Response:
-        allow_duplicate = parsing.flag(request.args, "allow_duplicate")
-        created = self.customer.create_customer(
-            parsing.json_body(request), allow_duplicate=allow_duplicate
-        )
-        return record_response(created, 201, location=f"/api/customers/{created['id']}")
-
-    @route(
-        "GET",
-        "/api/customers/export",
-        summary="Export the customers matching the filters as CSV (UTF-8 with BOM)",
-        query=CUSTOMER_FILTERS,
-        shape="csv",
-    )
-    def export_customers(self, request: Request) -> Response:
-        query = parsing.customer_query(request.args, paged=False)
-        bulk = self.customer.with_timeout(settings.bulk_rpc_timeout(self.config))
-        text = bulk.export_customers(query)
-        return csv_response(text, f"customers-{date.today():%Y%m%d}.csv")
-
-    @route(
-        "GET",
-        "/api/customers/count",
-        summary="Count the customers matching the filters",
-        query=COUNT_FILTERS,
-        shape="object",
-        response="CustomerCount",
-    )
-    def count_customers(self, request: Request) -> Response:
-        query = parsing.customer_query(request.args, paged=False, sortable=False)
-        return json_response(self.customer.count_customers(query))
-
-    @route(
-        "GET",
-        "/api/customers/summary",
-        summary="How the customers matching the filters break down by status, category and "
-        "department",
-        query=COUNT_FILTERS,
-        shape="object",
-        response="CustomerSummary",
-    )
-    def summarize_customers(self, request: Request) -> Response:
-        query = parsing.customer_query(request.args, paged=False, sortable=False)
-        return json_response(self.customer.summarize_customers(query))
-
-    @route(
-        "POST",
-        "/api/customers/import",
-        summary="Import customers from CSV, upserting by code or credit code",
-        description="Rows with errors are skipped whole and reported with their row number.",
-        body="csv",
-        shape="object",
-        response="ImportResult",
-    )
-    def import_customers(self, request: Request) -> Response:
-        text = parsing.csv_text(request)
-        bulk = self.customer.with_timeout(settings.bulk_rpc_timeout(self.config))
-        return json_response(bulk.import_customers(text))
-
-    @route(
-        "POST",
-        "/api/customers/merge",
-        summary="Merge one customer into another; contacts, relationships and care move over",
-        body="MergeRequest",
-        response="Customer",
-        errors=(409,),
-    )
-    def merge_customers(self, request: Request) -> Response:
-        merge = parsing.validated(MergeRequestSchema(), request)
-        return record_response(
-            self.customer.merge_customers(merge["survivor_id"], merge["merged_id"])
-        )
-
-    @route("GET", "/api/customers/<customer_id>", summary="Get a customer", response="Customer")
-    def get_customer(self, request: Request, customer_id: str) -> Response:
-        return record_response(self.customer.get_customer(customer_id))
-
-    @route(
-        "PATCH",
-        "/api/customers/<customer_id>",
-        summary="Change a customer (optimistic locking: If-Match or body version)",
-        body="CustomerInput",
-        response="Customer",
-        if_match=True,
-    )
-    def update_customer(self, request: Request, customer_id: str) -> Response:
-        changes, version = parsing.split_version(request, parsing.json_body(request))
-        return record_response(
-            self.customer.update_customer(customer_id, changes, expected_version=version)
-        )
-
-    @route(
-        "GET",
-        "/api/customers/<customer_id>/history",
-        summary="Who changed which field of a customer, from what to what, and when",
-        query=("cursor", "limit"),
-        shape="page",
-        response="HistoryEntry",
-    )
-    def customer_history(self, request: Request, customer_id: str) -> Response:
-        page = parsing.page_params(request.args)
+    def list_dead_letters(self, request: Request) -> Response:
         return json_response(
-            self.customer.customer_history(
-                customer_id, cursor=page.get("cursor"), limit=page.get("limit")
+            dead_letters.list_all(
+                parsing.query_dict(request.args),
+                settings.backend_services(self.config),
+                lambda service, query: self.backends.for_service(service).list_dead_letters(query),
             )
         )
 
-    # contacts ---------------------------------------------------------------------------
-
     @route(
         "GET",
-        "/api/customers/<customer_id>/contacts",
-        summary="A customer's contacts",
-        tags=CONTACTS,
-        shape="items",
-        response="Contact",
+        DEAD_LETTER,
+        summary="A dead letter with its message, the error and the handler that gave up",
+        description=DEAD_LETTER_NOTE,
+        tags=ADMIN,
+        shape="object",
+        response="gateway.DeadLetterDetail",
     )
-    def list_contacts(self, request: Request, customer_id: str) -> Response:
-        return items_response(self.customer.list_contacts(customer_id))
+    def get_dead_letter(self, request: Request, service: str, dead_letter_id: str) -> Response:
+        return json_response(self._dead_letters_of(service).get_dead_letter(dead_letter_id))
 
     @route(
         "POST",
-        "/api/customers/<customer_id>/contacts",
-        summary="Add a contact to a customer",
-        tags=CONTACTS,
-        body="ContactInput",
-        response="Contact",
-        status=201,
+        f"{DEAD_LETTER}/replay",
+        summary="Send a dead letter back to its handler, with fresh retries",
+        description=DEAD_LETTER_NOTE + " The handler's inbox makes replaying an event it has "
+        "already applied harmless.",
+        tags=ADMIN,
+        shape="object",
+        response="gateway.DeadLetterReplay",
     )
-    def create_contact(self, request: Request, customer_id: str) -> Response:
-        created = self.customer.create_contact(customer_id, parsing.json_body(request))
-        return record_response(created, 201, location=f"/api/contacts/{created['id']}")
-
-    @route(
-        "GET",
-        "/api/contacts/<contact_id>",
-        summary="Get a contact",
-        tags=CONTACTS,
-        response="Contact",
-    )
-    def get_contact(self, request: Request, contact_id: str) -> Response:
-        return record_response(self.customer.get_contact(contact_id))
-
-    @route(
-        "PATCH",
-        "/api/contacts/<contact_id>",
-        summary="Change a contact (optimistic locking: If-Match or body version)",
-        tags=CONTACTS,
-        body="ContactInput",
-        response="Contact",
-        if_match=True,
-    )
-    def update_contact(self, request: Request, contact_id: str) -> Response:
-        changes, version = parsing.split_version(request, parsing.json_body(request))
-        return record_response(
-            self.customer.update_contact(contact_id, changes, expected_version=version)
-        )
-
-    # relationships and care -------------------------------------------------------------
-
-    @route(
-        "GET",
-        "/api/customers/<customer_id>/relationships",
-        summary="A customer's relationships (parent, subsidiary, partner, influences)",
-        shape="items",
-        response="Relationship",
-    )
-    def list_relationships(self, request: Request, customer_id: str) -> Response:
-        return items_response(self.customer.list_relationships(customer_id))
-
-    @route(
-        "POST",
-        "/api/customers/<customer_id>/relationships",
-        summary="Relate a customer to another",
-        body="RelationshipInput",
-        response="Relationship",
-        status=201,
-        errors=(409,),
-    )
-    def add_relationship(self, request: Request, customer_id: str) -> Response:
-        return record_response(
-            self.customer.add_relationship(customer_id, parsing.json_body(request)), 201
-        )
+    def replay_dead_letter(self, request: Request, service: str, dead_letter_id: str) -> Response:
+        return json_response(self._dead_letters_of(service).replay_dead_letter(dead_letter_id))
 
     @route(
         "DELETE",
-        "/api/customers/<customer_id>/relationships/<relationship_id>",
-        summary="Remove a relationship",
+        DEAD_LETTER,
+        summary="Discard a dead letter for good",
+        description=DEAD_LETTER_NOTE,
+        tags=ADMIN,
         shape="none",
         status=204,
     )
-    def remove_relationship(
-        self, request: Request, customer_id: str, relationship_id: str
-    ) -> Response:
-        self.customer.remove_relationship(customer_id, relationship_id)
+    def discard_dead_letter(self, request: Request, service: str, dead_letter_id: str) -> Response:
+        self._dead_letters_of(service).discard_dead_letter(dead_letter_id)
         return no_content()
 
-    @route(
-        "GET",
-        "/api/customers/<customer_id>/care",
-        summary="A customer's care records (birthday, festival, visit, gift, ...)",
-        shape="items",
-        response="CareRecord",
-    )
-    def list_care_records(self, request: Request, customer_id: str) -> Response:
-        return items_response(self.customer.list_care_records(customer_id))
 
-    @route(
-        "POST",
-        "/api/customers/<customer_id>/care",
-        summary="Record a care action for a customer",
-        body="CareRecordInput",
-        response="CareRecord",
-        status=201,
-    )
-    def add_care_record(self, request: Request, customer_id: str) -> Response:
-        return record_response(
-            self.customer.add_care_record(customer_id, parsing.json_body(request)), 201
-        )
+install(GatewayService, routes.tables())
