@@ -13,7 +13,7 @@ import requests
 
 from demo.customer import build
 from devstack.stack import DEMO_PASSWORD, Suite
-from tests.unit.gateway.test_openapi import refs_in
+from tests.support.openapi import refs_in
 
 EAST_BRANCH = {"d-east", "d-east-sh", "d-east-js"}
 RANDOM_ID = "00000000-0000-4000-8000-000000000000"
