@@ -1,4 +1,4 @@
-"""Helpers for tests that read an OpenAPI document."""
+"""Walking an OpenAPI document in tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 
 def refs_in(node: Any) -> Iterator[str]:
-    """Every ``$ref`` anywhere in a JSON document."""
+    """Every ``$ref`` value anywhere in ``node``."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "$ref":
@@ -17,3 +17,14 @@ def refs_in(node: Any) -> Iterator[str]:
     elif isinstance(node, list):
         for value in node:
             yield from refs_in(value)
+
+
+def resolve(document: dict[str, Any], ref: str) -> Any:
+    """What the local reference ``ref`` points at in ``document``; fails when it dangles."""
+    assert ref.startswith("#/"), ref
+    node: Any = document
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
+        node = node[part]
+    return node
