@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from crm_common import metrics
 from crm_common.errors import Conflict
 
 _engines: dict[str, Engine] = {}
@@ -140,6 +141,7 @@ class Database(DependencyProvider):
         self.uri = database_uri(self.container.config, self.container.service_name)
         self.engine = engine_for(self.uri)
         self.scope = SessionScope(self.engine)
+        metrics.watch_pool(self.container.service_name, self.engine)
 
     def get_dependency(self, worker_ctx: Any) -> SessionScope:
         return self.scope

@@ -1,10 +1,12 @@
-"""The base every service class starts from: the call context and the entrypoints that every
-service answers the same way (``ping``, ``api_schemas``, ``api_events``).
+"""The base every service class starts from: the call context, metrics, and the entrypoints
+that every service answers the same way (``ping``, ``api_schemas``, ``api_events`` and the
+dead-letter RPCs, which need the permission ``system:admin``).
 
 A service declares its name, its ``db`` and ``outbox`` dependencies, and two mappings:
 ``public_schemas`` (the marshmallow schemas of its HTTP-facing records, published as OpenAPI
 components) and ``event_schemas`` (the ``data`` schema of each event it publishes, published
-as JSON schemas for the AsyncAPI document)::
+as JSON schemas for the AsyncAPI document). A service that handles events also names its
+inbox model (see ``crm_common.consumer``)::
 
     from crm_common import kit
 
@@ -14,6 +16,7 @@ as JSON schemas for the AsyncAPI document)::
         outbox = Outbox(OutboxMessage)
         public_schemas = PUBLIC_SCHEMAS
         event_schemas = EVENT_SCHEMAS
+        inbox_model = InboxEvent
 
 Import the module, not the class: ``nameko run <service>.service`` starts every class with
 entrypoints found at the top level of the service's module, and the base alone is no service.
@@ -26,17 +29,25 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema
 
-from crm_common.context import CallContext
+from crm_common.context import CallContext, current_principal
+from crm_common.dead_letters import DeadLetterQueue, DeadLetters
 from crm_common.entrypoints import rpc
+from crm_common.metrics import Metrics
+from crm_common.models import InboxMixin
 from crm_common.schemas import json_schemas
+
+ADMIN_PERMISSION = "system:admin"
 
 
 class ServiceKit:
     name: ClassVar[str]
     public_schemas: ClassVar[Mapping[str, type[Schema]]] = {}
     event_schemas: ClassVar[Mapping[str, type[Schema]]] = {}
+    inbox_model: ClassVar[type[InboxMixin] | None] = None
 
     context = CallContext()
+    metrics = Metrics()
+    dead_letters: DeadLetterQueue = DeadLetters()  # a worker sees the queue itself
 
     @rpc
     def ping(self) -> str:
@@ -51,3 +62,25 @@ class ServiceKit:
     def api_events(self) -> dict[str, Any]:
         """The JSON schema of each published event's ``data``, by event type."""
         return json_schemas(self.name, self.event_schemas)
+
+    @rpc
+    def list_dead_letters(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Dead letters oldest first; ``query``: ``handler``, ``event_type``, ``limit``,
+        ``cursor``."""
+        current_principal().require(ADMIN_PERMISSION)
+        return self.dead_letters.list(query)
+
+    @rpc
+    def get_dead_letter(self, dead_letter_id: str) -> dict[str, Any]:
+        current_principal().require(ADMIN_PERMISSION)
+        return self.dead_letters.get(dead_letter_id)
+
+    @rpc
+    def replay_dead_letter(self, dead_letter_id: str) -> dict[str, Any]:
+        current_principal().require(ADMIN_PERMISSION)
+        return self.dead_letters.replay(dead_letter_id)
+
+    @rpc
+    def discard_dead_letter(self, dead_letter_id: str) -> dict[str, Any]:
+        current_principal().require(ADMIN_PERMISSION)
+        return self.dead_letters.discard(dead_letter_id)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY, PERSISTENT
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_common import metrics
 from crm_common.context import REQUEST_ID_KEY, current_request_id, optional_principal
 from crm_common.db import database_uri, engine_for
 from crm_common.events import make_envelope
@@ -42,7 +44,7 @@ class OutboxWriter:
         self.added = 0
 
     def add(
-        self, session: Session, event_type: str, data: dict[str, Any], version: int = 1
+        self, session: Session, event_type: str, data: dict[str, Any], version: int | str = 1
     ) -> dict[str, Any]:
         principal = optional_principal()
         envelope = make_envelope(
@@ -74,6 +76,7 @@ class OutboxRelay:
         self, engine: Engine, model: type[OutboxMixin], amqp_uri: str, service_name: str
     ) -> None:
         self.model = model
+        self.service_name = service_name
         self.sessions = sessionmaker(bind=engine, expire_on_commit=False)
         self.exchange = get_event_exchange(service_name, {})
         self.publisher = Publisher(
@@ -118,6 +121,7 @@ class OutboxRelay:
                     row.sent_at = utcnow()
                     row.attempts += 1
                     sent += 1
+                    metrics.EVENTS_PUBLISHED.labels(self.service_name, row.routing_key).inc()
             except Exception as exc:
                 if sent < len(rows):
                     rows[sent].attempts += 1
@@ -126,6 +130,18 @@ class OutboxRelay:
                 raise
             session.commit()
             return sent
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows are unsent, and when the oldest of them was written."""
+        with self.sessions() as session:
+            unsent, oldest = session.execute(
+                select(func.count(), func.min(self.model.created_at)).where(
+                    self.model.sent_at.is_(None)
+                )
+            ).one()
+        if oldest is not None and oldest.tzinfo is None:  # SQLite reads back naive UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(unsent), oldest
 
 
 class Outbox(DependencyProvider):
@@ -145,6 +161,7 @@ class Outbox(DependencyProvider):
 
     def start(self) -> None:
         self._running = True
+        metrics.watch_outbox(self.service_name, self.relay.backlog)
         self._thread = self.container.spawn_managed_thread(self._run, identifier="outbox_relay")
 
     def stop(self) -> None:
