@@ -208,7 +208,8 @@ def _refs_into(service: str, node: Any) -> Any:
 
 
 def query_parameters(query_schema: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """One query parameter per property of a published query schema, by property name."""
+    """One query parameter per property of a published query schema, by property name (a
+    query parameter is never null: leaving it out is how to say nothing)."""
     parameters: dict[str, dict[str, Any]] = {}
     for name, prop in query_schema.get("properties", {}).items():
         schema = {
@@ -218,6 +219,8 @@ def query_parameters(query_schema: Mapping[str, Any]) -> dict[str, dict[str, Any
         if isinstance(kind, list):
             kinds = [item for item in kind if item != "null"]
             schema["type"] = kinds[0] if len(kinds) == 1 else kinds
+        if isinstance(schema.get("enum"), list):
+            schema["enum"] = [value for value in schema["enum"] if value is not None]
         parameter: dict[str, Any] = {"name": name, "schema": schema}
         if prop.get("description"):
             parameter["description"] = prop["description"]

@@ -1,21 +1,37 @@
+import json
+
 import pytest
 
+from crm_common.schemas import json_schemas
+from customer.schemas import PUBLIC_SCHEMAS as CUSTOMER_SCHEMAS
 from gateway import openapi
-from gateway.org_admin import KINDS
+from gateway.routes.org import KINDS
 from gateway.service import GatewayService
 from gateway.web import api_routes
+from org.schemas import PUBLIC_SCHEMAS as ORG_SCHEMAS
+from tests.support.openapi import refs_in, resolve
 
 
-def refs_in(node):
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref":
-                yield value
-            else:
-                yield from refs_in(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs_in(value)
+@pytest.fixture(scope="module")
+def published():
+    """What the real customer and org services answer to ``api_schemas``."""
+    return {
+        "customer": json_schemas("customer", CUSTOMER_SCHEMAS),
+        "org": json_schemas("org", ORG_SCHEMAS),
+    }
+
+
+@pytest.fixture(scope="module")
+def document(published):
+    return openapi.build_document(api_routes(GatewayService), published)
+
+
+def parameter_names(document, operation):
+    """The names of ``operation``'s query parameters."""
+    parameters = [
+        resolve(document, p["$ref"]) if "$ref" in p else p for p in operation["parameters"]
+    ]
+    return {p["name"] for p in parameters if p["in"] == "query"}
 
 
 def test_rule_to_path_template():
@@ -31,6 +47,7 @@ def test_schemas_a_service_does_not_publish_fall_back_without_dangling_refs():
     document = openapi.build_document(api_routes(GatewayService), {"customer": {}})
 
     schemas = document["components"]["schemas"]
+    assert all(name.startswith("gateway.") for name in schemas)
     assert set(schemas) == set(openapi.GATEWAY_SCHEMAS)
     for ref in refs_in(document):
         section, name = ref.split("/")[2:]
@@ -54,14 +71,14 @@ def test_a_patch_body_is_the_input_schema_made_optional_with_a_version():
 
     patch = document["paths"]["/api/contacts/{contact_id}"]["patch"]
     schema = patch["requestBody"]["content"]["application/json"]["schema"]
-    assert schema == {"$ref": "#/components/schemas/ContactPatch"}
-    derived = document["components"]["schemas"]["ContactPatch"]
+    assert schema == {"$ref": "#/components/schemas/customer.ContactPatch"}
+    derived = document["components"]["schemas"]["customer.ContactPatch"]
     assert "required" not in derived
     assert set(derived["properties"]) == {"name", "mobile", "version"}
-    assert document["components"]["schemas"]["ContactInput"]["required"] == ["name"]
+    assert document["components"]["schemas"]["customer.ContactInput"]["required"] == ["name"]
     create = document["paths"]["/api/customers/{customer_id}/contacts"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/ContactInput"
+        "$ref": "#/components/schemas/customer.ContactInput"
     }
 
 
@@ -88,33 +105,86 @@ def test_openapi_30_nullable_becomes_a_31_type_union():
     assert schema["properties"]["short_name"]["nullable"] is True
 
 
-def test_a_service_schema_cannot_replace_the_gateways_own():
-    document = openapi.build_document(
-        api_routes(GatewayService), {"customer": {"Problem": {"type": "string"}}}
-    )
+def test_components_are_namespaced_per_service_and_refs_follow():
+    published = {
+        "customer": {
+            "Problem": {"type": "string"},
+            "Customer": {"properties": {"contact": {"$ref": "#/components/schemas/Contact"}}},
+            "Contact": {"type": "object"},
+        },
+        "org": {"Contact": {"type": "integer"}},
+    }
 
-    assert document["components"]["schemas"]["Problem"]["type"] == "object"
+    schemas = openapi.build_document(api_routes(GatewayService), published)["components"]["schemas"]
+
+    assert schemas["gateway.Problem"]["type"] == "object"
+    assert schemas["customer.Problem"] == {"type": "string"}
+    assert schemas["customer.Customer"]["properties"]["contact"] == {
+        "$ref": "#/components/schemas/customer.Contact"
+    }
+    assert schemas["org.Contact"] == {"type": "integer"}
+
+
+@pytest.mark.parametrize(
+    "published",
+    [{"gateway": {"Problem": {"type": "string"}}}, {"customer": {"Customer Record": {}}}],
+    ids=["the gateway's namespace", "an invalid name"],
+)
+def test_a_component_name_that_clashes_or_is_invalid_fails_the_build(published):
+    with pytest.raises(ValueError):
+        openapi.build_document(api_routes(GatewayService), published)
+
+
+def test_the_real_services_schemas_build_without_clashes_or_dangling_refs(document):
+    schemas = document["components"]["schemas"]
+
+    assert {"customer.Customer", "customer.CustomerSummary", "org.User", "gateway.Problem"} <= set(
+        schemas
+    )
+    assert not {"CustomerCount", "CustomerSummary", "gateway.CustomerCount"} & set(schemas)
+    for section in ("schemas", "parameters", "responses"):
+        assert all(openapi.COMPONENT_NAME.match(name) for name in document["components"][section])
+    for ref in refs_in(document):
+        resolve(document, ref)
+
+
+def test_query_parameters_come_from_the_services_query_schemas(document):
+    paths = document["paths"]
+
+    listing = parameter_names(document, paths["/api/customers"]["get"])
+    counting = parameter_names(document, paths["/api/customers/count"]["get"])
+    exporting = parameter_names(document, paths["/api/customers/export"]["get"])
+
+    filters = {"q", "status", "category", "kind", "region", "owner_id", "department_id", "tags"}
+    assert listing == filters | {"sort", "cursor", "limit"}
+    assert counting == filters
+    assert parameter_names(document, paths["/api/customers/summary"]["get"]) == filters
+    assert exporting == filters | {"sort"}
+    assert parameter_names(document, paths["/api/org/audit"]["get"]) == {
+        "entity_type",
+        "entity_id",
+        "actor_id",
+        "cursor",
+        "limit",
+    }
+    tags = resolve(document, "#/components/parameters/customer.CustomerQuery.tags")
+    assert tags["schema"]["type"] == "array" and tags["explode"] is True
+    kind = resolve(document, "#/components/parameters/customer.CustomerQuery.kind")
+    assert kind["in"] == "query" and kind["schema"]["enum"] == ["enterprise", "individual"]
+    assert "null" not in json.dumps(document["components"]["parameters"])
 
 
 def test_every_route_of_the_service_is_documented_once():
     routes = api_routes(GatewayService)
     names = [name for name, _ in routes]
 
-    assert len(names) == len(set(names)) == 67
+    assert len(names) == len(set(names)) == 71
     assert all(route.doc.get("summary") for _, route in routes)
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.kind)
-def test_each_org_kind_has_its_six_routes_and_schemas(kind):
-    published = {
-        kind.schema: {"type": "object", "properties": {"id": {"type": "string"}}},
-        f"{kind.schema}Input": {
-            "type": "object",
-            "properties": {"name": {"type": "string"}},
-            "required": ["name"],
-        },
-    }
-    document = openapi.build_document(api_routes(GatewayService), {"org": published})
+def test_each_org_kind_has_its_six_routes_and_schemas(kind, published):
+    document = openapi.build_document(api_routes(GatewayService), {"org": published["org"]})
     paths = document["paths"]
     collection = f"/api/org/{kind.kind}"
     member = f"{collection}/{{{kind.singular}_id}}"
@@ -131,19 +201,20 @@ def test_each_org_kind_has_its_six_routes_and_schemas(kind):
     listing = paths[collection]["get"]
     assert listing["operationId"] == f"list_{kind.kind}"
     assert result_of(listing)["properties"]["items"]["items"] == {
-        "$ref": f"#/components/schemas/{kind.schema}"
+        "$ref": f"#/components/schemas/org.{kind.schema}"
     }
-    parameters = {p["$ref"].rsplit("/", 1)[1] for p in listing["parameters"] if "$ref" in p}
-    assert parameters >= {"q", "disabled", "cursor", "limit", *kind.filters}
+    query = published["org"][f"{kind.schema}Query"]["properties"]
+    assert parameter_names(document, listing) == set(query) >= {"q", "disabled", "cursor", "limit"}
     create = paths[collection]["post"]
-    assert body_of(create) == {"$ref": f"#/components/schemas/{kind.schema}Input"}
+    assert body_of(create) == {"$ref": f"#/components/schemas/org.{kind.schema}Input"}
     assert "Location" in create["responses"]["201"]["headers"]
     patch = paths[member]["patch"]
-    assert body_of(patch) == {"$ref": f"#/components/schemas/{kind.schema}Patch"}
+    assert body_of(patch) == {"$ref": f"#/components/schemas/org.{kind.schema}Patch"}
     assert {"409", "428"} <= set(patch["responses"])
-    assert "version" in document["components"]["schemas"][f"{kind.schema}Patch"]["properties"]
+    patch_schema = document["components"]["schemas"][f"org.{kind.schema}Patch"]
+    assert "version" in patch_schema["properties"]
     for operation in (paths[member]["get"], paths[f"{member}/disable"]["post"]):
-        assert result_of(operation) == {"$ref": f"#/components/schemas/{kind.schema}"}
+        assert result_of(operation) == {"$ref": f"#/components/schemas/org.{kind.schema}"}
         assert {"401", "403", "404"} <= set(operation["responses"])
         assert operation["tags"] == ["org"]
 
@@ -158,5 +229,5 @@ def test_sign_in_routes_need_no_token_and_say_not_to_cache():
         assert {"401", "422"} <= set(operation["responses"])
     assert document["paths"]["/api/auth/logout"]["post"]["security"] == []
     assert "security" not in document["paths"]["/api/me"]["get"]
-    token = document["components"]["schemas"]["TokenRequest"]["properties"]["password"]
+    token = document["components"]["schemas"]["gateway.TokenRequest"]["properties"]["password"]
     assert token["writeOnly"] is True and token["format"] == "password"

@@ -1,6 +1,11 @@
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from gateway import settings
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_missing_or_blank_values_fall_back_to_defaults():
@@ -27,7 +32,9 @@ def test_backend_services_as_list_or_comma_string(raw, names):
 
 
 def test_the_gateway_stands_before_customer_and_org_by_default():
-    assert settings.backend_services({}) == ("customer", "org")
+    registry = tomllib.loads((ROOT / "services.toml").read_text(encoding="utf-8"))
+
+    assert settings.backend_services({}) == tuple(entry["name"] for entry in registry["service"])
 
 
 def load_config(path):
