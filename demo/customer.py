@@ -12,10 +12,7 @@ which the 华东 sales manager keeps at branch level.
 
 from __future__ import annotations
 
-import argparse
-import os
 import random
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +20,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from crm_common.db import SessionScope, engine_for
@@ -48,6 +44,7 @@ from customer.models import (
 )
 from customer.repository import BUSINESS_TZ
 from customer.schemas import ContactSchema, CustomerSchema
+from demo import load_once
 
 SEED = 20260101
 CUSTOMER_COUNT = 300
@@ -706,25 +703,13 @@ def ensure_demo(uri: str, *, migrate: bool = True, with_events: bool = True) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Load the customer demo data set once.")
-    parser.add_argument(
-        "--uri",
-        default=os.environ.get("DB_URI", "sqlite:///var/customer.db"),
-        help="database URI (default: $DB_URI or sqlite:///var/customer.db)",
+    load_once(
+        "customer",
+        lambda uri, with_events: ensure_demo(uri, with_events=with_events),
+        argv,
+        loaded=f"owners {', '.join(DEMO_USERS)}",
+        already="already has customers",
     )
-    parser.add_argument("--no-events", action="store_true", help="do not fill the outbox")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    counts = ensure_demo(args.uri, with_events=not args.no_events)
-    where = make_url(args.uri).render_as_string(hide_password=True)
-    if counts:
-        summary = ", ".join(f"{n} {table}" for table, n in counts.items())
-        print(
-            f"customer demo data loaded into {where} in {time.perf_counter() - started:.1f}s: "
-            f"{summary}; owners {', '.join(DEMO_USERS)}"
-        )
-    else:
-        print(f"customer database {where} already has customers; demo data not loaded")
 
 
 if __name__ == "__main__":

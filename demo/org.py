@@ -1,35 +1,32 @@
 """Demo data: the org chart of an industrial-goods distributor, its sales regions, people,
 roles, data grants and a user for each role.
 
-``python -m org.demo [--uri URI]`` brings the database to the newest schema and, when it holds
+``python -m demo.org [--uri URI]`` brings the database to the newest schema and, when it holds
 no department and no user yet, loads the same data set every time. Every demo user signs in
 with ``DEMO_PASSWORD``. The password is hashed once and the hash shared, so loading stays fast.
 The customer demo assigns customers to these departments and users (see the contract of
-issue 3 and ``customer.demo``).
+issue 3 and ``demo.customer``).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from crm_common.db import SessionScope, engine_for
+from crm_common.history import created, snapshot
 from crm_common.migrations import upgrade
 from crm_common.models import utcnow
 from crm_common.outbox import OutboxWriter
+from demo import load_once
 from org import events
-from org.domain.audit import created, snapshot
-from org.domain.passwords import Passwords
 from org.domain.permissions import CATALOG
 from org.domain.trees import DEPARTMENT_PATH_SEPARATOR, REGION_PATH_SEPARATOR, Tree
+from org.hashing import Passwords
 from org.models import (
     DEPARTMENT_FIELDS,
     GRANT_FIELDS,
@@ -508,7 +505,7 @@ def load_demo(session: Session, password_hash: str, *, with_events: bool = True)
                 entity_type=entity_type,
                 entity_id=row.id,
                 action="created",
-                changes=created(snapshot(row, fields)),
+                changes=[change.as_dict() for change in created(snapshot(row, fields))],
             )
             for row in rows
         )
@@ -551,26 +548,14 @@ def ensure_demo(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Load the org demo data set once.")
-    parser.add_argument(
-        "--uri",
-        default=os.environ.get("DB_URI", "sqlite:///var/org.db"),
-        help="database URI (default: $DB_URI or sqlite:///var/org.db)",
+    logins = ", ".join(user.username for user in DEMO_USERS)
+    load_once(
+        "org",
+        lambda uri, with_events: ensure_demo(uri, with_events=with_events),
+        argv,
+        loaded=f"users {logins} (password {DEMO_PASSWORD})",
+        already="already holds an org",
     )
-    parser.add_argument("--no-events", action="store_true", help="do not fill the outbox")
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    counts = ensure_demo(args.uri, with_events=not args.no_events)
-    where = make_url(args.uri).render_as_string(hide_password=True)
-    if counts:
-        summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        logins = ", ".join(user.username for user in DEMO_USERS)
-        print(
-            f"org demo data loaded into {where} in {time.perf_counter() - started:.1f}s: "
-            f"{summary}; users {logins} (password {DEMO_PASSWORD})"
-        )
-    else:
-        print(f"org database {where} already holds an org; demo data not loaded")
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Unauthenticated
 from crm_common.outbox import OutboxWriter
-from org.demo import DEMO_PASSWORD, ensure_demo
+from demo.org import DEMO_PASSWORD, ensure_demo
 from org.domain.lockout import LockoutPolicy
-from org.domain.passwords import HashCost, Passwords
+from org.hashing import HashCost, Passwords
 from org.models import AuthSession, Base, DataGrant, OutboxMessage, User
 from org.runtime import Runtime, Settings
 from org.service import OrgService

@@ -43,7 +43,10 @@ class OutboxMessage(OutboxMixin, Base):
 class OrgRecord(EntityMixin):
     """A record an administrator edits: string id, timestamps, checked version, disabled flag."""
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    # Org ids are opaque strings (readable ones in the demo), not the UUIDs of EntityMixin.
+    id: Mapped[str] = mapped_column(  # type: ignore[assignment]
+        String(64), primary_key=True, default=new_id
+    )
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
 

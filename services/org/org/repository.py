@@ -1,27 +1,35 @@
-"""Queries on the org database. Every filter is SQL; nothing is filtered in Python."""
+"""Queries on the org database: the only module that reads or writes it with SQL. Every filter
+is SQL; nothing is filtered in Python."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_common.errors import NotFound, ValidationFailed
-from crm_common.pagination import SortKey
+from crm_common.pagination import Page, SortKey, keyset_page
+from org.domain.conflicts import saved_meanwhile
 from org.domain.trees import Tree
 from org.models import (
     AuditEntry,
+    AuthSession,
     DataGrant,
     Department,
     OrgRecord,
     Person,
+    RefreshToken,
     Region,
     Role,
     User,
     user_roles,
 )
+
+T = TypeVar("T")
 
 MODELS: dict[str, type[OrgRecord]] = {
     "departments": Department,
@@ -55,6 +63,23 @@ def get(session: Session, kind: str, record_id: Any) -> Any:
     return record
 
 
+def find(
+    session: Session, model: type[T], record_id: str | None, *, lock: bool = False
+) -> T | None:
+    """The record with this primary key, if any; ``lock`` holds it for update."""
+    if record_id is None:
+        return None
+    return session.get(model, record_id, with_for_update=lock)
+
+
+def flush(session: Session) -> None:
+    """Flush; a unique key taken by a concurrent transaction is a conflict, not a crash."""
+    try:
+        session.flush()
+    except IntegrityError:
+        raise saved_meanwhile() from None
+
+
 def missing_ids(session: Session, model: type[OrgRecord], ids: Iterable[str]) -> list[str]:
     wanted = set(ids)
     if not wanted:
@@ -74,6 +99,22 @@ def holder_of(
     return session.scalars(stmt.limit(1)).first()
 
 
+def region_named(session: Session, name: str, parent_id: str | None, own_id: str | None) -> Any:
+    """The id of a region other than ``own_id`` called ``name`` under the same parent."""
+    same_parent = Region.parent_id.is_(None) if parent_id is None else Region.parent_id == parent_id
+    stmt = select(Region.id).where(Region.name == name, same_parent)
+    if own_id is not None:
+        stmt = stmt.where(Region.id != own_id)
+    return session.scalar(stmt.limit(1))
+
+
+def roles(session: Session, role_ids: Iterable[str]) -> list[Role]:
+    wanted = set(role_ids)
+    if not wanted:
+        return []
+    return list(session.scalars(select(Role).where(Role.id.in_(wanted))))
+
+
 def tree(session: Session, model: type[Department] | type[Region]) -> Tree:
     return Tree(dict(session.execute(select(model.id, model.parent_id)).tuples().all()))
 
@@ -89,6 +130,7 @@ def region_paths(session: Session, ids: Iterable[str] | None = None) -> dict[str
     return dict(session.execute(stmt).tuples().all())
 
 
+# -- who is affected by a change ---------------------------------------------------------------
 def holders(session: Session, role_ids: Iterable[str]) -> set[str]:
     """Ids of the users holding any of ``role_ids``."""
     wanted = set(role_ids)
@@ -114,6 +156,73 @@ def users_with_grants_on(session: Session, column: InstrumentedAttribute[Any]) -
     return users | holders(session, {role_id for _, role_id in rows if role_id})
 
 
+# -- effective rights --------------------------------------------------------------------------
+def users(session: Session, user_ids: Iterable[str]) -> list[User]:
+    return list(session.scalars(select(User).where(User.id.in_(set(user_ids)))))
+
+
+def enabled_grants(
+    session: Session, user_ids: Iterable[str], role_ids: Iterable[str]
+) -> list[DataGrant]:
+    """The enabled grants given to any of these users or roles, oldest first."""
+    return list(
+        session.scalars(
+            select(DataGrant)
+            .where(
+                DataGrant.disabled.is_(False),
+                or_(DataGrant.user_id.in_(set(user_ids)), DataGrant.role_id.in_(set(role_ids))),
+            )
+            .order_by(DataGrant.created_at, DataGrant.id)
+        )
+    )
+
+
+def bump_authz_versions(session: Session, user_ids: list[str]) -> dict[str, int]:
+    """Count one more change of these users' rights (their records are not edited: their
+    ``updated_at`` stays); returns their new versions."""
+    session.execute(
+        update(User)
+        .where(User.id.in_(user_ids))
+        .values(authz_version=User.authz_version + 1, updated_at=User.updated_at)
+        .execution_options(synchronize_session="fetch")
+    )
+    stmt = select(User.id, User.authz_version).where(User.id.in_(user_ids))
+    return dict(session.execute(stmt).tuples().all())
+
+
+# -- sign-in -----------------------------------------------------------------------------------
+def credentials(session: Session, username: str) -> tuple[str, str] | None:
+    """The id and password hash of the user signing in as ``username`` (any case)."""
+    stmt = select(User.id, User.password_hash).where(User.username_key == username.lower())
+    return session.execute(stmt).tuples().first()
+
+
+def set_sign_in_state(session: Session, user_id: str, **values: Any) -> None:
+    """Sign-in bookkeeping is no edit of the record: its version and updated_at stay."""
+    session.execute(
+        update(User).where(User.id == user_id).values(updated_at=User.updated_at, **values)
+    )
+
+
+def refresh_token(session: Session, token_hash: str, *, lock: bool = False) -> RefreshToken | None:
+    stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+    return session.scalars(stmt.with_for_update() if lock else stmt).first()
+
+
+def open_sessions(
+    session: Session, user_ids: Iterable[str], now: datetime, keep: str | None = None
+) -> list[AuthSession]:
+    """The unexpired, unrevoked sessions of these users but ``keep``, oldest first."""
+    stmt = select(AuthSession).where(
+        AuthSession.user_id.in_(set(user_ids)),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+    )
+    if keep:
+        stmt = stmt.where(AuthSession.id != keep)
+    return list(session.scalars(stmt.order_by(AuthSession.created_at, AuthSession.id)))
+
+
 # -- lists -------------------------------------------------------------------------------------
 ORDERS: dict[str, SortKey] = {
     "departments": SortKey(Department.code, Department.id),
@@ -124,13 +233,14 @@ ORDERS: dict[str, SortKey] = {
     "grants": SortKey(DataGrant.created_at, DataGrant.id),
 }
 AUDIT_ORDER = SortKey(AuditEntry.at, AuditEntry.id, descending=True)
+AUDIT_FILTERS = ("entity_type", "entity_id", "actor_id")
 
 
 def _text(query: str, *columns: InstrumentedAttribute[Any]) -> ColumnElement[bool]:
     return or_(*(column.icontains(query, autoescape=True) for column in columns))
 
 
-def list_statement(kind: str, params: dict[str, Any]) -> Select[Any]:
+def list_statement(kind: str, params: Mapping[str, Any]) -> Select[Any]:
     """The records of ``kind`` matching validated list parameters."""
     model: Any = MODELS[kind]
     conditions: list[ColumnElement[bool]] = []
@@ -166,3 +276,28 @@ def list_statement(kind: str, params: dict[str, Any]) -> Select[Any]:
         else:
             conditions.append(DataGrant.role_id == params["role_id"])
     return select(model).where(and_(*conditions))
+
+
+def page(session: Session, kind: str, params: Mapping[str, Any]) -> Page:
+    """One page of the records of ``kind`` matching validated list parameters."""
+    return keyset_page(
+        session,
+        list_statement(kind, params),
+        ORDERS[kind],
+        params.get("cursor"),
+        params.get("limit"),
+    )
+
+
+def audit_page(session: Session, params: Mapping[str, Any]) -> Page:
+    """One page of the audit log, newest first, filtered by validated parameters."""
+    conditions = [
+        getattr(AuditEntry, key) == params[key] for key in AUDIT_FILTERS if params.get(key)
+    ]
+    return keyset_page(
+        session,
+        select(AuditEntry).where(*conditions),
+        AUDIT_ORDER,
+        params.get("cursor"),
+        params.get("limit"),
+    )

@@ -15,7 +15,7 @@ from nameko.extensions import DependencyProvider
 
 from crm_common.models import utcnow
 from org.domain.lockout import DEFAULT_SECONDS, DEFAULT_THRESHOLD, LockoutPolicy
-from org.domain.passwords import HashCost, Passwords
+from org.hashing import HashCost, Passwords
 
 DEFAULT_REFRESH_TTL_SECONDS = 14 * 24 * 3600
 DEFAULT_SESSION_MAX_SECONDS = 30 * 24 * 3600

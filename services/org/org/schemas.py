@@ -224,7 +224,7 @@ class RegionRefSchema(StrictSchema):
     )
 
 
-class Categories(fields.List):
+class Categories(fields.List[str]):
     """Customer categories, as a list or one comma-separated string."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -1,18 +1,23 @@
-"""The org service: thin Nameko RPC entrypoints over ``org.application`` and ``org.accounts``."""
+"""The org service: thin Nameko RPC entrypoints over the use cases of ``org.application``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from nameko.rpc import rpc
-
-from crm_common import kit
+from crm_common.application import UseCaseContext
 from crm_common.context import current_principal
 from crm_common.db import Database
-from crm_common.errors import EXPECTED_ERRORS
+from crm_common.entrypoints import rpc
+from crm_common.kit import ServiceKit
 from crm_common.outbox import Outbox
-from org.accounts import Accounts
-from org.application import OrgAdmin
+from org.application.account import Account
+from org.application.audit import AuditLog
+from org.application.records import Records
+from org.application.roles import Roles
+from org.application.sign_in import SignIn
+from org.application.users import Users
 from org.events import EVENT_SCHEMAS
 from org.models import Base, OutboxMessage
 from org.runtime import RuntimeProvider
@@ -21,7 +26,7 @@ from org.schemas import PUBLIC_SCHEMAS
 SERVICE_NAME = "org"
 
 
-class OrgService(kit.ServiceKit):
+class OrgService(ServiceKit):
     name = SERVICE_NAME
     public_schemas = PUBLIC_SCHEMAS
     event_schemas = EVENT_SCHEMAS
@@ -30,29 +35,29 @@ class OrgService(kit.ServiceKit):
     outbox = Outbox(OutboxMessage)
     runtime = RuntimeProvider()
 
-    def _admin(self, session: Any) -> OrgAdmin:
-        return OrgAdmin(session, self.outbox, current_principal(), self.runtime)
-
-    def _accounts(self) -> Accounts:
-        return Accounts(self.db, self.outbox, self.runtime)
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[UseCaseContext]:
+        """One transaction for the current principal, at the time of the runtime's clock."""
+        with self.db.session() as session:
+            yield UseCaseContext(session, self.outbox, current_principal(), self.runtime.clock())
 
     # -- administration (org:admin) ---------------------------------------------------------
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_records(self, kind: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).list_records(kind, query)
+        with self._unit_of_work() as context:
+            return Records(context, self.runtime.passwords).page(kind, query)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def get_record(self, kind: str, record_id: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).get_record(kind, record_id)
+        with self._unit_of_work() as context:
+            return Records(context, self.runtime.passwords).get(kind, record_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def create_record(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).create_record(kind, data)
+        with self._unit_of_work() as context:
+            return Records(context, self.runtime.passwords).create(kind, data)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def update_record(
         self,
         kind: str,
@@ -60,55 +65,56 @@ class OrgService(kit.ServiceKit):
         changes: dict[str, Any],
         expected_version: int | None = None,
     ) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).update_record(kind, record_id, changes, expected_version)
+        with self._unit_of_work() as context:
+            records = Records(context, self.runtime.passwords)
+            return records.update(kind, record_id, changes, expected_version)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def set_disabled(self, kind: str, record_id: str, disabled: bool) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).set_disabled(kind, record_id, disabled)
+        with self._unit_of_work() as context:
+            return Records(context, self.runtime.passwords).set_disabled(kind, record_id, disabled)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def reset_password(self, user_id: str, new_password: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).reset_password(user_id, new_password)
+        with self._unit_of_work() as context:
+            return Users(context, self.runtime.passwords).reset_password(user_id, new_password)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def unlock_user(self, user_id: str) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).unlock_user(user_id)
+        with self._unit_of_work() as context:
+            return Users(context, self.runtime.passwords).unlock(user_id)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def list_permissions(self) -> list[dict[str, str]]:
-        with self.db.session() as session:
-            return self._admin(session).list_permissions()
+        with self._unit_of_work() as context:
+            return Roles(context).permissions()
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def audit_log(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self.db.session() as session:
-            return self._admin(session).audit_log(query)
+        with self._unit_of_work() as context:
+            return AuditLog(context).entries(query)
 
     # -- sign-in ----------------------------------------------------------------------------
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def sign_in(self, username: str, password: str) -> dict[str, Any]:
-        return self._accounts().sign_in(username, password)
+        return SignIn(self.db, self.outbox, self.runtime).sign_in(username, password)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def refresh(self, refresh_token: str) -> dict[str, Any]:
-        return self._accounts().refresh(refresh_token)
+        return SignIn(self.db, self.outbox, self.runtime).refresh(refresh_token)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def sign_out(self, refresh_token: str) -> None:
-        self._accounts().sign_out(refresh_token)
+        SignIn(self.db, self.outbox, self.runtime).sign_out(refresh_token)
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def describe_me(self) -> dict[str, Any]:
-        return self._accounts().describe_me(current_principal())
+        return Account(self.db, self.outbox, self.runtime).describe(current_principal())
 
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @rpc
     def change_password(
         self, current_password: str, new_password: str, session_id: str | None = None
     ) -> dict[str, Any]:
-        return self._accounts().change_password(
+        return Account(self.db, self.outbox, self.runtime).change_password(
             current_principal(), current_password, new_password, session_id
         )

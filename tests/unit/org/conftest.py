@@ -12,8 +12,8 @@ from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
 from crm_common.models import utcnow
 from crm_common.outbox import OutboxWriter
-from org.demo import DEMO_PASSWORD, load_demo
-from org.domain.passwords import HashCost
+from demo.org import DEMO_PASSWORD, load_demo
+from org.hashing import HashCost
 from org.models import Base, OutboxMessage
 from org.runtime import Runtime, Settings
 from org.service import OrgService

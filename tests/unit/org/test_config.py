@@ -4,7 +4,7 @@ import yaml
 from nameko.cli.main import setup_yaml_parser
 
 from org.domain.lockout import LockoutPolicy
-from org.domain.passwords import HashCost
+from org.hashing import HashCost
 from org.runtime import Settings
 
 CONFIG = Path(__file__).parents[3] / "services" / "org" / "config.yml"

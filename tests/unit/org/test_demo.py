@@ -4,7 +4,7 @@ from sqlalchemy import func, select
 
 from crm_common.db import SessionScope, engine_for
 from crm_common.outbox import OutboxWriter
-from org.demo import (
+from demo.org import (
     DEMO_PASSWORD,
     DEMO_USERS,
     DEPARTMENTS,
@@ -15,7 +15,8 @@ from org.demo import (
     ensure_demo,
     main,
 )
-from org.domain.passwords import Passwords, policy_problems
+from org.domain.passwords import policy_problems
+from org.hashing import Passwords
 from org.models import OutboxMessage
 from org.runtime import Runtime
 from org.schemas import (
@@ -40,7 +41,11 @@ EAST = ["d-east", "d-east-js", "d-east-sh"]
 EVERYTHING = [{}]
 # What the contract of issue 3 says each demo user may do and see.
 EXPECTED = {
-    "admin": ("d-hq", [READ, WRITE, IMPORT, EXPORT, MERGE, "org:admin"], EVERYTHING),
+    "admin": (
+        "d-hq",
+        [READ, WRITE, IMPORT, EXPORT, MERGE, "org:admin", "system:admin"],
+        EVERYTHING,
+    ),
     "manager01": (
         "d-east",
         [READ, WRITE, EXPORT, MERGE],
@@ -182,7 +187,7 @@ def test_every_demo_record_passes_the_input_validation():
 
 
 def test_the_command_line(sqlite_uri, capsys, monkeypatch):
-    monkeypatch.setattr("org.demo.Passwords", lambda: Passwords(CHEAP))
+    monkeypatch.setattr("demo.org.Passwords", lambda: Passwords(CHEAP))
     main(["--uri", sqlite_uri, "--no-events"])
     assert "org demo data loaded" in capsys.readouterr().out
     main(["--uri", sqlite_uri])

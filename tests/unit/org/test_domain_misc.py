@@ -1,5 +1,11 @@
-from org.domain.audit import created, diff, jsonable, snapshot
-from org.domain.permissions import CATALOG, ORG_ADMIN, catalog, unknown_permissions
+from crm_common.history import created, diff, jsonable, snapshot
+from org.domain.permissions import (
+    CATALOG,
+    ORG_ADMIN,
+    SYSTEM_ADMIN,
+    catalog,
+    unknown_permissions,
+)
 from org.domain.tokens import hash_token, new_refresh_token
 
 
@@ -20,6 +26,7 @@ def test_the_permission_catalog():
         "customer:export",
         "customer:merge",
         ORG_ADMIN,
+        SYSTEM_ADMIN,
     } == set(CATALOG)
     assert unknown_permissions(["customer:read", "customer:fly", "x"]) == ["customer:fly", "x"]
     assert [p["code"] for p in catalog()] == list(CATALOG)
@@ -33,9 +40,11 @@ def test_audit_changes():
     before = snapshot(Record, ("name", "tags", "at"))
     assert before == {"name": "华东", "tags": ["a"], "at": None}
     after = {**before, "name": "华东区"}
-    assert diff(before, after) == [{"field": "name", "old": "华东", "new": "华东区"}]
+    assert [c.as_dict() for c in diff(before, after)] == [
+        {"field": "name", "old": "华东", "new": "华东区"}
+    ]
     assert diff(before, before) == []
-    assert created({"name": "x", "parent_id": None, "tags": []}) == [
+    assert [c.as_dict() for c in created({"name": "x", "parent_id": None, "tags": []})] == [
         {"field": "name", "old": None, "new": "x"}
     ]
     assert jsonable({1: {2}}) == {"1": [2]}

@@ -1,6 +1,7 @@
 import pytest
 
-from org.domain.passwords import HashCost, Passwords, policy_problems
+from org.domain.passwords import policy_problems
+from org.hashing import HashCost, Passwords
 
 from .conftest import CHEAP
 

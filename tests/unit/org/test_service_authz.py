@@ -3,7 +3,7 @@ one grants_changed event."""
 
 import pytest
 
-from org.demo import DEMO_PASSWORD, DEMO_USERS
+from demo.org import DEMO_PASSWORD, DEMO_USERS
 
 SALES_REPS = {f"u-sales-0{n}" for n in range(1, 7)}
 

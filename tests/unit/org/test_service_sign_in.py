@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from crm_common.context import bind
 from crm_common.errors import Unauthenticated, ValidationFailed
-from org.accounts import BAD_CREDENTIALS
-from org.demo import DEMO_PASSWORD
+from demo.org import DEMO_PASSWORD
+from org.application.sign_in import BAD_CREDENTIALS
 from org.domain.lockout import LockoutPolicy
-from org.domain.passwords import HashCost, Passwords
+from org.hashing import HashCost, Passwords
 from org.models import AuditEntry, AuthSession, RefreshToken, User
 from org.runtime import Settings
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crm_common.errors import ValidationFailed
 from crm_common.scope import Grant
 from org.domain.trees import Tree
 
@@ -92,3 +93,19 @@ def combine(compiled: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     if "{}" in unique:
         return [{}]
     return [unique[key] for key in sorted(unique)]
+
+
+def check_holder(role_id: str | None, user_id: str | None) -> None:
+    """A grant is given to a role or to a user: exactly one of the two."""
+    if bool(role_id) == bool(user_id):
+        reason = "give exactly one of role_id and user_id"
+        raise ValidationFailed(reason, {"errors": {"role_id": [reason], "user_id": [reason]}})
+
+
+def merge_references(refs: Iterable[Mapping[str, Any]], key: str) -> list[dict[str, Any]]:
+    """The stored form of a grant's references, each id once: named twice, it keeps what lies
+    below it if either mention did."""
+    merged: dict[str, bool] = {}
+    for ref in refs:
+        merged[ref[key]] = merged.get(ref[key], False) or bool(ref["include_children"])
+    return [{key: ref_id, "include_children": below} for ref_id, below in merged.items()]

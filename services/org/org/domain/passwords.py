@@ -1,19 +1,11 @@
-"""Passwords: the policy a new one must meet, and Argon2id hashing off the eventlet hub.
-
-Hashing is deliberately slow and memory-hard. It runs in eventlet's native thread pool
-(``tpool.execute``) so that one sign-in does not stall every green thread of the process.
-"""
+"""The password policy: what a new password must meet, and what a change of one must."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from functools import cached_property
+from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from argon2.profiles import RFC_9106_LOW_MEMORY
-from eventlet import tpool
+from crm_common.errors import ValidationFailed
 
 MIN_LENGTH = 8
 MAX_LENGTH = 128
@@ -33,44 +25,30 @@ def policy_problems(password: str, username: str | None = None) -> list[str]:
     return problems
 
 
-@dataclass(frozen=True)
-class HashCost:
-    """Argon2id parameters; ``memory_cost`` is in KiB."""
+def check_new_password(password: Any, username: str | None, field: str) -> str:
+    """``password`` if an administrator may set it, else ``ValidationFailed`` on ``field``."""
+    if not isinstance(password, str) or not password:
+        raise ValidationFailed.on(field, "is required")
+    problems = policy_problems(password, username)
+    if problems:
+        raise ValidationFailed(f"{field}: {'; '.join(problems)}", {"errors": {field: problems}})
+    return password
 
-    time_cost: int = RFC_9106_LOW_MEMORY.time_cost
-    memory_cost: int = RFC_9106_LOW_MEMORY.memory_cost
-    parallelism: int = RFC_9106_LOW_MEMORY.parallelism
 
-
-class Passwords:
-    """Hashes and verifies passwords with one set of Argon2id parameters."""
-
-    def __init__(self, cost: HashCost | None = None) -> None:
-        self.cost = cost or HashCost()
-        self._hasher = PasswordHasher(
-            time_cost=self.cost.time_cost,
-            memory_cost=self.cost.memory_cost,
-            parallelism=self.cost.parallelism,
-        )
-
-    def hash(self, password: str) -> str:
-        return str(tpool.execute(self._hasher.hash, password))
-
-    def verify(self, password_hash: str, password: str) -> bool:
-        try:
-            return bool(tpool.execute(self._hasher.verify, password_hash, password))
-        except (VerificationError, InvalidHashError):
-            return False
-
-    def needs_rehash(self, password_hash: str) -> bool:
-        """Whether a stored hash was made with other parameters than the current ones."""
-        try:
-            return self._hasher.check_needs_rehash(password_hash)
-        except InvalidHashError:
-            return True
-
-    @cached_property
-    def dummy_hash(self) -> str:
-        """A hash to verify against when the username is unknown, so that answer takes as
-        long as a wrong password does."""
-        return self.hash("no such user, no such password 0")
+def change_problems(
+    current_password: Any, new_password: Any, username: str
+) -> dict[str, list[str]]:
+    """What is wrong with a user's own change of password, by field, before checking the
+    current password against its hash (empty when nothing is)."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(new_password, str) or not new_password:
+        errors["new_password"] = ["is required"]
+    else:
+        problems = policy_problems(new_password, username)
+        if new_password == current_password:
+            problems.append("must differ from the current password")
+        if problems:
+            errors["new_password"] = problems
+    if not isinstance(current_password, str) or not current_password:
+        errors["current_password"] = ["is required"]
+    return errors

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 ORG_ADMIN = "org:admin"
+SYSTEM_ADMIN = "system:admin"
 
 CATALOG: dict[str, str] = {
     "customer:read": "See customers in one's data scope: lists, search, counts, summaries, "
@@ -19,6 +20,7 @@ CATALOG: dict[str, str] = {
     "customer:export": "Export the customers of one's data scope as CSV",
     "customer:merge": "Merge two customers of one's data scope",
     ORG_ADMIN: "Administer departments, regions, people, users, roles and data grants",
+    SYSTEM_ADMIN: "Operate the suite: dead letters and other operator tools",
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from crm_common.errors import ValidationFailed
+
 DEPARTMENT_PATH_SEPARATOR = " › "
 REGION_PATH_SEPARATOR = "/"
 
@@ -76,3 +78,11 @@ def check_region_name(name: str) -> None:
     """A region name is one level of a path, so it cannot hold the separator."""
     if REGION_PATH_SEPARATOR in name:
         raise ValueError(f"a region name cannot contain {REGION_PATH_SEPARATOR!r}")
+
+
+def check_move(tree: Tree, node: str, new_parent: str | None, what: str, below: str) -> None:
+    """Refuse to put ``node`` (a ``what``) under itself or one of its ``below``."""
+    if tree.would_cycle(node, new_parent):
+        raise ValidationFailed.on(
+            "parent_id", f"a {what} cannot move under itself or one of its {below}"
+        )
