@@ -197,7 +197,7 @@ class FilledSuite(Suite):
 
     def prepare(self) -> None:
         self._python("-m", "crm_common.migrations", "org", "--uri", self.org_db_uri)
-        self._python("-m", "org.demo", env={"DB_URI": self.org_db_uri})
+        self._python("-m", "demo.org", env={"DB_URI": self.org_db_uri})
 
 
 def over_http(uri: str, seconds: float, clients: int) -> None:
