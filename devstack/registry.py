@@ -105,8 +105,6 @@ def demo_module(service: Service, root: Path = ROOT) -> str | None:
     """The module loading the service's demo data (``demo/<name>.py``), if it has one."""
     if (Path(root) / "demo" / f"{service.name}.py").is_file():
         return f"demo.{service.name}"
-    if (Path(root) / service.folder / service.package / "demo.py").is_file():
-        return f"{service.package}.demo"
     return None
 
 
