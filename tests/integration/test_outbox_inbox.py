@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import time
-
-import eventlet
 import pytest
 from kombu import Connection, Exchange, Queue
 from kombu.exceptions import OperationalError
-from nameko.events import event_handler
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import func, select
 
+from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.context import CallContext, Principal, current_request_id
 from crm_common.db import Database, SessionScope, engine_for
 from crm_common.errors import EXPECTED_ERRORS, ValidationFailed
-from crm_common.inbox import first_delivery
 from crm_common.outbox import Outbox as OutboxProvider
 from crm_common.outbox import OutboxRelay, OutboxWriter
+from tests.support.polling import eventually
 from tests.unit.common.models import Base, InboxEvent, Note, OutboxMessage
 
 from .tcp_proxy import TcpProxy
@@ -45,25 +42,16 @@ class LedgerService:
 class AuditService:
     name = "audit"
     db = Database(Base)
+    inbox_model = InboxEvent
     context = CallContext()
 
     @event_handler("ledger", "note_added")
-    def on_note_added(self, envelope):
+    def on_note_added(self, event: ReceivedEvent) -> None:
         with self.db.session() as session:
-            if not first_delivery(session, InboxEvent, envelope, "audit.on_note_added"):
+            if not event.first_delivery(session):
                 return
-            title = f"{envelope['data']['title']}|{envelope['actor_id']}|{current_request_id()}"
+            title = f"{event.data['title']}|{event.actor_id}|{current_request_id()}"
             session.add(Note(title=title))
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        eventlet.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -87,7 +75,7 @@ def test_committed_change_reaches_a_consumer_with_actor_and_request_id(runner_fa
     with ServiceRpcProxy("ledger", config, context_data=context) as ledger:
         ledger.add_note("华东机电")
 
-    assert wait_for(lambda: audit_titles(config)) == ["华东机电|u-sales-01|req-42"]
+    assert eventually(lambda: audit_titles(config)) == ["华东机电|u-sales-01|req-42"]
 
 
 def test_rolled_back_change_publishes_nothing(runner_factory, config):
@@ -99,7 +87,7 @@ def test_rolled_back_change_publishes_nothing(runner_factory, config):
             ledger.add_note("never", reject=True)
         ledger.add_note("marker")
 
-    wait_for(lambda: audit_titles(config))
+    eventually(lambda: audit_titles(config))
     assert [title.split("|")[0] for title in audit_titles(config)] == ["marker"]
 
 
@@ -132,7 +120,7 @@ def test_redelivered_event_is_applied_once(runner_factory, config):
             serializer="json",
         )
 
-    wait_for(lambda: any(t.startswith("last|") for t in audit_titles(config)))
+    eventually(lambda: any(t.startswith("last|") for t in audit_titles(config)))
     assert sorted(t.split("|")[0] for t in audit_titles(config)) == ["after", "dup", "last"]
 
 
@@ -166,7 +154,7 @@ def test_rows_written_while_the_broker_is_away_are_delivered_when_it_returns(
             assert row.sent_at is None and row.attempts == 1 and row.last_error
 
         proxy.start()
-        assert wait_for(lambda: _try_relay(relay)) == 1
+        assert eventually(lambda: _try_relay(relay)) == 1
         message = queue.get(no_ack=True)
         assert message.payload["data"] == {"title": "offline"}
         assert queue.get(no_ack=True) is None
@@ -191,6 +179,6 @@ def test_rows_committed_before_a_crash_leave_when_the_service_starts_again(runne
     runner.start()  # the consumer's queue exists before the publisher comes back
     runner_factory(config, LedgerService).start()
 
-    assert wait_for(lambda: audit_titles(config)) == ["orphan|None|None"]
+    assert eventually(lambda: audit_titles(config)) == ["orphan|None|None"]
     with ledger.session() as session:
         assert session.scalar(select(OutboxMessage.sent_at)) is not None

@@ -158,7 +158,8 @@ class DeadLetterQueue:
         }
 
     def details(self, message: Message) -> dict[str, Any]:
-        text = message.body.decode("utf-8", "replace") if message.body else ""
+        body = message.body or b""
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
         try:
             envelope = json.loads(text)
         except ValueError:

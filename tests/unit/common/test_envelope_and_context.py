@@ -5,7 +5,7 @@ from marshmallow import ValidationError
 
 from crm_common.context import Principal, bind, current_principal, current_request_id
 from crm_common.errors import Forbidden, Unauthenticated
-from crm_common.events import EnvelopeSchema, make_envelope
+from crm_common.events import EnvelopeSchema, major_version, make_envelope
 
 
 def test_envelope_has_the_documented_fields_and_validates():
@@ -61,3 +61,23 @@ def test_no_principal_means_unauthenticated():
     assert current_principal().user_id == "u-2"
     assert current_request_id() == "req-1"
     bind(None, None)
+
+
+@pytest.mark.parametrize("version", [1, "1", "1.4", 2, "2.0"])
+def test_a_version_is_a_major_or_major_dot_minor(version):
+    assert EnvelopeSchema().load(
+        {**make_envelope("x", {}, source="s", actor_id=None), "version": version}
+    )
+
+
+@pytest.mark.parametrize("version", ["1.2.3", "v1", 0, True, "", None])
+def test_other_versions_are_rejected(version):
+    with pytest.raises(ValidationError):
+        EnvelopeSchema().load(
+            {**make_envelope("x", {}, source="s", actor_id=None), "version": version}
+        )
+
+
+def test_the_major_version_decides_compatibility():
+    assert major_version(1) == major_version("1.7") == 1
+    assert major_version("2.0") == 2
