@@ -40,11 +40,11 @@ from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
-from demo.customer import CITIES
 from customer.domain.codes import format_customer_code
 from customer.domain.names import normalize_company_name
 from customer.models import Customer, OutboxMessage
 from customer.service import CustomerService
+from demo.customer import CITIES
 from devstack.stack import Suite
 
 CUSTOMER_PERMISSIONS = (
