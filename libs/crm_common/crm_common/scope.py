@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, true
 
 from crm_common.errors import ValidationFailed
 
@@ -55,7 +55,7 @@ class RegionRule:
             return True
         return self.subtree and region.startswith(self.path + REGION_SEPARATOR)
 
-    def condition(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+    def condition(self, column: SQLColumnExpression[Any]) -> ColumnElement[bool]:
         exact = column == self.path
         if not self.subtree:
             return exact
@@ -149,10 +149,10 @@ class ScopeColumns:
 
     A grant that constrains a dimension the model does not carry covers none of its rows."""
 
-    owner: ColumnElement[Any] | None = None
-    department: ColumnElement[Any] | None = None
-    region: ColumnElement[Any] | None = None
-    category: ColumnElement[Any] | None = None
+    owner: SQLColumnExpression[Any] | None = None
+    department: SQLColumnExpression[Any] | None = None
+    region: SQLColumnExpression[Any] | None = None
+    category: SQLColumnExpression[Any] | None = None
 
 
 @dataclass(frozen=True)

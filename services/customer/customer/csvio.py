@@ -117,9 +117,9 @@ def parse(text: str) -> list[tuple[int, dict[str, str]]]:
             if not any(cell.strip() for cell in cells):
                 continue
             row: dict[str, str] = {}
-            for field, cell in zip(fields, cells, strict=False):
-                if field is not None:
-                    row[field] = unescape_cell(cell)
+            for column, cell in zip(fields, cells, strict=False):
+                if column is not None:
+                    row[column] = unescape_cell(cell)
             if len(cells) > len(fields) and any(c.strip() for c in cells[len(fields) :]):
                 row["__extra__"] = "1"
             rows.append((number, row))

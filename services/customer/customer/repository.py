@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, case, exists, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    case,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -210,7 +222,8 @@ def has_primary_contact(session: Session, customer_id: uuid.UUID) -> bool:
 
 
 # -- customer codes ---------------------------------------------------------------------------
-def _upsert(session: Session):  # noqa: ANN202
+def _upsert(session: Session) -> Callable[..., Any]:
+    """The dialect's INSERT with ``on_conflict_do_update``."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
@@ -263,7 +276,7 @@ def duplicate_suspects(
     credit_code: str | None,
     phone: str | None,
     visible: ColumnElement[bool],
-) -> Sequence[Row[Any]]:
+) -> Sequence[Row[uuid.UUID, str, str, str | None, str | None, bool]]:
     """Customers that might be the same as the one described; the domain scores them. Each
     row has the fields scoring reads and ``in_scope``: suspects outside the caller's scope are
     still found (a duplicate is one wherever it is) but must be reported without identity.
@@ -366,7 +379,7 @@ def filter_conditions(query: dict[str, Any]) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def customer_select(query: dict[str, Any], visible: ColumnElement[bool]) -> Select[tuple[Customer]]:
+def customer_select(query: dict[str, Any], visible: ColumnElement[bool]) -> Select[Customer]:
     return select(Customer).where(visible, *filter_conditions(query))
 
 
@@ -400,7 +413,7 @@ def count_customers(session: Session, query: dict[str, Any], visible: ColumnElem
 
 def customer_breakdown(
     session: Session, query: dict[str, Any], visible: ColumnElement[bool]
-) -> Sequence[Row[tuple[str, str | None, str | None, int]]]:
+) -> Sequence[Row[str, str | None, str | None, int]]:
     """(status, category, department_id, count) of the visible customers matching ``query``."""
     groups = (Customer.status, Customer.category, Customer.department_id)
     stmt = select(*groups, func.count()).where(visible, *filter_conditions(query)).group_by(*groups)
@@ -425,7 +438,7 @@ def visible_relationships(
     customer_id: uuid.UUID,
     visible: ColumnElement[bool],
     relationship_id: uuid.UUID | None = None,
-) -> Sequence[Row[tuple[Relationship, Customer]]]:
+) -> Sequence[Row[Relationship, Customer]]:
     """The customer's relationships whose other side is visible, each with that customer."""
     other_side = or_(
         and_(
@@ -462,7 +475,7 @@ def open_transaction(session: Session) -> None:
     SAVEPOINT would otherwise open the transaction itself and its RELEASE would commit it."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(
-            CustomerCodeCounter.__table__.update()
+            update(CustomerCodeCounter)
             .where(false())
-            .values(last_value=CustomerCodeCounter.__table__.c.last_value)
+            .values(last_value=CustomerCodeCounter.last_value)
         )

@@ -69,18 +69,21 @@ class Tag(_Normalized):
     normalizer = staticmethod(normalize_tag)
 
 
-class Tags(fields.List):
+class Tags(fields.List[str]):
     """A list of tags, or one string of tags separated by commas."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(Tag(validate=Length(max=MAX_TAG_LENGTH)), **kwargs)
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+    # marshmallow types a list's items as optional; a Tag never loads None.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> list[str]:
         if isinstance(value, str):
             value = [part for part in value.split(",") if part.strip()]
         tags = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return normalize_tags(tags)
+            return normalize_tags(tag for tag in tags if tag is not None)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
 
@@ -88,7 +91,9 @@ class Tags(fields.List):
 class TagFilter(Tags):
     """Tags to filter by: repeated parameters, comma-separated values, or both."""
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> list[str]:
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> list[str]:
         if isinstance(value, list):
             value = [part for item in value for part in _split_text(item)]
         return super()._deserialize(value, attr, data, **kwargs)

@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from marshmallow import Schema
+
 from crm_common.application import UseCaseContext, UseCases
 from crm_common.history import FieldChange, jsonable
 from customer import repository
@@ -27,8 +29,18 @@ MERGE = "customer:merge"
 customer_schema = CustomerSchema()
 
 
+def dump(schema: Schema, record: Any) -> dict[str, Any]:
+    """``record`` serialized by ``schema`` (typed: marshmallow's ``dump`` returns Any)."""
+    dumped: dict[str, Any] = schema.dump(record)
+    return dumped
+
+
+def dump_all(schema: Schema, records: Iterable[Any]) -> list[dict[str, Any]]:
+    return [dump(schema, record) for record in records]
+
+
 def dump_customer(customer: Customer) -> dict[str, Any]:
-    return customer_schema.dump(customer)
+    return dump(customer_schema, customer)
 
 
 class CustomerUseCases(UseCases):

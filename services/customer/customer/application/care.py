@@ -7,7 +7,7 @@ from typing import Any
 from crm_common.errors import ValidationFailed
 from crm_common.schemas import load
 from customer import repository
-from customer.application.base import READ, WRITE, CustomerUseCases
+from customer.application.base import READ, WRITE, CustomerUseCases, dump, dump_all
 from customer.domain.customers import check_editable
 from customer.models import CareRecord
 from customer.schemas import CareRecordInputSchema, CareRecordSchema
@@ -20,7 +20,7 @@ class CareRecords(CustomerUseCases):
     def list(self, customer_id: Any) -> list[dict[str, Any]]:
         self.principal.require(READ)
         customer = self.customer(customer_id)
-        return care_schema.dump(repository.care_records_of(self.session, customer.id), many=True)
+        return dump_all(care_schema, repository.care_records_of(self.session, customer.id))
 
     def add(self, customer_id: Any, data: Any) -> dict[str, Any]:
         self.principal.require(WRITE)
@@ -37,7 +37,7 @@ class CareRecords(CustomerUseCases):
         record = CareRecord(customer_id=customer.id, **values)
         self.session.add(record)
         self.session.flush()
-        dumped = care_schema.dump(record)
+        dumped = dump(care_schema, record)
         self.record_history(
             customer.id,
             "care_record",

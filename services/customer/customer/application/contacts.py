@@ -9,7 +9,7 @@ from crm_common.history import diff, filled, snapshot
 from crm_common.models import check_version, split_version
 from crm_common.schemas import load
 from customer import events, repository
-from customer.application.base import READ, WRITE, CustomerUseCases
+from customer.application.base import READ, WRITE, CustomerUseCases, dump, dump_all
 from customer.domain.contacts import new_contact_is_primary, primaries_to_demote
 from customer.domain.customers import check_editable
 from customer.models import CONTACT_FIELDS, Contact
@@ -22,11 +22,11 @@ class Contacts(CustomerUseCases):
     def list(self, customer_id: Any) -> list[dict[str, Any]]:
         self.principal.require(READ)
         customer = self.customer(customer_id)
-        return contact_schema.dump(repository.contacts_of(self.session, customer.id), many=True)
+        return dump_all(contact_schema, repository.contacts_of(self.session, customer.id))
 
     def get(self, contact_id: Any) -> dict[str, Any]:
         self.principal.require(READ)
-        return contact_schema.dump(repository.get_contact(self.session, contact_id, self.visible))
+        return dump(contact_schema, repository.get_contact(self.session, contact_id, self.visible))
 
     def create(self, customer_id: Any, data: Any) -> dict[str, Any]:
         self.principal.require(WRITE)
@@ -41,7 +41,7 @@ class Contacts(CustomerUseCases):
         contact = Contact(customer_id=customer.id, **values)
         self.session.add(contact)
         self.session.flush()
-        dumped = contact_schema.dump(contact)
+        dumped = dump(contact_schema, contact)
         self.record_history(
             customer.id, "contact", contact.id, "created", new=filled(dumped, CONTACT_FIELDS)
         )
@@ -68,10 +68,10 @@ class Contacts(CustomerUseCases):
             self.context.publish(
                 events.CONTACT_UPDATED,
                 events.contact_updated(
-                    contact_schema.dump(contact), [c.as_dict() for c in field_changes]
+                    dump(contact_schema, contact), [c.as_dict() for c in field_changes]
                 ),
             )
-        return contact_schema.dump(contact)
+        return dump(contact_schema, contact)
 
     def demote_primaries(self, customer_id: uuid.UUID, keep: uuid.UUID | None = None) -> None:
         primaries = repository.primary_contacts(self.session, customer_id)

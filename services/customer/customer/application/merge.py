@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from typing import Any
 
 from crm_common.errors import ValidationFailed
@@ -13,7 +14,7 @@ from customer.application.customers import Customers
 from customer.domain.merge import plan_merge
 from customer.domain.relationships import Drop, Link, repoint_for_merge
 from customer.domain.status import Status
-from customer.models import CUSTOMER_FIELDS, Customer
+from customer.models import CUSTOMER_FIELDS, Customer, Relationship
 
 
 class Merges(CustomerUseCases):
@@ -76,7 +77,9 @@ class Merges(CustomerUseCases):
             contact.customer_id = survivor.id
         for record in repository.care_records_of(self.session, merged.id):
             record.customer_id = survivor.id
-        rels = {r.id: r for r in repository.relationships_of(self.session, merged.id)}
+        rels: dict[Hashable, Relationship] = {
+            r.id: r for r in repository.relationships_of(self.session, merged.id)
+        }
         rels.update({r.id: r for r in repository.relationships_of(self.session, survivor.id)})
         links = [Link(r.id, r.from_customer_id, r.to_customer_id, r.kind) for r in rels.values()]
         actions = repoint_for_merge(links, survivor.id, merged.id)

@@ -8,7 +8,7 @@ from typing import Any
 from crm_common.errors import NotFound
 from crm_common.schemas import load
 from customer import repository
-from customer.application.base import READ, WRITE, CustomerUseCases
+from customer.application.base import READ, WRITE, CustomerUseCases, dump
 from customer.domain.customers import check_editable
 from customer.domain.relationships import check_new_link, seen_from
 from customer.models import Customer, Relationship
@@ -20,7 +20,8 @@ relationship_schema = RelationshipSchema()
 def relationship_view(rel: Relationship, perspective: uuid.UUID, other: Customer) -> dict[str, Any]:
     """``rel`` as customer ``perspective`` reads it, ``other`` being the related customer."""
     kind, direction = seen_from(rel.from_customer_id, rel.kind, perspective)
-    return relationship_schema.dump(
+    return dump(
+        relationship_schema,
         {
             "id": rel.id,
             "customer_id": perspective,
@@ -32,7 +33,7 @@ def relationship_view(rel: Relationship, perspective: uuid.UUID, other: Customer
             "note": rel.note,
             "created_by": rel.created_by,
             "created_at": rel.created_at,
-        }
+        },
     )
 
 

@@ -61,7 +61,7 @@ class Transfer(CustomerUseCases):
     def _import_row(self, row: dict[str, str]) -> str:
         if row.pop("__extra__", None):
             raise ValidationFailed.on("_row", "has more cells than the header has columns")
-        data = {k: v for k, v in csvio.apply_value_aliases(row).items() if v != ""}
+        data: dict[str, Any] = {k: v for k, v in csvio.apply_value_aliases(row).items() if v != ""}
         code = data.pop("code", None)
         if code:
             code = code.strip().upper()

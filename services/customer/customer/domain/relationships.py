@@ -40,7 +40,7 @@ class Link:
     kind: str
 
 
-def canonical_key(from_id: Hashable, to_id: Hashable, kind: str) -> tuple:
+def canonical_key(from_id: Hashable, to_id: Hashable, kind: str) -> tuple[Hashable, ...]:
     """Two links with the same key state the same fact (or contradictory facts about a pair's
     hierarchy): ``B parent of A`` equals ``A subsidiary of B`` and contradicts ``A parent of B``."""
     k = Kind(kind)
