@@ -8,9 +8,10 @@ from kombu import Connection, Exchange
 from nameko.standalone.rpc import ServiceRpcProxy
 from prometheus_client import REGISTRY
 
-from crm_common.consumer import retry_delays
-from crm_common.dead_letters import quorum_queue
+from crm_common.consumer import ReceivedEvent, event_handler, retry_delays
+from crm_common.dead_letters import DeadLetterQueue, quorum_queue
 from tests.support.polling import eventually
+from tests.unit.common.models import InboxEvent
 
 from .event_ledger import (
     ADMIN,
@@ -130,3 +131,24 @@ def test_retry_delays_come_from_the_config_with_a_default():
     assert retry_delays({"EVENT_RETRY_DELAYS": "0.2, 0.4"}) == (0.2, 0.4)
     assert retry_delays({"EVENT_RETRY_DELAYS": [5, 30]}) == (5.0, 30.0)
     assert retry_delays({"EVENT_RETRY_DELAYS": ""}) == ()
+
+
+class ForgetfulService:
+    name = "forgetful"
+    inbox_model = InboxEvent
+    applied: list[str] = []
+
+    @event_handler("customer", "customer_created")
+    def on_customer_created(self, event: ReceivedEvent) -> None:
+        self.applied.append(event.data["name"])  # no inbox check: redeliveries would repeat it
+
+
+def test_a_handler_that_skips_the_inbox_check_is_dead_lettered_at_once(container_factory, config):
+    container_factory(ForgetfulService, config).start()
+    publish(config, customer_created("unchecked"))
+
+    queue = DeadLetterQueue(config["AMQP_URI"], "forgetful")
+    [item] = eventually(lambda: queue.list()["items"], what="the dead letter")
+    assert item["reason"] == "inbox_unchecked" and item["attempts"] == 1
+    assert "event.first_delivery(session)" in item["error"]
+    assert ForgetfulService.applied == ["unchecked"]  # tried once, not retried
