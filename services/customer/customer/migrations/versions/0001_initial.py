@@ -11,6 +11,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from crm_common.migrations import (
+    create_inbox_table,
+    create_outbox_table,
+    drop_inbox_table,
+    drop_outbox_table,
+)
+
 revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -64,29 +71,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_region'), ['region'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_status'), ['status'], unique=False)
 
-    op.create_table('inbox',
-    sa.Column('event_id', sa.String(length=36), nullable=False),
-    sa.Column('handler', sa.String(length=150), nullable=False),
-    sa.Column('event_type', sa.String(length=100), nullable=False),
-    sa.Column('handled_at', sa.DateTime(timezone=True), nullable=False),
-    sa.PrimaryKeyConstraint('event_id', 'handler')
-    )
-    op.create_table('outbox',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('event_id', sa.String(length=36), nullable=False),
-    sa.Column('exchange', sa.String(length=100), nullable=False),
-    sa.Column('routing_key', sa.String(length=100), nullable=False),
-    sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('headers', sa.JSON(), nullable=False),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('event_id')
-    )
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_outbox_sent_at'), ['sent_at'], unique=False)
+    create_inbox_table(op)
+    create_outbox_table(op)
 
     op.create_table('contacts',
     sa.Column('customer_id', sa.Uuid(), nullable=False),
@@ -206,11 +192,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
 
     op.drop_table('contacts')
-    with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_outbox_sent_at'))
-
-    op.drop_table('outbox')
-    op.drop_table('inbox')
+    drop_outbox_table(op)
+    drop_inbox_table(op)
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_status'))
         batch_op.drop_index(batch_op.f('ix_customers_region'))
