@@ -6,22 +6,25 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from typing import Protocol
 
 from sqlalchemy.engine import make_url
 
 
+class EnsureDemo(Protocol):
+    def __call__(self, uri: str, *, with_events: bool) -> Mapping[str, int]:
+        """Load the data set into the database at ``uri`` unless it holds one; the number of
+        records loaded per kind (empty when none were)."""
+        ...
+
+
 def load_once(
-    service: str,
-    ensure_demo: Callable[[str, bool], Mapping[str, int]],
-    argv: list[str] | None,
-    *,
-    loaded: str,
-    already: str,
+    service: str, ensure_demo: EnsureDemo, argv: list[str] | None, *, loaded: str, already: str
 ) -> None:
-    """The command line of a demo module: ``ensure_demo(uri, with_events)`` loads the data set
-    into a database that does not hold one yet; ``loaded`` ends the line saying it did,
-    ``already`` says what the database held instead."""
+    """The command line of a demo module: ``--uri`` (default ``$DB_URI``) and ``--no-events``.
+    ``loaded`` ends the line saying the data set was loaded, ``already`` says what the database
+    held instead."""
     default_uri = f"sqlite:///var/{service}.db"
     parser = argparse.ArgumentParser(description=f"Load the {service} demo data set once.")
     parser.add_argument(
@@ -32,7 +35,7 @@ def load_once(
     parser.add_argument("--no-events", action="store_true", help="do not fill the outbox")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    counts = ensure_demo(args.uri, not args.no_events)
+    counts = ensure_demo(args.uri, with_events=not args.no_events)
     where = make_url(args.uri).render_as_string(hide_password=True)
     if counts:
         summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())

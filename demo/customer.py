@@ -703,13 +703,8 @@ def ensure_demo(uri: str, *, migrate: bool = True, with_events: bool = True) -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    load_once(
-        "customer",
-        lambda uri, with_events: ensure_demo(uri, with_events=with_events),
-        argv,
-        loaded=f"owners {', '.join(DEMO_USERS)}",
-        already="already has customers",
-    )
+    owners = f"owners {', '.join(DEMO_USERS)}"
+    load_once("customer", ensure_demo, argv, loaded=owners, already="already has customers")
 
 
 if __name__ == "__main__":

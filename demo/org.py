@@ -548,14 +548,8 @@ def ensure_demo(
 
 
 def main(argv: list[str] | None = None) -> None:
-    logins = ", ".join(user.username for user in DEMO_USERS)
-    load_once(
-        "org",
-        lambda uri, with_events: ensure_demo(uri, with_events=with_events),
-        argv,
-        loaded=f"users {logins} (password {DEMO_PASSWORD})",
-        already="already holds an org",
-    )
+    users = f"users {', '.join(u.username for u in DEMO_USERS)} (password {DEMO_PASSWORD})"
+    load_once("org", ensure_demo, argv, loaded=users, already="already holds an org")
 
 
 if __name__ == "__main__":

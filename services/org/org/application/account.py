@@ -9,18 +9,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from crm_common.application import EventSink
 from crm_common.context import Principal
-from crm_common.db import SessionScope
 from crm_common.errors import Unauthenticated, ValidationFailed
 from org import repository
 from org.application import audit
 from org.application.authz import Authz
 from org.application.sessions import revoke_all
+from org.application.sign_in import OwnTransactions
 from org.domain.passwords import change_problems
 from org.domain.users import is_active
 from org.models import Department, User
-from org.runtime import Runtime
 from org.schemas import DepartmentSchema, GrantSchema, PersonSchema, UserSchema
 
 log = logging.getLogger(__name__)
@@ -28,13 +26,7 @@ log = logging.getLogger(__name__)
 INACTIVE = "the user is disabled or no longer exists"
 
 
-class Account:
-    def __init__(self, db: SessionScope, outbox: EventSink, runtime: Runtime) -> None:
-        self.db = db
-        self.outbox = outbox
-        self.runtime = runtime
-        self.passwords = runtime.passwords
-
+class Account(OwnTransactions):
     def describe(self, principal: Principal) -> dict[str, Any]:
         """The user, their person and department, roles, permissions, grants and scope."""
         with self.db.session() as session:

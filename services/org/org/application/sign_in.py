@@ -36,7 +36,10 @@ MAX_LOGGED = 100
 """Characters of a refused username that go into the log."""
 
 
-class SignIn:
+class OwnTransactions:
+    """Base of the use cases a user runs on their own credentials, opening their own
+    transactions on ``db`` (see the module)."""
+
     def __init__(self, db: SessionScope, outbox: EventSink, runtime: Runtime) -> None:
         self.db = db
         self.outbox = outbox
@@ -44,6 +47,8 @@ class SignIn:
         self.settings = runtime.settings
         self.passwords = runtime.passwords
 
+
+class SignIn(OwnTransactions):
     def sign_in(self, username: Any, password: Any) -> dict[str, Any]:
         """A new session for the user, or ``Unauthenticated`` with one message whatever the
         reason: unknown user, wrong password, disabled, locked."""
