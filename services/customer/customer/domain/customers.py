@@ -9,10 +9,8 @@ from typing import Any, Protocol
 
 from crm_common.errors import Conflict, ValidationFailed
 from crm_common.history import FieldChange
+from customer.domain.merge import OWNERSHIP_FIELDS
 from customer.domain.status import Status
-
-OWNERSHIP_FIELDS = frozenset({"owner_id", "department_id"})
-"""A change to either moves the customer to another owner (``customer_owner_changed``)."""
 
 CREDIT_CODE_TAKEN_OUTSIDE = "already used by a customer outside your data scope"
 
@@ -52,6 +50,7 @@ def with_owner_defaults(
 
 
 def moves_owner(changes: Iterable[FieldChange]) -> bool:
+    """Whether the customer changes hands (``customer_owner_changed``)."""
     return any(change.field in OWNERSHIP_FIELDS for change in changes)
 
 
