@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from crm_common import kit
 from crm_common.application import UseCaseContext
 from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.entrypoints import rpc
-from crm_common.kit import ServiceKit
 from crm_common.outbox import Outbox
 from org.application.account import Account
 from org.application.audit import AuditLog
@@ -26,7 +26,7 @@ from org.schemas import PUBLIC_SCHEMAS
 SERVICE_NAME = "org"
 
 
-class OrgService(ServiceKit):
+class OrgService(kit.ServiceKit):
     name = SERVICE_NAME
     public_schemas = PUBLIC_SCHEMAS
     event_schemas = EVENT_SCHEMAS
