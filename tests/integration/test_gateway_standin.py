@@ -1,736 +1,36 @@
-"""The gateway against a real broker and small stand-ins of the "customer" and "org" services.
-
-This module holds the stand-ins and the harness the other ``test_gateway_*`` modules use, and
-tests the RPC plumbing itself: context propagation, deadlines, missing services, health and
-readiness, and request ids in log lines.
+"""The gateway's RPC plumbing against a real broker and the stand-ins: context propagation,
+deadlines, missing services, health and readiness, request ids in log lines, HTTP metrics; and
+the stand-ins themselves checked against the real services they stand in for.
 """
 
 from __future__ import annotations
 
-import logging
+import inspect
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
 
 import eventlet
 import pytest
-import requests
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema, fields
-from nameko.events import EventDispatcher
-from nameko.rpc import rpc
-from nameko.testing.utils import find_free_port
+from jsonschema import Draft202012Validator
 
-from crm_common.context import (
-    CallContext,
-    Principal,
-    current_principal,
-    current_request_id,
-    optional_principal,
+from crm_common.context import Principal, bind
+from crm_common.schemas import json_schemas
+from customer import schemas as customer_schemas
+from customer.service import CustomerService
+from gateway import openapi, routes
+from gateway.table import Const
+from org import schemas as org_schemas
+from org.service import OrgService
+from tests.integration.standins import (
+    CUSTOMER_ID,
+    SLOW_SECONDS,
+    USER,
+    StandInCustomer,
+    StandInOrg,
+    gateway_config,
+    problem_of,
+    start_gateway,
 )
-from crm_common.errors import (
-    EXPECTED_ERRORS,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Unauthenticated,
-    Unavailable,
-    ValidationFailed,
-)
-from crm_common.events import make_envelope
-from crm_common.logs import RequestIdFilter
-from gateway.service import GatewayService
-from gateway.tokens import TokenSettings, mint
-
-SECRET = "integration-test-secret-0123456789abcdef"
-TOKENS = TokenSettings(secret=SECRET, issuer="crm-test", audience="crm-api-test")
-USER = "u-sales-01"
-SLOW_SECONDS = 3.0
-CUSTOMER_ID = "8a1e3c52-0000-4000-8000-000000000001"
-SALES_REP_CLAIMS = {
-    "username": "sales01",
-    "department_id": "d-east-sh",
-    "roles": ["sales_rep"],
-    "permissions": ["customer:read", "customer:write", "customer:export"],
-    "grants": [{"owner": "self"}],
-    "ver": 1,
-    "sid": "s-test-session",
-}
-
-
-def access_token(
-    user: str = USER,
-    settings: TokenSettings = TOKENS,
-    *,
-    ttl: int | None = None,
-    now: float | None = None,
-    **claims: Any,
-) -> str:
-    """An access token as the gateway mints it at sign-in, with ``claims`` changed."""
-    return mint(settings, user, ttl=ttl, now=now, claims={**SALES_REP_CLAIMS, **claims})
-
-
-class ContactSchema(Schema):
-    id = fields.String()
-    name = fields.String(required=True)
-    mobile = fields.String()
-    version = fields.Integer()
-
-
-class CustomerSchema(Schema):
-    id = fields.String()
-    code = fields.String()
-    name = fields.String(required=True)
-    region = fields.String()
-    version = fields.Integer()
-    contacts = fields.List(fields.Nested(ContactSchema))
-
-
-class CustomerInputSchema(Schema):
-    name = fields.String(required=True)
-    region = fields.String()
-
-
-def customer(**overrides: Any) -> dict[str, Any]:
-    return {
-        "id": CUSTOMER_ID,
-        "code": "C2026000001",
-        "name": "华东机电设备有限公司",
-        "region": "华东",
-        "version": 3,
-        **overrides,
-    }
-
-
-READS = ("get_", "list_", "count_", "summarize_", "customer_history", "export_")
-
-
-class StandInCustomer:
-    """Answers like the customer service would, from canned data; records who called.
-
-    Reading needs ``customer:read`` and writing ``customer:write``, as in the real service.
-    """
-
-    name = "customer"
-    context = CallContext()
-    calls: list[dict[str, Any]] = []
-    principals: list[Principal | None] = []
-
-    def _seen(self, method: str, **arguments: Any) -> None:
-        principal = optional_principal()
-        StandInCustomer.principals.append(principal)
-        StandInCustomer.calls.append(
-            {
-                "method": method,
-                "principal": principal.user_id if principal else None,
-                "request_id": current_request_id(),
-                **arguments,
-            }
-        )
-        permission = "customer:read" if method.startswith(READS) else "customer:write"
-        if principal is not None:
-            principal.require(permission)
-
-    @rpc
-    def ping(self) -> str:
-        return "pong"
-
-    @rpc
-    def api_schemas(self) -> dict[str, Any]:
-        spec = APISpec("customer", "1", "3.1.0", plugins=[MarshmallowPlugin()])
-        spec.components.schema("Customer", schema=CustomerSchema)
-        spec.components.schema("CustomerInput", schema=CustomerInputSchema)
-        return spec.to_dict()["components"]["schemas"]
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def get_customer(self, customer_id: str) -> dict[str, Any]:
-        self._seen("get_customer", customer_id=customer_id)
-        if customer_id == "missing":
-            raise NotFound.of("customer", customer_id)
-        if customer_id == "hidden":
-            raise Forbidden("this customer belongs to another department")
-        if customer_id == "anonymous":
-            raise Unauthenticated("the call carries no principal")
-        if customer_id == "degraded":
-            raise Unavailable("the customer database is not reachable", {"dependency": "db"})
-        if customer_id == "slow":
-            eventlet.sleep(SLOW_SECONDS)
-        if customer_id == "crash":
-            raise RuntimeError("secret-internal-detail")
-        return customer(id=customer_id)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def create_customer(self, data: dict, allow_duplicate: bool = False) -> dict[str, Any]:
-        self._seen("create_customer", data=data, allow_duplicate=allow_duplicate)
-        if not data.get("name"):
-            raise ValidationFailed(
-                "the input is not valid",
-                {"errors": {"name": ["Missing data for required field."]}},
-            )
-        if data["name"] == "华东机电" and not allow_duplicate:
-            raise Conflict(
-                "likely duplicates exist",
-                {
-                    "reason": "duplicate_customer",
-                    "candidates": [
-                        {
-                            "id": CUSTOMER_ID,
-                            "code": "C2026000001",
-                            "name": "华东机电设备有限公司",
-                            "score": 0.92,
-                            "reasons": ["similar_name"],
-                        }
-                    ],
-                },
-            )
-        return customer(id=str(uuid.uuid4()), name=data["name"], version=1)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def update_customer(
-        self, customer_id: str, changes: dict, expected_version: int
-    ) -> dict[str, Any]:
-        self._seen(
-            "update_customer",
-            customer_id=customer_id,
-            changes=changes,
-            expected_version=expected_version,
-        )
-        if expected_version != 3:
-            raise Conflict(
-                "the customer was changed by someone else",
-                {"reason": "stale_version", "current_version": 3},
-            )
-        return customer(id=customer_id, version=4, **changes)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_customers(self, query: dict) -> dict[str, Any]:
-        self._seen("list_customers", query=query)
-        return {"items": [customer()], "next_cursor": "next-page"}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def count_customers(self, query: dict) -> dict[str, Any]:
-        self._seen("count_customers", query=query)
-        return {"count": 42}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def summarize_customers(self, query: dict) -> dict[str, Any]:
-        self._seen("summarize_customers", query=query)
-        return {
-            "total": 42,
-            "by_status": {"formal": 40, "potential": 2},
-            "by_category": {"A": 12, "VIP": 3, "none": 27},
-            "by_department": {"d-east-sh": 42},
-        }
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_contacts(self, customer_id: str) -> list[dict[str, Any]]:
-        self._seen("list_contacts", customer_id=customer_id)
-        return [{"id": "ct-1", "name": "张伟", "version": 1}]
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def create_contact(self, customer_id: str, data: dict) -> dict[str, Any]:
-        self._seen("create_contact", customer_id=customer_id, data=data)
-        if "mobile" in data and not str(data["mobile"]).startswith("1"):
-            raise ValidationFailed(
-                "the input is not valid", {"errors": {"mobile": ["not a mainland China mobile"]}}
-            )
-        return {"id": "ct-2", "customer_id": customer_id, "version": 1, **data}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def get_contact(self, contact_id: str) -> dict[str, Any]:
-        self._seen("get_contact", contact_id=contact_id)
-        return {"id": contact_id, "name": "张伟", "version": 7}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def update_contact(self, contact_id: str, changes: dict, expected_version: int) -> dict:
-        self._seen(
-            "update_contact",
-            contact_id=contact_id,
-            changes=changes,
-            expected_version=expected_version,
-        )
-        return {"id": contact_id, "version": expected_version + 1, **changes}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_relationships(self, customer_id: str) -> list[dict[str, Any]]:
-        self._seen("list_relationships", customer_id=customer_id)
-        return [{"id": "rel-1", "kind": "partner", "related_customer_id": "c-2"}]
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def add_relationship(self, customer_id: str, data: dict) -> dict[str, Any]:
-        self._seen("add_relationship", customer_id=customer_id, data=data)
-        return {"id": "rel-2", "version": 1, **data}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def remove_relationship(self, customer_id: str, relationship_id: str) -> None:
-        self._seen("remove_relationship", customer_id=customer_id, relationship_id=relationship_id)
-        if relationship_id == "missing":
-            raise NotFound.of("relationship", relationship_id)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_care_records(self, customer_id: str) -> list[dict[str, Any]]:
-        self._seen("list_care_records", customer_id=customer_id)
-        return [{"id": "care-1", "kind": "festival", "date": "2026-02-17"}]
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def add_care_record(self, customer_id: str, data: dict) -> dict[str, Any]:
-        self._seen("add_care_record", customer_id=customer_id, data=data)
-        return {"id": "care-2", "version": 1, **data}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def customer_history(
-        self, customer_id: str, cursor: str | None = None, limit: int | None = None
-    ) -> dict[str, Any]:
-        self._seen("customer_history", customer_id=customer_id, cursor=cursor, limit=limit)
-        return {
-            "items": [{"field": "region", "old": "华北", "new": "华东", "actor_id": USER}],
-            "next_cursor": None,
-        }
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def merge_customers(self, survivor_id: str, merged_id: str) -> dict[str, Any]:
-        self._seen("merge_customers", survivor_id=survivor_id, merged_id=merged_id)
-        return customer(id=survivor_id, version=5)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def import_customers(self, csv_text: str) -> dict[str, Any]:
-        self._seen("import_customers", csv_text=csv_text)
-        rows = [line for line in csv_text.splitlines()[1:] if line.strip()]
-        errors = [
-            {"row": number, "errors": {"name": ["required"]}}
-            for number, line in enumerate(rows, start=2)
-            if line.startswith(",")
-        ]
-        return {"created": len(rows) - len(errors), "updated": 0, "errors": errors}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def export_customers(self, query: dict) -> str:
-        self._seen("export_customers", query=query)
-        return "\ufeffcode,name\r\nC2026000001,华东机电设备有限公司\r\n"
-
-
-DEMO_PASSWORD = "Crm-demo-2026"
-ORG_KINDS = {
-    "departments": "Department",
-    "regions": "Region",
-    "people": "Person",
-    "users": "User",
-    "roles": "Role",
-    "grants": "Grant",
-}
-SIGNED_IN_USERS = {
-    "sales01": {
-        "user_id": USER,
-        "username": "sales01",
-        "department_id": "d-east-sh",
-        "roles": ["sales_rep"],
-        "permissions": ["customer:read", "customer:write", "customer:export"],
-        "grants": [{"owner": "self"}],
-    },
-    "admin": {
-        "user_id": "u-admin",
-        "username": "admin",
-        "department_id": "d-hq",
-        "roles": ["admin"],
-        "permissions": ["customer:read", "customer:write", "org:admin"],
-        "grants": [{}],
-    },
-}
-ROLE_MEMBERS = {"r-sales-rep": ["sales01"], "r-admin": ["admin"]}
-
-
-def org_record(kind: str, record_id: str, **fields_: Any) -> dict[str, Any]:
-    return {
-        "id": record_id,
-        "version": 2,
-        "created_at": "2026-01-05T08:00:00+00:00",
-        "updated_at": "2026-01-06T08:00:00+00:00",
-        "disabled": False,
-        "name": f"{kind} {record_id}",
-        **fields_,
-    }
-
-
-class StandInOrg:
-    """Answers like the org service would: sign-in, rotating refresh tokens, administration.
-
-    Sessions live in class attributes so that tests can look at them; the events the real
-    service publishes (``session_revoked``, ``grants_changed``) are published here too, unless
-    ``publishes`` is off.
-    """
-
-    name = "org"
-    context = CallContext()
-    dispatch = EventDispatcher()
-    publishes = True
-    calls: list[dict[str, Any]] = []
-    passwords: dict[str, str] = {}
-    versions: dict[str, int] = {}
-    refresh_tokens: dict[str, dict[str, Any]] = {}
-    ended_sessions: set[str] = set()
-
-    @classmethod
-    def reset(cls) -> None:
-        cls.calls.clear()
-        cls.passwords.clear()
-        cls.passwords.update({username: DEMO_PASSWORD for username in SIGNED_IN_USERS})
-        cls.versions.clear()
-        cls.versions.update({username: 1 for username in SIGNED_IN_USERS})
-        cls.refresh_tokens.clear()
-        cls.ended_sessions.clear()
-
-    def _seen(self, method: str, admin: bool = False, **arguments: Any) -> None:
-        principal = optional_principal()
-        StandInOrg.calls.append(
-            {"method": method, "principal": principal.user_id if principal else None, **arguments}
-        )
-        if admin:
-            current_principal().require("org:admin")
-
-    def _publish(self, event_type: str, data: dict[str, Any]) -> None:
-        if self.publishes:
-            principal = optional_principal()
-            actor = principal.user_id if principal else None
-            self.dispatch(event_type, make_envelope(event_type, data, source="org", actor_id=actor))
-
-    def _session(self, username: str, session_id: str) -> dict[str, Any]:
-        token = f"rt-{uuid.uuid4()}"
-        StandInOrg.refresh_tokens[token] = {
-            "username": username,
-            "session_id": session_id,
-            "used": False,
-        }
-        principal = {**SIGNED_IN_USERS[username], "authz_version": StandInOrg.versions[username]}
-        return {
-            "principal": principal,
-            "session_id": session_id,
-            "refresh_token": token,
-            "refresh_expires_at": "2026-03-01T08:00:00+00:00",
-        }
-
-    def _end(self, session_id: str, username: str) -> None:
-        StandInOrg.ended_sessions.add(session_id)
-        user_id = SIGNED_IN_USERS[username]["user_id"]
-        self._publish("session_revoked", {"session_id": session_id, "user_id": user_id})
-
-    @rpc
-    def ping(self) -> str:
-        return "pong"
-
-    @rpc
-    def api_schemas(self) -> dict[str, Any]:
-        spec = APISpec("org", "1", "3.1.0", plugins=[MarshmallowPlugin()])
-        for name in ORG_KINDS.values():
-            spec.components.schema(name, schema=type(name, (OrgRecordSchema,), {}))
-            spec.components.schema(f"{name}Input", schema=type(name, (OrgInputSchema,), {}))
-        spec.components.schema("Me", schema=MeSchema)
-        spec.components.schema("Permission", schema=PermissionSchema)
-        spec.components.schema("AuditEntry", schema=AuditEntrySchema)
-        return spec.to_dict()["components"]["schemas"]
-
-    # sign-in -----------------------------------------------------------------------------
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def sign_in(self, username: str, password: str) -> dict[str, Any]:
-        self._seen("sign_in", username=username, password=password)
-        if StandInOrg.passwords.get(username) != password:
-            raise Unauthenticated("the username or password is not correct")
-        return self._session(username, f"s-{uuid.uuid4()}")
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def refresh(self, refresh_token: str) -> dict[str, Any]:
-        self._seen("refresh", refresh_token=refresh_token)
-        entry = StandInOrg.refresh_tokens.get(refresh_token)
-        if entry is None or entry["session_id"] in StandInOrg.ended_sessions:
-            raise Unauthenticated("the refresh token is not valid: sign in again")
-        if entry["used"]:
-            self._end(entry["session_id"], entry["username"])
-            raise Unauthenticated("the refresh token was used before: sign in again")
-        entry["used"] = True
-        return self._session(entry["username"], entry["session_id"])
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def sign_out(self, refresh_token: str) -> None:
-        self._seen("sign_out", refresh_token=refresh_token)
-        entry = StandInOrg.refresh_tokens.get(refresh_token)
-        if entry is not None:
-            self._end(entry["session_id"], entry["username"])
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def describe_me(self) -> dict[str, Any]:
-        principal = current_principal()
-        self._seen("describe_me")
-        return {
-            "user": {"id": principal.user_id, "username": "sales01", "version": 4},
-            "person": {"id": "p-sales-01", "name": "王芳"},
-            "department": {"id": principal.department_id, "name": "上海办事处"},
-            "roles": [
-                {"id": "r-sales-rep", "code": code, "name": "销售代表"} for code in principal.roles
-            ],
-            "permissions": list(principal.permissions),
-            "grants": [{"name": "own customers", "owner_self": True, "source": "role"}],
-            "scope": [grant.as_dict() for grant in principal.grants],
-        }
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def change_password(
-        self, current_password: str, new_password: str, session_id: str | None = None
-    ) -> None:
-        principal = current_principal()
-        self._seen(
-            "change_password",
-            current_password=current_password,
-            new_password=new_password,
-            session_id=session_id,
-        )
-        username = next(
-            name for name, user in SIGNED_IN_USERS.items() if user["user_id"] == principal.user_id
-        )
-        if StandInOrg.passwords[username] != current_password:
-            raise ValidationFailed.on("current_password", "is not the password in use")
-        if len(new_password) < 10:
-            raise ValidationFailed.on("new_password", "needs at least 10 characters")
-        StandInOrg.passwords[username] = new_password
-
-    # administration ----------------------------------------------------------------------
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_records(self, kind: str, query: dict | None = None) -> dict[str, Any]:
-        self._seen("list_records", admin=True, kind=kind, query=query)
-        return {"items": [org_record(kind, "r-1")], "next_cursor": "after-r-1"}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def get_record(self, kind: str, record_id: str) -> dict[str, Any]:
-        self._seen("get_record", admin=True, kind=kind, record_id=record_id)
-        if record_id == "missing":
-            raise NotFound.of(kind.rstrip("s"), record_id)
-        return org_record(kind, record_id)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def create_record(self, kind: str, data: dict) -> dict[str, Any]:
-        self._seen("create_record", admin=True, kind=kind, data=data)
-        if kind == "users" and len(str(data.get("password", ""))) < 10:
-            raise ValidationFailed.on("password", "needs at least 10 characters")
-        fields_ = {key: value for key, value in data.items() if key != "password"}
-        return {**org_record(kind, f"new-{kind}"), **fields_, "version": 1}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def update_record(
-        self, kind: str, record_id: str, changes: dict, expected_version: int | None = None
-    ) -> dict[str, Any]:
-        self._seen(
-            "update_record",
-            admin=True,
-            kind=kind,
-            record_id=record_id,
-            changes=changes,
-            expected_version=expected_version,
-        )
-        if expected_version != 2:
-            raise Conflict(
-                f"the {kind} record was changed by someone else",
-                {"reason": "stale_version", "current_version": 2},
-            )
-        if kind == "roles" and "permissions" in changes:
-            changed = []
-            for username in ROLE_MEMBERS.get(record_id, ()):
-                StandInOrg.versions[username] += 1
-                changed.append(
-                    {
-                        "user_id": SIGNED_IN_USERS[username]["user_id"],
-                        "authz_version": StandInOrg.versions[username],
-                    }
-                )
-            self._publish("grants_changed", {"users": changed})
-        return {**org_record(kind, record_id), **changes, "version": 3}
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def set_disabled(self, kind: str, record_id: str, disabled: bool) -> dict[str, Any]:
-        self._seen("set_disabled", admin=True, kind=kind, record_id=record_id, disabled=disabled)
-        return org_record(kind, record_id, disabled=disabled, version=3)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def reset_password(self, user_id: str, new_password: str) -> dict[str, Any]:
-        self._seen("reset_password", admin=True, user_id=user_id, new_password=new_password)
-        if len(new_password) < 10:
-            raise ValidationFailed.on("new_password", "needs at least 10 characters")
-        return org_record("users", user_id)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def unlock_user(self, user_id: str) -> dict[str, Any]:
-        self._seen("unlock_user", admin=True, user_id=user_id)
-        return org_record("users", user_id, failed_attempts=0, locked_until=None, version=5)
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def list_permissions(self) -> list[dict[str, str]]:
-        self._seen("list_permissions", admin=True)
-        return [
-            {"code": "customer:read", "description": "read customers"},
-            {"code": "org:admin", "description": "administer the organization"},
-        ]
-
-    @rpc(expected_exceptions=EXPECTED_ERRORS)
-    def audit_log(self, query: dict | None = None) -> dict[str, Any]:
-        self._seen("audit_log", admin=True, query=query)
-        return {
-            "items": [
-                {
-                    "id": "a-1",
-                    "entity_type": "department",
-                    "entity_id": "d-east",
-                    "actor_id": "u-admin",
-                    "action": "update",
-                    "changes": {"name": ["华东分公司", "华东大区"]},
-                    "at": "2026-01-06T08:00:00+00:00",
-                }
-            ],
-            "next_cursor": None,
-        }
-
-
-class OrgRecordSchema(Schema):
-    id = fields.String(required=True)
-    version = fields.Integer(required=True)
-    name = fields.String()
-    disabled = fields.Boolean(required=True)
-    created_at = fields.String()
-    updated_at = fields.String()
-
-
-class OrgInputSchema(Schema):
-    code = fields.String()
-    name = fields.String(required=True)
-
-
-class MeSchema(Schema):
-    user = fields.Dict(required=True)
-    permissions = fields.List(fields.String(), required=True)
-
-
-class PermissionSchema(Schema):
-    code = fields.String(required=True)
-    description = fields.String()
-
-
-class AuditEntrySchema(Schema):
-    id = fields.String(required=True)
-    entity_type = fields.String(required=True)
-    entity_id = fields.String(required=True)
-    actor_id = fields.String(allow_none=True)
-
-
-class QuietOrg(StandInOrg):
-    """The org stand-in without its events: what the gateway does on its own."""
-
-    publishes = False
-
-
-@dataclass
-class Api:
-    """A client of one running gateway."""
-
-    base_url: str
-    user: str = USER
-    session: requests.Session = field(default_factory=requests.Session)
-
-    def token(self, **claims: Any) -> str:
-        return access_token(self.user, **claims)
-
-    def request(
-        self, method: str, path: str, *, token: str | None = None, auth: bool = True, **kwargs: Any
-    ) -> requests.Response:
-        headers = dict(kwargs.pop("headers", None) or {})
-        if auth:
-            headers.setdefault("Authorization", f"Bearer {token or self.token()}")
-        kwargs.setdefault("timeout", 15)
-        return self.session.request(method, self.base_url + path, headers=headers, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("POST", path, **kwargs)
-
-    def patch(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("PATCH", path, **kwargs)
-
-    def delete(self, path: str, **kwargs: Any) -> requests.Response:
-        return self.request("DELETE", path, **kwargs)
-
-
-def gateway_config(rabbit_config: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return {
-        **rabbit_config,
-        "WEB_SERVER_ADDRESS": f"127.0.0.1:{find_free_port()}",
-        "TOKEN_SECRET": TOKENS.secret,
-        "TOKEN_ISSUER": TOKENS.issuer,
-        "TOKEN_AUDIENCE": TOKENS.audience,
-        "RPC_TIMEOUT": 1,
-        "READY_TIMEOUT": 0.5,
-        "BACKEND_SERVICES": "customer",
-        **overrides,
-    }
-
-
-def start_gateway(runner_factory: Any, config: dict[str, Any], *services: type) -> Api:
-    """Run the gateway (and the given services) until the test ends; a client of it."""
-    StandInCustomer.calls.clear()
-    StandInCustomer.principals.clear()
-    StandInOrg.reset()
-    runner = runner_factory(config, GatewayService, *services)
-    runner.start()
-    return Api(f"http://{config['WEB_SERVER_ADDRESS']}")
-
-
-def problem_of(response: requests.Response, status: int) -> dict[str, Any]:
-    """The problem body of ``response``, after checking the status and media type."""
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["request_id"] == response.headers["X-Request-ID"]
-    assert body["type"] == f"urn:crm:problem:{body['code']}"
-    for member in ("title", "detail"):
-        assert isinstance(body[member], str) and body[member]
-    return body
-
-
-@pytest.fixture
-def api(rabbit_config, runner_factory):
-    return start_gateway(runner_factory, gateway_config(rabbit_config), StandInCustomer)
-
-
-@pytest.fixture
-def lonely_api(rabbit_config, runner_factory):
-    """A gateway with no customer service behind it."""
-    return start_gateway(runner_factory, gateway_config(rabbit_config))
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.addFilter(RequestIdFilter())
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def log_records():
-    handler = Collect()
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield handler.records
-    root.removeHandler(handler)
-    root.setLevel(previous)
-
-
-# --- the tests -----------------------------------------------------------------------------
 
 
 def test_health_needs_no_token_and_says_ok(api):
@@ -845,9 +145,163 @@ def test_a_request_that_timed_out_in_the_queue_is_not_carried_out_later(
 
     problem = problem_of(api.get("/api/customers/queued-too-long"), 504)
     assert problem["code"] == "upstream_timeout"
-    eventlet.sleep(0.2)
+    eventlet.sleep(0.2)  # past the request's expiry in the queue
     revived = container_factory(StandInCustomer, config)
     revived.start()
 
     assert api.get(f"/api/customers/{CUSTOMER_ID}").status_code == 200
     assert [call["customer_id"] for call in StandInCustomer.calls] == [CUSTOMER_ID]
+
+
+# --- HTTP metrics ----------------------------------------------------------------------
+
+
+def test_each_request_is_counted_by_its_route_template_and_status(api):
+    from prometheus_client import REGISTRY
+
+    def counted(route, status):
+        labels = {"method": "GET", "route": route, "status": status}
+        return REGISTRY.get_sample_value("crm_http_requests_total", labels) or 0.0
+
+    before = counted("/api/customers/<customer_id>", "404"), counted("unmatched", "404")
+
+    api.get("/api/customers/missing")
+    api.get("/api/no-such-route/x1")
+
+    after = counted("/api/customers/<customer_id>", "404"), counted("unmatched", "404")
+    assert after == (before[0] + 1, before[1] + 1)
+
+
+# --- the stand-ins answer as the real services do ----------------------------------------
+
+STAND_INS = {"customer": (StandInCustomer, CustomerService), "org": (StandInOrg, OrgService)}
+PUBLISHED = {
+    "customer": json_schemas("customer", customer_schemas.PUBLIC_SCHEMAS),
+    "org": json_schemas("org", org_schemas.PUBLIC_SCHEMAS),
+}
+OWN_ENTRYPOINTS = {"ping", "api_schemas"}
+
+
+def stand_in_methods(stand_in):
+    return sorted(
+        name
+        for name, member in vars(stand_in).items()
+        if getattr(member, "nameko_entrypoints", None) and name not in OWN_ENTRYPOINTS
+    )
+
+
+def signature_of(fn):
+    return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+
+@pytest.mark.parametrize("service", sorted(STAND_INS))
+def test_each_stand_in_rpc_has_the_real_services_signature(service):
+    stand_in, real = STAND_INS[service]
+
+    for name in stand_in_methods(stand_in):
+        assert hasattr(real, name), f"{service} has no RPC {name}"
+        assert signature_of(getattr(stand_in, name)) == signature_of(getattr(real, name)), name
+
+
+ORG_INPUT = {"users": {"username": "sales02", "password": "long-enough-1"}}
+SAMPLE_CALLS = {
+    "customer": {
+        "get_customer": (CUSTOMER_ID,),
+        "create_customer": ({"name": "华南五金"},),
+        "update_customer": (CUSTOMER_ID, {"region": "华南"}, 3),
+        "list_customers": ({"kind": "individual"},),
+        "count_customers": ({},),
+        "summarize_customers": ({},),
+        "list_contacts": (CUSTOMER_ID,),
+        "create_contact": (CUSTOMER_ID, {"name": "李娜"}),
+        "get_contact": ("ct-1",),
+        "update_contact": ("ct-1", {"title": "经理"}, 7),
+        "list_relationships": (CUSTOMER_ID,),
+        "add_relationship": (CUSTOMER_ID, {"kind": "parent"}),
+        "remove_relationship": (CUSTOMER_ID, "rel-1"),
+        "list_care_records": (CUSTOMER_ID,),
+        "add_care_record": (CUSTOMER_ID, {"kind": "gift", "date": "2026-09-10"}),
+        "customer_history": (CUSTOMER_ID,),
+        "merge_customers": (CUSTOMER_ID, "c-2"),
+        "import_customers": ("name\r\n华东机电\r\n",),
+        "export_customers": ({},),
+    },
+    "org": {
+        **{
+            f"{rpc}:{kind}": args
+            for kind in ("departments", "regions", "people", "users", "roles", "grants")
+            for rpc, args in (
+                ("list_records", (kind, {})),
+                ("get_record", (kind, "r-1")),
+                ("create_record", (kind, ORG_INPUT.get(kind, {"name": "x"}))),
+                ("update_record", (kind, "r-1", {}, 2)),
+                ("set_disabled", (kind, "r-1", True)),
+            )
+        },
+        "unlock_user": ("u-1",),
+        "reset_password": ("u-1", "long-enough-1"),
+        "list_permissions": (),
+        "audit_log": ({},),
+        "describe_me": (),
+        "sign_in": ("sales01", "Crm-demo-2026"),
+        "refresh": ("unknown-refresh-token",),
+        "sign_out": ("unknown-refresh-token",),
+        "change_password": ("Crm-demo-2026", "a-much-longer-password-1"),
+    },
+}
+HANDWRITTEN_RESULTS = {("org", "describe_me", None): ("org.Me", "object")}
+"""Results of RPCs whose routes the gateway writes itself (the rest follow the route tables)."""
+
+
+def documented_results():
+    """``(service, rpc, kind) -> (schema, shape)`` of every RPC a route answers with; ``kind``
+    is the fixed first argument of the org record routes, else None."""
+    found = dict(HANDWRITTEN_RESULTS)
+    for table in routes.tables():
+        for row in table.rows:
+            kind = row.args[0].value if row.args and isinstance(row.args[0], Const) else None
+            if row.response:
+                found[table.service, row.rpc, kind] = (table.qualified(row.response), row.shape)
+    return found
+
+
+def schema_for(shape, name):
+    ref = {"$ref": f"#/components/schemas/{name}"}
+    if shape == "items":
+        return {"type": "array", "items": ref}
+    if shape == "page":
+        return {
+            "type": "object",
+            "properties": {"items": {"type": "array", "items": ref}},
+            "required": ["items", "next_cursor"],
+        }
+    return ref
+
+
+@pytest.mark.parametrize("service", sorted(STAND_INS))
+def test_stand_in_results_are_valid_by_the_real_services_schemas(service):
+    stand_in = STAND_INS[service][0]
+    samples = SAMPLE_CALLS[service]
+    components = openapi.namespaced(PUBLISHED)
+    results = documented_results()
+    StandInOrg.reset()
+    permissions = ("customer:read", "customer:write", "org:admin")
+    bind(Principal(USER, department_id="d-east-sh", permissions=permissions))
+    checked = set()
+    try:
+        for sample, args in samples.items():
+            rpc, _, kind = sample.partition(":")
+            try:
+                result = getattr(stand_in(), rpc)(*args)
+            except Exception as exc:  # an error is an answer too, as long as it is typed
+                assert getattr(exc, "code", None), f"{sample} raised {exc!r}"
+                continue
+            checked.add((service, rpc, kind or None))
+            if (service, rpc, kind or None) in results:
+                name, shape = results[service, rpc, kind or None]
+                schema = {**schema_for(shape, name), "components": {"schemas": components}}
+                Draft202012Validator(schema).validate(result)
+    finally:
+        bind(None)
+    assert {name.split(":")[0] for name in samples} == set(stand_in_methods(stand_in))
+    assert {key for key in results if key[0] == service} <= checked
