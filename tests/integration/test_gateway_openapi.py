@@ -8,14 +8,14 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
-from tests.integration.test_gateway_standin import (
+from tests.integration.standins import (
     StandInCustomer,
     StandInOrg,
     gateway_config,
     problem_of,
     start_gateway,
 )
-from tests.unit.gateway.test_openapi import refs_in
+from tests.support.openapi import refs_in, resolve
 
 SPEC_ROUTES = {
     "/api/customers": {"get", "post"},
@@ -43,6 +43,9 @@ SPEC_ROUTES = {
     "/api/org/users/{user_id}/unlock": {"post"},
     "/api/org/permissions": {"get"},
     "/api/org/audit": {"get"},
+    "/api/admin/dead-letters": {"get"},
+    "/api/admin/dead-letters/{service}/{dead_letter_id}": {"get", "delete"},
+    "/api/admin/dead-letters/{service}/{dead_letter_id}/replay": {"post"},
 }
 ORG_KINDS = {
     "departments": "department_id",
@@ -69,16 +72,6 @@ def document(rabbit_config, runner_factory):
     return response.json()
 
 
-def resolve(document, ref):
-    assert ref.startswith("#/"), ref
-    node = document
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        assert isinstance(node, dict) and part in node, f"{ref} does not resolve"
-        node = node[part]
-    return node
-
-
 def test_document_is_openapi_31_with_every_route_of_the_contract(document):
     assert document["openapi"] == "3.1.0"
     assert document["info"]["title"] and document["info"]["version"]
@@ -89,8 +82,8 @@ def test_document_is_openapi_31_with_every_route_of_the_contract(document):
 def test_every_ref_resolves(document):
     refs = set(refs_in(document))
 
-    assert "#/components/schemas/Customer" in refs
-    assert "#/components/schemas/Contact" in refs
+    assert "#/components/schemas/customer.Customer" in refs
+    assert "#/components/schemas/customer.Contact" in refs
     for ref in refs:
         resolve(document, ref)
 
@@ -98,11 +91,11 @@ def test_every_ref_resolves(document):
 def test_record_schemas_come_from_the_service_and_the_problem_from_the_gateway(document):
     schemas = document["components"]["schemas"]
 
-    assert set(schemas["Customer"]["properties"]) >= {"id", "code", "name", "version", "contacts"}
-    assert schemas["Customer"]["properties"]["contacts"]["items"] == {
-        "$ref": "#/components/schemas/Contact"
+    assert set(schemas["customer.Customer"]["properties"]) >= {"id", "code", "name", "version"}
+    assert schemas["customer.CustomerPage"]["properties"]["items"]["items"] == {
+        "$ref": "#/components/schemas/customer.Customer"
     }
-    assert set(schemas["Problem"]["properties"]) >= {
+    assert set(schemas["gateway.Problem"]["properties"]) >= {
         "type",
         "title",
         "status",
@@ -113,15 +106,17 @@ def test_record_schemas_come_from_the_service_and_the_problem_from_the_gateway(d
     }
     get_customer = document["paths"]["/api/customers/{customer_id}"]["get"]
     ok = get_customer["responses"]["200"]
-    assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Customer"}
+    assert ok["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/customer.Customer"
+    }
     assert "ETag" in ok["headers"]
     create = document["paths"]["/api/customers"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/CustomerInput"
+        "$ref": "#/components/schemas/customer.CustomerInput"
     }
     not_found = resolve(document, get_customer["responses"]["404"]["$ref"])
     assert not_found["content"]["application/problem+json"]["schema"] == {
-        "$ref": "#/components/schemas/Problem"
+        "$ref": "#/components/schemas/gateway.Problem"
     }
 
 
@@ -133,18 +128,18 @@ def test_org_schemas_come_from_the_org_service(document):
         return operation["responses"][status]["content"]["application/json"]["schema"]
 
     for name in ("Department", "Region", "Person", "User", "Role", "Grant"):
-        assert {"id", "version", "disabled"} <= set(schemas[name]["properties"]), name
-        assert "version" in schemas[f"{name}Patch"]["properties"], name
+        assert {"id", "version", "disabled"} <= set(schemas[f"org.{name}"]["properties"]), name
+        assert "version" in schemas[f"org.{name}Patch"]["properties"], name
     assert schema_of(paths["/api/org/people/{person_id}"]["get"]) == {
-        "$ref": "#/components/schemas/Person"
+        "$ref": "#/components/schemas/org.Person"
     }
     assert schema_of(paths["/api/org/audit"]["get"])["properties"]["items"]["items"] == {
-        "$ref": "#/components/schemas/AuditEntry"
+        "$ref": "#/components/schemas/org.AuditEntry"
     }
-    assert schema_of(paths["/api/me"]["get"]) == {"$ref": "#/components/schemas/Me"}
+    assert schema_of(paths["/api/me"]["get"]) == {"$ref": "#/components/schemas/org.Me"}
     token = paths["/api/auth/token"]["post"]
-    assert schema_of(token) == {"$ref": "#/components/schemas/TokenResponse"}
-    assert set(schemas["TokenResponse"]["required"]) == {
+    assert schema_of(token) == {"$ref": "#/components/schemas/gateway.TokenResponse"}
+    assert set(schemas["gateway.TokenResponse"]["required"]) == {
         "access_token",
         "token_type",
         "expires_in",
@@ -153,7 +148,7 @@ def test_org_schemas_come_from_the_org_service(document):
     }
     assert "Cache-Control" in token["responses"]["200"]["headers"]
     for name, field in (("TokenRequest", "password"), ("PasswordChange", "new_password")):
-        assert schemas[name]["properties"][field]["writeOnly"] is True
+        assert schemas[f"gateway.{name}"]["properties"][field]["writeOnly"] is True
 
 
 def test_bearer_security_applies_to_the_api_but_not_to_operations_routes(document):
@@ -191,6 +186,7 @@ def test_operations_declare_their_parameters_and_unique_ids(document):
     listing = document["paths"]["/api/customers"]["get"]
     names = {resolve(document, p["$ref"])["name"] for p in listing["parameters"] if "$ref" in p}
     assert names >= {"q", "status", "category", "region", "owner_id", "tags", "sort", "cursor"}
+    assert names >= {"kind", "department_id"}
     patch = document["paths"]["/api/customers/{customer_id}"]["patch"]
     assert {"409", "428"} <= set(patch["responses"])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_gateway_standin import (
+from tests.integration.standins import (
     StandInCustomer,
     StandInOrg,
     access_token,
@@ -38,7 +38,7 @@ def calls():
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_list_passes_the_kind_and_its_filters(api, kind):
-    params = {"q": "华东", "disabled": "false", "cursor": "c-1", "limit": "20", "sort": "x"}
+    params = {"q": "华东", "disabled": "false", "cursor": "c-1", "limit": "20", "parent_id": ""}
     if KINDS[kind]:
         params[KINDS[kind]] = "k-1"
 
@@ -46,18 +46,22 @@ def test_list_passes_the_kind_and_its_filters(api, kind):
 
     assert response.status_code == 200, response.text
     assert response.json()["next_cursor"] == "after-r-1"
-    expected = {"q": "华东", "disabled": "false", "cursor": "c-1", "limit": 20}
+    expected = {"q": "华东", "disabled": "false", "cursor": "c-1", "limit": "20"}
     if KINDS[kind]:
         expected[KINDS[kind]] = "k-1"
     assert calls() == [{"method": "list_records", "kind": kind, "query": expected}]
     assert StandInOrg.calls[0]["principal"] == "u-admin"
 
 
-def test_grants_filter_by_role_and_user_and_filters_of_other_kinds_are_not_sent(api):
-    api.get("/api/org/grants?role_id=r-1&user_id=u-1&parent_id=p", token=ADMIN)
-    api.get("/api/org/roles?role_id=r-1&department_id=d", token=ADMIN)
+def test_grants_filter_by_role_and_user_and_filters_of_other_kinds_are_named(api):
+    grants = api.get("/api/org/grants?role_id=r-1&user_id=u-1", token=ADMIN)
+    foreign = api.get("/api/org/grants?role_id=r-1&parent_id=p", token=ADMIN)
+    roles = api.get("/api/org/roles?role_id=r-1&department_id=d", token=ADMIN)
 
-    assert [call["query"] for call in calls()] == [{"role_id": "r-1", "user_id": "u-1"}, {}]
+    assert grants.status_code == 200
+    assert problem_of(foreign, 422)["errors"] == {"parent_id": ["Unknown field."]}
+    assert set(problem_of(roles, 422)["errors"]) == {"role_id", "department_id"}
+    assert [call["query"] for call in calls()] == [{"role_id": "r-1", "user_id": "u-1"}]
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -135,8 +139,8 @@ def test_bad_filters_are_refused_before_any_call(api):
     flag = api.get("/api/org/users?disabled=perhaps", token=ADMIN)
     limit = api.get("/api/org/audit?limit=0", token=ADMIN)
 
-    assert problem_of(flag, 422)["errors"] == {"disabled": ["must be true or false"]}
-    assert problem_of(limit, 422)["errors"] == {"limit": ["must be at least 1"]}
+    assert list(problem_of(flag, 422)["errors"]) == ["disabled"]
+    assert list(problem_of(limit, 422)["errors"]) == ["limit"]
     assert calls() == []
 
 
