@@ -229,13 +229,13 @@ class RouteTable:
     def _handler(self, row: Row) -> Callable[..., Response]:
         service_name = self.service
 
-        def handle(service: Any, request: Request, **path: str) -> Response:
+        def handle(gateway: Any, request: Request, **path: str) -> Response:
             incoming = Incoming(request, path)
             args = [source(incoming) for source in row.args]
             kwargs = {name: source(incoming) for name, source in row.kwargs.items()}
-            proxy = service.backends.for_service(service_name)
+            proxy = gateway.backends.for_service(service_name)
             if row.bulk:
-                proxy = proxy.with_timeout(settings.bulk_rpc_timeout(service.config))
+                proxy = proxy.with_timeout(settings.bulk_rpc_timeout(gateway.config))
             return respond(row, getattr(proxy, row.rpc)(*args, **kwargs))
 
         handle.__name__ = handle.__qualname__ = row.operation

@@ -158,10 +158,11 @@ def route(
     """Declare ``fn(self, request, **path_values)`` as the handler of ``method url``."""
 
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
+        # the instance is "self": a URL may well have a value named "service"
         @functools.wraps(fn)
-        def handler(service: Any, request: Request, **path_values: Any) -> Response:
+        def handler(self: Any, request: Request, **path_values: Any) -> Response:
             try:
-                return fn(service, request, **path_values)
+                return fn(self, request, **path_values)
             except Exception as exc:
                 return problems.response_for(exc, request_id_of(request))
 
