@@ -24,6 +24,7 @@ SERVICE_NAMES := $(call REGISTRY,names)
 DB_SERVICES := $(call REGISTRY,databases)
 # name=module of each database's demo loader (demo/<name>.py).
 DEMOS := $(call REGISTRY,demos)
+SERVICE_PACKAGE_DIRS = $(patsubst %/service.py,%,$(wildcard services/*/*/service.py))
 API = http://localhost:$(lastword $(subst :, ,$(or $(WEB_SERVER_ADDRESS),127.0.0.1:8000)))
 PYTEST_ARGS ?=
 # Eventlet warns that it is deprecated from whichever nameko module imports it first.
@@ -122,7 +123,8 @@ lint: install
 	$(PY) -m devstack.registry check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy libs/crm_common/crm_common
+	$(BIN)/mypy libs/crm_common/crm_common gateway/gateway $(SERVICE_PACKAGE_DIRS)
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .
