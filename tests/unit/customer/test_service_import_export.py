@@ -134,6 +134,13 @@ def test_export_is_excel_friendly_and_filtered(service, make_customer):
     assert len(rows_of(service.export_customers({}))) == 2
 
 
+@pytest.mark.parametrize("paging", [{"limit": "20"}, {"cursor": "abc"}])
+def test_export_takes_no_paging(service, paging):
+    with pytest.raises(ValidationFailed) as refused:
+        service.export_customers(paging)
+    assert set(refused.value.field_errors) == set(paging)
+
+
 def test_export_then_import_changes_nothing(service, make_customer):
     make_customer(
         "上海华东机电设备有限公司",

@@ -19,7 +19,7 @@ from customer.domain.customers import CREDIT_CODE_TAKEN_OUTSIDE
 from customer.domain.status import Status
 from customer.domain.tags import split_tags
 from customer.models import Customer
-from customer.schemas import CustomerInputSchema, CustomerQuerySchema
+from customer.schemas import CustomerExportQuerySchema, CustomerInputSchema
 
 MAX_IMPORT_ROWS = 10_000
 MAX_EXPORT_ROWS = 100_000
@@ -131,7 +131,7 @@ class Transfer(CustomerUseCases):
 
     def export_csv(self, query: Any) -> str:
         self.principal.require(EXPORT)
-        params = load(CustomerQuerySchema(), query)
+        params = load(CustomerExportQuerySchema(), query)
         total = repository.count_customers(self.session, params, self.visible)
         if total > MAX_EXPORT_ROWS:
             raise ValidationFailed.on(
