@@ -2,7 +2,7 @@
 
 ::
 
-    class SalesService(ServiceKit):
+    class SalesService(kit.ServiceKit):
         name = "sales"
         db = Database(Base)
         inbox_model = InboxEvent
