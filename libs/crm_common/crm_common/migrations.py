@@ -1,7 +1,9 @@
 """Alembic, driven from code: each service keeps its revisions in ``<package>/migrations``.
 
 ``create_outbox_table`` and ``create_inbox_table`` are the DDL of ``crm_common.models``'
-``OutboxMixin`` and ``InboxMixin`` for a service's initial revision (a test keeps them equal).
+``OutboxMixin`` and ``InboxMixin`` for a service's initial revision, and
+``create_idempotency_table`` that of ``crm_common.idempotency.IdempotencyRecordMixin`` (tests keep
+them equal).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 OUTBOX_TABLE = "outbox"
 INBOX_TABLE = "inbox"
+IDEMPOTENCY_TABLE = "idempotency_records"
 
 
 def alembic_config(package: str, uri: str) -> Config:
@@ -67,6 +70,23 @@ def create_inbox_table(op: Any) -> None:
     )
 
 
+def create_idempotency_table(op: Any) -> None:
+    """The stored answers of writes sent with an ``Idempotency-Key``, one row per user and key."""
+    op.create_table(
+        IDEMPOTENCY_TABLE,
+        sa.Column("user_id", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("operation", sa.String(length=150), nullable=False),
+        sa.Column("result", sa.JSON(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", "key"),
+    )
+    op.create_index(
+        op.f("ix_idempotency_records_created_at"), IDEMPOTENCY_TABLE, ["created_at"], unique=False
+    )
+
+
 def drop_outbox_table(op: Any) -> None:
     op.drop_index(op.f("ix_outbox_sent_at"), table_name=OUTBOX_TABLE)
     op.drop_table(OUTBOX_TABLE)
@@ -74,6 +94,11 @@ def drop_outbox_table(op: Any) -> None:
 
 def drop_inbox_table(op: Any) -> None:
     op.drop_table(INBOX_TABLE)
+
+
+def drop_idempotency_table(op: Any) -> None:
+    op.drop_index(op.f("ix_idempotency_records_created_at"), table_name=IDEMPOTENCY_TABLE)
+    op.drop_table(IDEMPOTENCY_TABLE)
 
 
 def run_migrations(metadata: MetaData) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from crm_common.idempotency import IdempotencyRecordMixin
 from crm_common.models import EntityMixin, InboxMixin, OutboxMixin, utcnow
 
 
@@ -34,6 +35,10 @@ class OutboxMessage(OutboxMixin, Base):
 
 
 class InboxEvent(InboxMixin, Base):
+    pass
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 
 

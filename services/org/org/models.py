@@ -25,6 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from crm_common.idempotency import IdempotencyRecordMixin
 from crm_common.models import EntityMixin, OutboxMixin, utcnow
 
 
@@ -37,6 +38,10 @@ class Base(DeclarativeBase):
 
 
 class OutboxMessage(OutboxMixin, Base):
+    pass
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 
 
