@@ -19,7 +19,7 @@ from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Conflict, NotFound, ValidationFailed
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
-from customer.models import Base, Contact, OutboxMessage
+from customer.models import Base, Contact, CustomerCodeCounter, OutboxMessage
 from customer.repository import allocate_code
 from customer.service import CustomerService
 from demo.customer import ensure_demo
@@ -77,6 +77,36 @@ def test_concurrent_code_allocation_never_repeats(db):
         pool.spawn(allocate)
     pool.waitall()
     assert sorted(codes) == [f"C2031{n:06d}" for n in range(1, 31)]
+
+
+def test_concurrent_allocation_skips_imported_codes_and_never_repeats(db, service):
+    taken = [3, 4, 10, 999_999]
+    rows = "".join(f"C2031{n:06d},导入客户{n}有限公司\n" for n in taken)
+    assert service.import_customers("code,name\n" + rows)["created"] == len(taken)
+    codes: list[str] = []
+
+    def allocate():
+        with db.session() as session:
+            code = allocate_code(session, 2031)
+            eventlet.sleep(0.01)
+            codes.append(code)
+
+    pool = eventlet.GreenPool(10)
+    for _ in range(20):
+        pool.spawn(allocate)
+    pool.waitall()
+    expected = [n for n in range(1, 24) if n not in taken]
+    assert sorted(codes) == [f"C2031{n:06d}" for n in expected]
+
+
+def test_an_exhausted_year_is_a_conflict_on_postgres(db):
+    with db.session() as session:
+        session.execute(
+            CustomerCodeCounter.__table__.insert().values(year=2032, last_value=999_999)
+        )
+    with db.session() as session, pytest.raises(Conflict) as info:
+        allocate_code(session, 2032)
+    assert info.value.details["reason"] == "customer_codes_exhausted"
 
 
 def test_create_update_conflicts_and_history(service):

@@ -35,7 +35,14 @@ from crm_common.errors import NotFound, ValidationFailed
 from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.phones import is_mobile, normalize_mobile
 from crm_common.scope import ScopeColumns, scope_filter
-from customer.domain.codes import format_customer_code, parse_customer_code
+from customer.domain.codes import (
+    MAX_SEQUENCE,
+    checked_customer_code,
+    codes_exhausted,
+    first_free_sequence,
+    format_customer_code,
+    parse_customer_code,
+)
 from customer.domain.duplicates import SIMILAR_NAME_THRESHOLD
 from customer.domain.names import bigrams, length_bounds, normalize_company_name
 from customer.domain.phones import phone_key
@@ -231,42 +238,71 @@ def business_year(now: datetime | None = None) -> int:
     return (now or datetime.now(UTC)).astimezone(BUSINESS_TZ).year
 
 
+CODE_WINDOW = 200
+"""How many sequences one look at the taken codes covers when allocation has to skip some."""
+
+
 def allocate_code(session: Session, year: int | None = None) -> str:
-    """Next code of the year. One atomic upsert: concurrent callers block on the counter row
-    until the first commits, so no two transactions get the same sequence."""
+    """The next free code of the year. The counter moves by one atomic upsert: concurrent
+    callers block on the counter row until the first commits, so no two transactions get the
+    same sequence. Codes already taken (given by an import) are skipped; a year with no
+    sequence left is a ``Conflict``."""
     year = year or business_year()
+    sequence = _bump_counter(session, year)
+    while sequence is not None:
+        end = sequence + CODE_WINDOW - 1
+        free = first_free_sequence(sequence, end, _taken_sequences(session, year, sequence, end))
+        if free is not None:
+            if free != sequence:
+                _set_counter(session, year, free)
+            return format_customer_code(year, free)
+        _set_counter(session, year, min(end, MAX_SEQUENCE))
+        sequence = _bump_counter(session, year)
+    raise codes_exhausted(year)
+
+
+def _bump_counter(session: Session, year: int) -> int | None:
+    """The year's counter moved on by one, or None when it reached the last sequence."""
     table = CustomerCodeCounter.__table__
     stmt = (
         _upsert(session)(table)
         .values(year=year, last_value=1)
         .on_conflict_do_update(
-            index_elements=[table.c.year], set_={"last_value": table.c.last_value + 1}
+            index_elements=[table.c.year],
+            set_={"last_value": table.c.last_value + 1},
+            where=table.c.last_value < MAX_SEQUENCE,
         )
         .returning(table.c.last_value)
     )
-    return format_customer_code(year, session.execute(stmt).scalar_one())
+    value: int | None = session.execute(stmt).scalar_one_or_none()
+    return value
+
+
+def _set_counter(session: Session, year: int, last_value: int) -> None:
+    session.execute(
+        update(CustomerCodeCounter)
+        .where(CustomerCodeCounter.year == year)
+        .values(last_value=last_value)
+    )
+
+
+def _taken_sequences(session: Session, year: int, start: int, end: int) -> set[int]:
+    """The sequences of the year from ``start`` to ``end`` that customers' codes hold."""
+    low = format_customer_code(year, start)
+    high = format_customer_code(year, min(end, MAX_SEQUENCE))
+    codes = session.scalars(select(Customer.code).where(Customer.code.between(low, high)))
+    parsed = (parse_customer_code(code) for code in codes)
+    return {p[1] for p in parsed if p is not None and p[0] == year}
 
 
 def reserve_code(session: Session, code: str) -> str:
-    """Take an explicit code (an import from another system) and move the year's counter past
-    it, so generated codes never collide with it."""
-    parsed = parse_customer_code(code)
-    if parsed is None:
-        raise ValidationFailed.on("code", "must look like C2026000123 (C, year, 6 digits)")
-    year, sequence = parsed
-    table = CustomerCodeCounter.__table__
-    insert = _upsert(session)(table).values(year=year, last_value=sequence)
-    stmt = insert.on_conflict_do_update(
-        index_elements=[table.c.year],
-        set_={
-            "last_value": case(
-                (table.c.last_value < insert.excluded.last_value, insert.excluded.last_value),
-                else_=table.c.last_value,
-            )
-        },
-    )
-    session.execute(stmt)
-    return format_customer_code(year, sequence)
+    """Check an explicit code (an import from another system) and take it as it is. The
+    counter stays where it is: allocation skips taken codes, so one code near the end of the
+    range cannot use up the year."""
+    code = checked_customer_code(code)
+    if code_taken(session, code):
+        raise ValidationFailed.on("code", "is already taken by another customer")
+    return code
 
 
 # -- duplicates ------------------------------------------------------------------------------
