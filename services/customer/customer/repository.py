@@ -306,6 +306,16 @@ def reserve_code(session: Session, code: str) -> str:
 
 
 # -- duplicates ------------------------------------------------------------------------------
+def name_taken(session: Session, name: str) -> bool:
+    """Whether any customer not merged away, visible or not, has this name (normalized)."""
+    key = normalize_company_name(name)
+    return bool(
+        session.scalar(
+            select(exists().where(Customer.name_key == key, Customer.status != Status.MERGED.value))
+        )
+    )
+
+
 def duplicate_suspects(
     session: Session,
     name: str,

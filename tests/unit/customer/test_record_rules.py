@@ -9,6 +9,7 @@ from crm_common.history import FieldChange
 from customer.domain.contacts import new_contact_is_primary, primaries_to_demote
 from customer.domain.customers import (
     candidate_view,
+    candidate_views,
     check_credit_code_allowed,
     check_editable,
     credit_code_taken,
@@ -59,12 +60,14 @@ def test_clashes_name_the_holder_only_to_those_who_may_see_it():
     assert seen.details["candidates"][0]["code"] == "C2026000001"
     assert seen.details["merged_into_id"] == "c9"
     unseen = credit_code_taken_outside()
-    assert unseen.details["candidates"] == [
-        {"in_scope": False, "score": 1.0, "reasons": ["same_credit_code"]}
-    ]
+    assert unseen.details["candidates"] == [{"in_scope": False}]
     candidate = {"id": "c1", "code": "C1", "name": "甲", "score": 0.9, "reasons": ["x"]}
     assert candidate_view(candidate, True)["code"] == "C1"
-    assert candidate_view(candidate, False) == {"in_scope": False, "score": 0.9, "reasons": ["x"]}
+    assert candidate_view(candidate, False) == {"in_scope": False}
+    other = {**candidate, "id": "c2", "code": "C2"}
+    third = {**candidate, "id": "c3", "code": "C3"}
+    views = candidate_views([other, candidate, third], {"c1"})
+    assert views == [{**candidate, "in_scope": True}, {"in_scope": False}]
 
 
 def test_a_customers_first_contact_is_primary_unless_told_and_a_new_primary_demotes():

@@ -410,7 +410,7 @@ def test_duplicates_outside_the_scope_are_reported_without_identity(service, boo
     with pytest.raises(Conflict) as info:
         service.create_customer({"name": "北京北方机电五金股份有限公司"})
     [candidate] = info.value.details["candidates"]
-    assert candidate == {"in_scope": False, "score": candidate["score"], "reasons": ["same_name"]}
+    assert candidate == {"in_scope": False}
     with pytest.raises(Conflict) as info:
         service.create_customer({"name": "上海华东机电设备股份有限公司"})
     [candidate] = info.value.details["candidates"]
@@ -433,9 +433,7 @@ def test_a_credit_code_taken_outside_the_scope_is_refused_without_identity(servi
             call()
         error = info.value
         assert error.details["reason"] == "credit_code_taken"
-        assert error.details["candidates"] == [
-            {"in_scope": False, "score": 1.0, "reasons": ["same_credit_code"]}
-        ]
+        assert error.details["candidates"] == [{"in_scope": False}]
         text = error.message + json.dumps(error.details, ensure_ascii=False)
         assert north["id"] not in text and north["code"] not in text and "北方" not in text
 

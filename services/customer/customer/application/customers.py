@@ -12,7 +12,7 @@ from crm_common.scope import SCOPE_FIELDS, check_in_scope, scope_values
 from customer import events, repository
 from customer.application.base import READ, WRITE, CustomerUseCases, dump_customer
 from customer.domain.customers import (
-    candidate_view,
+    candidate_views,
     check_credit_code_allowed,
     check_editable,
     credit_code_taken,
@@ -79,16 +79,14 @@ class Customers(CustomerUseCases):
     def duplicates_of(
         self, name: str, credit_code: str | None, phone: str | None
     ) -> list[dict[str, Any]]:
-        """Likely duplicates wherever they are; those outside the caller's scope are told only
-        by score and reasons."""
+        """Likely duplicates wherever they are; those outside the caller's scope only as one
+        entry telling that such a customer exists."""
         suspects = repository.duplicate_suspects(
             self.session, name, credit_code, phone, self.visible
         )
         visible = {str(row.id) for row in suspects if row.in_scope}
-        return [
-            candidate_view(c.as_dict(), c.id in visible)
-            for c in find_duplicates(Probe(name, credit_code, phone), suspects)
-        ]
+        found = find_duplicates(Probe(name, credit_code, phone), suspects)
+        return candidate_views((c.as_dict() for c in found), visible)
 
     def check_credit_code_free(self, credit_code: str | None, own_id: Any) -> None:
         if not credit_code:

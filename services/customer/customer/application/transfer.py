@@ -81,18 +81,19 @@ class Transfer(CustomerUseCases):
             return "updated" if self.customers.apply_changes(existing, values) else "unchanged"
         values = self.customers.new_customer_values(load(CustomerInputSchema(), data))
         same = [
-            c
+            c["code"]
             for c in self.customers.duplicates_of(values["name"], None, None)
-            if "same_name" in c["reasons"]
+            if "same_name" in c.get("reasons", ())
         ]
         if same:
-            codes = [c["code"] for c in same if c["in_scope"]]
             raise ValidationFailed.on(
                 "name",
-                f"a customer with this name exists ({', '.join(codes)}); "
-                "put its code in the code column to update it"
-                if codes
-                else "a customer with this name exists outside your data scope",
+                f"a customer with this name exists ({', '.join(same)}); "
+                "put its code in the code column to update it",
+            )
+        if repository.name_taken(self.session, values["name"]):
+            raise ValidationFailed.on(
+                "name", "a customer with this name exists outside your data scope"
             )
         self.customers.create_from(values, allow_duplicate=True, code=code)
         return "created"

@@ -54,11 +54,28 @@ def moves_owner(changes: Iterable[FieldChange]) -> bool:
     return any(change.field in OWNERSHIP_FIELDS for change in changes)
 
 
+HIDDEN_CANDIDATE: dict[str, Any] = {"in_scope": False}
+"""All a caller learns of duplicates outside their scope: that there is at least one."""
+
+
 def candidate_view(candidate: Mapping[str, Any], in_scope: bool) -> dict[str, Any]:
-    """A duplicate candidate as the caller may see it: outside their scope, no identity."""
+    """A duplicate candidate as the caller may see it: outside their scope, only that it
+    exists (no identity, score or reasons, which would tell how close a hidden record is)."""
     if in_scope:
         return {**candidate, "in_scope": True}
-    return {"in_scope": False, "score": candidate["score"], "reasons": candidate["reasons"]}
+    return dict(HIDDEN_CANDIDATE)
+
+
+def candidate_views(
+    candidates: Iterable[Mapping[str, Any]], visible_ids: set[str]
+) -> list[dict[str, Any]]:
+    """The candidates the caller may see, then at most one ``HIDDEN_CANDIDATE`` standing for
+    all the others (so neither their number nor their order tells anything)."""
+    candidates = list(candidates)
+    views = [candidate_view(c, True) for c in candidates if str(c["id"]) in visible_ids]
+    if len(views) < len(candidates):
+        views.append(dict(HIDDEN_CANDIDATE))
+    return views
 
 
 def duplicate_found(candidates: list[dict[str, Any]]) -> Conflict:
@@ -97,7 +114,7 @@ def credit_code_taken_outside() -> Conflict:
         {
             "reason": "credit_code_taken",
             "errors": {"credit_code": [CREDIT_CODE_TAKEN_OUTSIDE]},
-            "candidates": [{"in_scope": False, "score": 1.0, "reasons": ["same_credit_code"]}],
+            "candidates": [dict(HIDDEN_CANDIDATE)],
             "merged_into_id": None,
         },
     )
