@@ -6,6 +6,7 @@ handlers only say what they need.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -17,11 +18,17 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request
 
 from crm_common.errors import ValidationFailed
+from crm_common.schemas import unstorable_text
 from gateway.problems import HttpProblem, bad_request, invalid
 
 _IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,18})"\s*$')
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+MAX_JSON_DEPTH = 32
+"""How deeply objects and arrays may nest in a request body; no API shape comes close."""
+_UTF8_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 
 def _body_bytes(request: Request) -> bytes:
@@ -34,20 +41,60 @@ def _body_bytes(request: Request) -> bytes:
 
 
 def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object; 415 for another media type, 400 for anything but an object."""
+    """The request's JSON object; 415 for another media type or a charset other than UTF-8,
+    400 for anything but a JSON object or one nested too deeply, 422 for text no database can
+    hold (NUL characters, lone surrogates)."""
     mimetype = request.mimetype or ""
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise HttpProblem(415, "unsupported_media_type", "send the body as application/json")
+    charset = request.mimetype_params.get("charset")
+    if charset and charset.strip().lower() not in _UTF8_CHARSETS:
+        raise HttpProblem(
+            415, "unsupported_media_type", "JSON is UTF-8: send charset=utf-8 or no charset"
+        )
     raw = _body_bytes(request)
     if not raw.strip():
         raise bad_request("the request needs a JSON object as its body", "invalid_json")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw.decode("utf-8-sig"))
+    except RecursionError:
+        raise _too_deep() from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request(f"the body is not valid JSON: {_reason(exc)}", "invalid_json") from None
     if not isinstance(data, dict):
         raise bad_request("the body must be a JSON object", "invalid_json")
+    check_json_text(data)
     return data
+
+
+def _too_deep() -> HttpProblem:
+    return bad_request(
+        f"the body nests objects and arrays more than {MAX_JSON_DEPTH} deep", "invalid_json"
+    )
+
+
+def check_json_text(data: Any) -> None:
+    """400 when ``data`` nests deeper than :data:`MAX_JSON_DEPTH`; 422 naming the member whose
+    text (or name) holds a NUL character or a lone UTF-16 surrogate."""
+    pending: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while pending:
+        item, path, depth = pending.pop()
+        if isinstance(item, str):
+            reason = unstorable_text(item)
+            if reason:
+                raise invalid(path or "_schema", reason)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise _too_deep()
+        members = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, value in members:
+            name = f"{path}.{key}" if path else str(key)
+            reason = unstorable_text(key) if isinstance(key, str) else None
+            if reason:
+                raise invalid(name, f"the member's name {reason}")
+            pending.append((value, name, depth + 1))
 
 
 def validated(schema: Schema, request: Request) -> dict[str, Any]:
@@ -94,8 +141,16 @@ def text(args: Mapping[str, str], name: str) -> str | None:
     raw = args.get(name)
     if raw is None:
         return None
-    stripped = raw.strip()
+    stripped = _storable(name, raw.strip())
     return stripped or None
+
+
+def _storable(name: str, value: str) -> str:
+    """``value`` of the query parameter ``name``; 422 when no database could compare it."""
+    reason = unstorable_text(value) or unstorable_text(name)
+    if reason:
+        raise invalid(name, reason)
+    return value
 
 
 def query_dict(args: MultiDict[str, str]) -> dict[str, Any]:
@@ -103,7 +158,7 @@ def query_dict(args: MultiDict[str, str]) -> dict[str, Any]:
     a list, and a blank one counts as absent (an empty filter box filters nothing)."""
     query: dict[str, Any] = {}
     for name in args:
-        values = [value for value in args.getlist(name) if value.strip()]
+        values = [_storable(name, value) for value in args.getlist(name) if value.strip()]
         if values:
             query[name] = values if len(values) > 1 else values[0]
     return query
@@ -206,17 +261,24 @@ def _uploaded(request: Request, file_fields: Iterable[str]) -> tuple[bytes, str 
 
 
 def decode_text(raw: bytes, charset: str | None = None) -> str:
-    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+    """``raw`` as text: UTF-8 (with or without a byte-order mark) whenever it is valid UTF-8,
+    whatever ``charset`` claims (text in another charset is hardly ever valid UTF-8, and
+    reading UTF-8 as latin-1 would store mojibake); otherwise the declared charset, or
+    GB18030 when none is declared."""
+    if charset:
         try:
-            return raw.decode(charset)
+            codecs.lookup(charset)
         except LookupError:
             raise bad_request(f"unknown charset {charset!r}", "unknown_charset") from None
-        except UnicodeDecodeError:
-            raise bad_request(f"the text is not valid {charset}", "invalid_encoding") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    if charset and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        try:
+            return raw.decode(charset)
+        except UnicodeDecodeError:
+            raise bad_request(f"the text is not valid {charset}", "invalid_encoding") from None
     try:
         return raw.decode("gb18030")
     except UnicodeDecodeError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Response
 
-from crm_common.errors import CrmError
+from crm_common.errors import CrmError, flat_field_errors
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:crm:problem:"
@@ -122,19 +123,13 @@ def problem_body(
         "request_id": request_id,
     }
     if errors:
-        body["errors"] = {field: _reasons(reasons) for field, reasons in errors.items()}
+        body["errors"] = flat_field_errors(dict(errors))
     body.update(
         (key, item)
         for key, item in (extra or {}).items()
         if key not in RESERVED_MEMBERS and key != "errors"
     )
     return body
-
-
-def _reasons(reasons: Any) -> Any:
-    if isinstance(reasons, str):
-        return [reasons]
-    return reasons
 
 
 def problem_response(
@@ -205,12 +200,20 @@ def _crm_error_response(exc: CrmError, request_id: str | None) -> Response:
         headers["WWW-Authenticate"] = BEARER_CHALLENGE
     if status == 503:
         headers["Retry-After"] = "5"
+    if status == 429:
+        headers["Retry-After"] = str(_whole_seconds(details.get("retry_after"), 1))
     if status >= 500:
         _log.warning("a service reported %s: %s", exc.code, exc.message)
     body = problem_body(
         status, exc.code, exc.title, exc.message, request_id, errors=errors, extra=details
     )
     return problem_response(status, body, headers)
+
+
+def _whole_seconds(value: Any, default: int) -> int:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+        return math.ceil(value)
+    return default
 
 
 def _http_exception_response(exc: HTTPException, request_id: str | None) -> Response:

@@ -30,7 +30,12 @@ class ProblemSchema(Schema):
     errors = fields.Dict(
         keys=fields.String(),
         values=fields.List(fields.String()),
-        metadata={"description": "reasons per field, when the input is not valid"},
+        metadata={
+            "description": "reasons per field, when the input is not valid; a member of a "
+            "nested object or an item of a list is named by its dotted path (tags.0, "
+            "address.city)",
+            "example": {"name": ["Missing data for required field."], "status.0": ["..."]},
+        },
     )
 
 

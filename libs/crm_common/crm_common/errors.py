@@ -58,9 +58,44 @@ class ValidationFailed(CrmError):
 
     @classmethod
     def from_marshmallow(cls, exc: Any) -> ValidationFailed:
-        """Wrap a marshmallow ``ValidationError``; its messages keep their field structure."""
+        """Wrap a marshmallow ``ValidationError``, its reasons flattened per field path."""
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        return cls("the input is not valid", {"errors": messages})
+        return cls("the input is not valid", {"errors": flat_field_errors(messages)})
+
+
+def flat_field_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Field reasons as one flat ``{"path": ["reason", ...]}`` mapping.
+
+    Marshmallow nests the reasons of a list item or a nested object (``{"status": {"0":
+    [...]}}``); a nested reason is named by its dotted path (``"status.0"``), so every field
+    error has the same documented shape.
+    """
+    if not isinstance(errors, dict):
+        return {prefix or "_schema": _reason_list(errors)}
+    flat: dict[str, list[str]] = {}
+    for key, value in errors.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(flat_field_errors(value, path))
+        else:
+            flat.setdefault(path, []).extend(_reason_list(value))
+    return flat
+
+
+def _reason_list(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        reasons: list[str] = []
+        for item in value:
+            if isinstance(item, dict):
+                reasons.extend(
+                    f"{path}: {reason}"
+                    for path, found in flat_field_errors(item).items()
+                    for reason in found
+                )
+            else:
+                reasons.append(str(item))
+        return reasons
+    return [str(value)]
 
 
 @deserialize_to_instance
@@ -85,11 +120,32 @@ class Unauthenticated(CrmError):
 
 
 @deserialize_to_instance
+class TooManyRequests(CrmError):
+    """Refused for now; ``details["retry_after"]`` says in how many seconds to try again."""
+
+    code = "too_many_requests"
+    status = 429
+    title = "Too many requests"
+
+    @classmethod
+    def retry_in(cls, message: str, seconds: int) -> TooManyRequests:
+        return cls(message, {"retry_after": max(1, seconds)})
+
+
+@deserialize_to_instance
 class Unavailable(CrmError):
     code = "unavailable"
     status = 503
     title = "Service unavailable"
 
 
-EXPECTED_ERRORS = (NotFound, ValidationFailed, Conflict, Forbidden, Unauthenticated, Unavailable)
+EXPECTED_ERRORS = (
+    NotFound,
+    ValidationFailed,
+    Conflict,
+    Forbidden,
+    Unauthenticated,
+    TooManyRequests,
+    Unavailable,
+)
 """Pass as ``@rpc(expected_exceptions=EXPECTED_ERRORS)`` so they are not logged as crashes."""

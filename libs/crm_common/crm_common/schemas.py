@@ -24,15 +24,40 @@ class StrictSchema(Schema):
 
 
 class Text(fields.String):
-    """Trimmed text; an empty optional value becomes null."""
+    """Trimmed text; an empty or blank optional value becomes null (and skips the validators,
+    which would otherwise measure a null). NUL characters and lone UTF-16 surrogates are
+    refused: no database stores them and PostgreSQL fails on a NUL."""
+
+    def deserialize(
+        self,
+        value: Any,
+        attr: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if self.allow_none and isinstance(value, str) and not value.strip():
+            return None
+        return super().deserialize(value, attr, data, **kwargs)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
-            if self.allow_none:
-                return None
             raise ValidationError("This field may not be blank.")
+        reason = unstorable_text(text)
+        if reason:
+            raise ValidationError(reason)
         return text
+
+
+def unstorable_text(text: str) -> str | None:
+    """Why ``text`` cannot be stored as UTF-8 text, or None when it can."""
+    if "\x00" in text:
+        return "must not contain NUL characters."
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it holds a lone UTF-16 surrogate)."
+    return None
 
 
 class CommaList(fields.List[Any]):

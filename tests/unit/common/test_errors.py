@@ -40,4 +40,4 @@ def test_validation_failed_keeps_marshmallow_field_structure():
 def test_every_error_has_a_distinct_code_and_status():
     kinds = CrmError.__subclasses__()
     assert len({kind.code for kind in kinds}) == len(kinds)
-    assert {kind.status for kind in kinds} == {401, 403, 404, 409, 422, 503}
+    assert {kind.status for kind in kinds} == {401, 403, 404, 409, 422, 429, 503}

@@ -182,3 +182,73 @@ def test_validation_reasons_never_quote_what_was_sent():
             )
         text = json.dumps(caught.value.details) + caught.value.message
         assert "hunter2" not in text
+
+
+def json_request(data, content_type="application/json"):
+    return request(method="POST", data=data, content_type=content_type)
+
+
+@pytest.mark.parametrize("depth", [parsing.MAX_JSON_DEPTH + 1, 1000, 100_000])
+def test_json_nested_too_deeply_is_a_400_not_a_crash(depth):
+    body = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+    problem = status_of(lambda: parsing.json_body(json_request(body)))
+    assert problem.status == 400 and problem.code == "invalid_json"
+    assert "nests" in problem.detail
+
+
+def test_json_nested_within_the_limit_is_read():
+    depth = parsing.MAX_JSON_DEPTH - 1
+    body = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+    nested = parsing.json_body(json_request(body))["a"]
+    for _ in range(depth - 1):
+        (nested,) = nested
+    assert nested == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"name": "\\ud800"}', "name"),
+        (b'{"tags": ["ok", "x\\udfffy"]}', "tags.1"),
+        (b'{"contact": {"remark": "a\\u0000b"}}', "contact.remark"),
+        (b'{"a\\u0000": 1}', "a\x00"),
+    ],
+)
+def test_text_no_database_can_hold_is_a_422_naming_the_member(body, field):
+    problem = status_of(lambda: parsing.json_body(json_request(body)))
+    assert problem.status == 422 and list(problem.errors) == [field]
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "latin-1", "gb18030", "utf-16"])
+def test_json_declared_in_a_charset_other_than_utf8_is_415(charset):
+    body = json.dumps({"name": "华东"}, ensure_ascii=False).encode()
+    problem = status_of(
+        lambda: parsing.json_body(json_request(body, f"application/json; charset={charset}"))
+    )
+    assert problem.status == 415
+
+
+def test_json_declared_utf8_or_ascii_is_read():
+    body = json.dumps({"name": "华东"}, ensure_ascii=False).encode()
+    for charset in ("utf-8", "UTF-8", "us-ascii"):
+        read = parsing.json_body(json_request(body, f"application/json; charset={charset}"))
+        assert read == {"name": "华东"}
+
+
+def test_csv_declared_latin1_but_holding_utf8_is_read_as_utf8():
+    raw = "name\n华东机电\n".encode()
+    body = request(method="POST", data=raw, content_type="text/csv; charset=iso-8859-1")
+    assert parsing.csv_text(body) == "name\n华东机电\n"
+    latin = request(
+        method="POST",
+        data="name\nMüller\n".encode("latin-1"),
+        content_type="text/csv; charset=iso-8859-1",
+    )
+    assert parsing.csv_text(latin) == "name\nMüller\n"
+
+
+@pytest.mark.parametrize("value", ["华东\x00", "\x00", "\ud800"])
+def test_query_values_no_database_can_compare_are_a_422(value):
+    args = MultiDict([("q", value)])
+    problem = status_of(lambda: parsing.query_dict(args))
+    assert problem.status == 422 and list(problem.errors) == ["q"]

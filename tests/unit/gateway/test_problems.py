@@ -1,11 +1,19 @@
 import json
 import logging
 
+import pytest
 from nameko.exceptions import RemoteError, UnknownService
 from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from crm_common.errors import Conflict, NotFound, Unauthenticated, Unavailable, ValidationFailed
+from crm_common.errors import (
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+    Unavailable,
+    ValidationFailed,
+)
 from gateway.problems import HttpProblem, response_for, unauthenticated
 
 
@@ -93,3 +101,34 @@ def test_gateway_problems_render_their_extras():
     assert response.status_code == 504
     assert body["title"] == "Gateway Timeout"
     assert body["service"] == "s"
+
+
+def test_nested_field_errors_are_flattened_to_dotted_paths():
+    nested = {"status": {"0": ["Must be one of: potential."]}, "address": {"city": "bad"}}
+    _, body = render(ValidationFailed("bad", {"errors": nested}))
+    assert body["errors"] == {"status.0": ["Must be one of: potential."], "address.city": ["bad"]}
+    assert all(
+        isinstance(reasons, list) and all(isinstance(reason, str) for reason in reasons)
+        for reasons in body["errors"].values()
+    )
+
+
+def test_marshmallow_reasons_of_list_items_arrive_flat():
+    from marshmallow import Schema, ValidationError
+    from marshmallow.validate import OneOf
+
+    from crm_common.schemas import CommaList, Text
+
+    class Filter(Schema):
+        status = CommaList(Text(validate=OneOf(["formal"])))
+
+    with pytest.raises(ValidationError) as caught:
+        Filter().load({"status": "formal,ok"})
+    error = ValidationFailed.from_marshmallow(caught.value)
+    assert list(error.field_errors) == ["status.1"]
+
+
+def test_too_many_requests_from_a_service_carries_retry_after():
+    response, body = render(TooManyRequests.retry_in("wait", 7))
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "7" and body["retry_after"] == 7
