@@ -1,11 +1,16 @@
-"""RPC to the services with a deadline.
+"""RPC to the services within the request's deadline, through each service's bulkhead.
 
 Nameko's in-service ``RpcProxy`` waits for a reply forever. ``ServiceRpc`` is the same
-dependency with a deadline per call (``RPC_TIMEOUT`` seconds by default):
+dependency with a deadline (``RPC_TIMEOUT`` seconds by default), counted from the arrival of
+the HTTP request being handled (``gateway.limits.deadline_after``), so that the time the request
+waited for a worker and its earlier calls count:
 
+* the call takes a slot of the service's bulkhead (``gateway.limits.Bulkheads``) for as long as
+  it is in flight; with none free it is refused at once: 503 with ``Retry-After``;
 * the request is published with publisher confirms and ``mandatory``: no queue bound for the
-  service -> ``Unavailable`` (503); a broker that cannot be reached or refuses the message within
-  the deadline -> ``Unavailable`` (503);
+  service -> ``Unavailable`` (503); a broker that cannot be reached, refuses the message, or
+  takes a connection but never answers (a pooled connection awaited, a connection opened, a
+  confirm awaited) -> ``Unavailable`` (503) by the deadline at the latest;
 * the reply is awaited for what is left of the deadline; none by then -> ``UpstreamTimeout``
   (504), and the pending reply slot is dropped so a late answer is discarded;
 * the request message expires in the queue at the deadline, so a call the caller has given up
@@ -28,6 +33,7 @@ from nameko.rpc import MethodProxy, RpcProxy, get_rpc_exchange
 
 from crm_common.errors import Unavailable
 from gateway import settings
+from gateway.limits import Bulkhead, Bulkheads, deadline_after
 from gateway.problems import UpstreamTimeout
 
 _log = logging.getLogger(__name__)
@@ -46,6 +52,8 @@ class ServiceRpc(RpcProxy):
     """``ServiceRpc("customer")`` injects a proxy whose calls fail fast instead of hanging;
     ``ServiceRpc()`` one that reaches any service through ``for_service(name)``."""
 
+    bulkheads = Bulkheads()
+
     def __init__(
         self, target_service: str = "", timeout: float | None = None, **options: Any
     ) -> None:
@@ -57,7 +65,12 @@ class ServiceRpc(RpcProxy):
     def get_dependency(self, worker_ctx: Any) -> TimedServiceProxy:
         timeout = self.timeout or settings.rpc_timeout(self.container.config)
         return TimedServiceProxy(
-            worker_ctx, self.target_service, self.rpc_reply_listener, timeout, self.options
+            worker_ctx,
+            self.target_service,
+            self.rpc_reply_listener,
+            timeout,
+            self.bulkheads,
+            self.options,
         )
 
 
@@ -68,22 +81,35 @@ class TimedServiceProxy:
         service_name: str,
         reply_listener: Any,
         timeout: float,
+        bulkheads: Bulkheads,
         options: dict[str, Any] | None = None,
     ) -> None:
         self.worker_ctx = worker_ctx
         self.service_name = service_name
         self.reply_listener = reply_listener
         self.timeout = timeout
+        self.bulkheads = bulkheads
         self.options = dict(options or {})
 
     def with_timeout(self, timeout: float) -> TimedServiceProxy:
+        """The same proxy whose calls may take ``timeout`` seconds from the request's arrival."""
         return TimedServiceProxy(
-            self.worker_ctx, self.service_name, self.reply_listener, timeout, self.options
+            self.worker_ctx,
+            self.service_name,
+            self.reply_listener,
+            timeout,
+            self.bulkheads,
+            self.options,
         )
 
     def for_service(self, service_name: str) -> TimedServiceProxy:
         return TimedServiceProxy(
-            self.worker_ctx, service_name, self.reply_listener, self.timeout, self.options
+            self.worker_ctx,
+            service_name,
+            self.reply_listener,
+            self.timeout,
+            self.bulkheads,
+            self.options,
         )
 
     def __getattr__(self, method_name: str) -> TimedMethodProxy:
@@ -95,24 +121,29 @@ class TimedServiceProxy:
             method_name,
             self.reply_listener,
             timeout=self.timeout,
+            bulkhead=self.bulkheads.of(self.service_name),
             **self.options,
         )
 
 
 class TimedMethodProxy(MethodProxy):
-    def __init__(self, *args: Any, timeout: float, **options: Any) -> None:
+    def __init__(self, *args: Any, timeout: float, bulkhead: Bulkhead, **options: Any) -> None:
         super().__init__(*args, **options)
         self.timeout = timeout
+        self.bulkhead = bulkhead
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        deadline = time.monotonic() + self.timeout
+        deadline = deadline_after(self.timeout)
+        if deadline <= time.monotonic():
+            raise UpstreamTimeout(self.service_name, self.method_name, self.timeout)
         correlation_id = str(uuid.uuid4())
-        reply_event = self.reply_listener.get_reply_event(correlation_id)
-        try:
-            self._publish_before(deadline, correlation_id, args, kwargs)
-            body = self._reply_before(deadline, reply_event)
-        finally:
-            self.reply_listener._reply_events.pop(correlation_id, None)
+        with self.bulkhead.slot():
+            reply_event = self.reply_listener.get_reply_event(correlation_id)
+            try:
+                self._publish_before(deadline, correlation_id, args, kwargs)
+                body = self._reply_before(deadline, reply_event)
+            finally:
+                self.reply_listener._reply_events.pop(correlation_id, None)
         error = body.get("error")
         if error:
             raise deserialize(error)
@@ -125,7 +156,7 @@ class TimedMethodProxy(MethodProxy):
         try:
             self.publisher.publish(
                 {"args": args, "kwargs": kwargs},
-                expiration=self.timeout,
+                expiration=max(deadline - time.monotonic(), 0.001),
                 exchange=get_rpc_exchange(self.container.config),
                 routing_key=f"{self.service_name}.{self.method_name}",
                 mandatory=True,

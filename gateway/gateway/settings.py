@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "OPENAPI_CACHE_SECONDS": 60.0,
     "SIGN_IN_FAILURE_LIMIT": 20,
     "SIGN_IN_FAILURE_WINDOW": 300.0,
+    "REQUEST_WORKERS": 256,
+    "BACKEND_MAX_IN_FLIGHT": 32,
+    "BACKEND_MAX_IN_FLIGHT_BY_SERVICE": "",
+    "BUSY_RETRY_AFTER": 2,
 }
 
 
@@ -64,3 +68,45 @@ def backend_services(config: Mapping[str, Any]) -> tuple[str, ...]:
     raw = value(config, "BACKEND_SERVICES")
     names = raw.split(",") if isinstance(raw, str) else list(raw)
     return tuple(name.strip() for name in names if name and name.strip())
+
+
+def request_workers(config: Mapping[str, Any]) -> int:
+    """How many HTTP requests the gateway handles at once (the rest wait, within their deadline)."""
+    return positive_integer(config, "REQUEST_WORKERS")
+
+
+def busy_retry_after(config: Mapping[str, Any]) -> int:
+    """The ``Retry-After`` seconds of a 503 answered because the gateway or a backend is busy."""
+    return positive_integer(config, "BUSY_RETRY_AFTER")
+
+
+def backend_max_in_flight(config: Mapping[str, Any]) -> tuple[int, dict[str, int]]:
+    """The bulkhead of the backend services: the limit of in-flight calls to any one service,
+    and the limits of the services named in ``BACKEND_MAX_IN_FLIGHT_BY_SERVICE``
+    (``customer=16,org=64``, or a mapping)."""
+    default = positive_integer(config, "BACKEND_MAX_IN_FLIGHT")
+    raw = value(config, "BACKEND_MAX_IN_FLIGHT_BY_SERVICE")
+    pairs = raw.items() if isinstance(raw, Mapping) else _pairs(str(raw))
+    limits = {str(service).strip(): int(limit) for service, limit in pairs}
+    for service, limit in limits.items():
+        if limit <= 0:
+            raise ValueError(f"the in-flight limit of {service} must be positive, got {limit}")
+    return default, limits
+
+
+def positive_integer(config: Mapping[str, Any], key: str) -> int:
+    result = integer(config, key)
+    if result <= 0:
+        raise ValueError(f"{key} must be a positive integer, got {result}")
+    return result
+
+
+def _pairs(raw: str) -> list[tuple[str, str]]:
+    found = []
+    for item in raw.split(","):
+        if item.strip():
+            service, separator, limit = item.partition("=")
+            if not separator:
+                raise ValueError(f"expected service=limit, got {item!r}")
+            found.append((service, limit))
+    return found

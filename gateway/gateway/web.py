@@ -6,6 +6,11 @@ principal from the bearer access token (``gateway.auth``); both travel in Nameko
 (``request_id`` and ``principal``) into every RPC the handler makes. Whatever a handler raises
 becomes a problem response; unknown routes and wrong methods are answered the same way. The
 keyword arguments in ``doc`` describe the route for the OpenAPI document.
+
+Concurrency (``gateway.limits``): a request's deadline (``RPC_TIMEOUT``) starts when it
+arrives; it waits for one of ``REQUEST_WORKERS`` workers no longer than that (then 503), and its
+RPCs share what is left. A route declared ``pooled=False`` (``/health``, ``/ready``) runs in the
+web server's own green thread, so it answers even when every request worker is busy.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from functools import partial
 from typing import Any, cast
 
 from eventlet.event import Event
+from nameko.containers import WorkerContext
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import register_entrypoint
 from nameko.web.handlers import HttpRequestHandler
@@ -31,9 +37,12 @@ from crm_common.context import PRINCIPAL_KEY, REQUEST_ID_KEY, bind
 from crm_common.metrics import observe_http
 from gateway import problems, settings
 from gateway.auth import TokenAuthority
+from gateway.limits import RequestWorkers, bind_arrival
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON = "crm.request_id"
+ARRIVED_ENVIRON = "crm.arrived"
+"""When the request arrived (``time.monotonic()``): its deadline counts from there."""
 CALLER_ENVIRON = "crm.caller"
 """Where an authenticated route's request keeps its :class:`~gateway.auth.Caller`."""
 UNMATCHED = "unmatched"
@@ -59,13 +68,25 @@ def request_id_of(request: Request) -> str:
 
 
 class ApiServer(WebServer):
-    """The web server shared by every ``@route``; it answers unrouted requests as problems."""
+    """The web server shared by every ``@route``; it answers unrouted requests as problems.
+
+    It sizes the container's worker pool for I/O-bound requests: ``REQUEST_WORKERS`` request
+    workers on top of Nameko's ``max_workers``, which stay for the gateway's event handlers.
+    """
 
     max_body_bytes: int
+    request_timeout: float
+    workers: RequestWorkers
 
     def setup(self) -> None:
         super().setup()
-        self.max_body_bytes = settings.integer(self.container.config, "MAX_BODY_BYTES")
+        config = self.container.config
+        self.max_body_bytes = settings.integer(config, "MAX_BODY_BYTES")
+        self.request_timeout = settings.rpc_timeout(config)
+        size = settings.request_workers(config)
+        self.workers = RequestWorkers(size, settings.busy_retry_after(config))
+        # nameko keeps its worker pool private; its size is max_workers, read at construction
+        self.container._worker_pool.resize(self.container.max_workers + size)
 
     def get_wsgi_app(self) -> ApiWsgiApp:
         return ApiWsgiApp(self)
@@ -78,6 +99,7 @@ class ApiWsgiApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         started = time.perf_counter()
+        environ[ARRIVED_ENVIRON] = time.monotonic()
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         environ[REQUEST_ID_ENVIRON] = request_id
         bind(None, request_id)
@@ -108,11 +130,13 @@ class ApiRoute(HttpRequestHandler):
         url: str,
         *,
         auth: bool = True,
+        pooled: bool = True,
         doc: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(method, url, **kwargs)
         self.auth = auth
+        self.pooled = pooled
         self.doc = dict(doc or {})
 
     def handle_request(self, request: Request) -> Response:
@@ -127,15 +151,12 @@ class ApiRoute(HttpRequestHandler):
                 context_data[PRINCIPAL_KEY] = caller.principal.as_context()
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
-            done = Event()
-            self.container.spawn_worker(
-                self,
-                args,
-                kwargs,
-                context_data=context_data,
-                handle_result=partial(self.handle_result, done),
-            )
-            response = self.response_from_result(done.wait())
+            if self.pooled:
+                deadline = request.environ[ARRIVED_ENVIRON] + self.server.request_timeout
+                with self.server.workers.held(deadline):
+                    response = self.run_in_pool(args, kwargs, context_data)
+            else:
+                response = self.run_here(args, kwargs, context_data)
         except ContainerBeingKilled:
             response = problems.response_for(
                 problems.HttpProblem(
@@ -151,22 +172,55 @@ class ApiRoute(HttpRequestHandler):
             response = problems.response_for(exc, request_id)
         return cast(Response, response)
 
+    def run_in_pool(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context_data: dict[str, Any]
+    ) -> Response:
+        done = Event()
+        self.container.spawn_worker(
+            self,
+            args,
+            kwargs,
+            context_data=context_data,
+            handle_result=partial(self.handle_result, done),
+        )
+        return cast(Response, self.response_from_result(done.wait()))
+
+    def run_here(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context_data: dict[str, Any]
+    ) -> Response:
+        """Run the worker in the web server's green thread: no pool to wait for."""
+        if self.container._being_killed:
+            raise ContainerBeingKilled()
+        done = Event()
+        service = self.container.service_cls()
+        worker_ctx = WorkerContext(self.container, service, self, args, kwargs, data=context_data)
+        self.container._run_worker(worker_ctx, partial(self.handle_result, done))
+        return cast(Response, self.response_from_result(done.wait()))
+
 
 def route(
-    method: str, url: str, *, auth: bool = True, **doc: Any
+    method: str, url: str, *, auth: bool = True, pooled: bool = True, **doc: Any
 ) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
-    """Declare ``fn(self, request, **path_values)`` as the handler of ``method url``."""
+    """Declare ``fn(self, request, **path_values)`` as the handler of ``method url``.
+
+    ``pooled=False`` is for the few cheap routes that must answer even when every request
+    worker is busy (health and readiness): they run in the web server's green thread.
+    """
 
     def decorate(fn: Callable[..., Response]) -> Callable[..., Response]:
         # the instance is "self": a URL may well have a value named "service"
         @functools.wraps(fn)
         def handler(self: Any, request: Request, **path_values: Any) -> Response:
+            bind_arrival(request.environ.get(ARRIVED_ENVIRON))
             try:
                 return fn(self, request, **path_values)
             except Exception as exc:
                 return problems.response_for(exc, request_id_of(request))
+            finally:
+                bind_arrival(None)
 
-        register_entrypoint(handler, ApiRoute(method, url, auth=auth, doc=doc))
+        entrypoint = ApiRoute(method, url, auth=auth, pooled=pooled, doc=doc)
+        register_entrypoint(handler, entrypoint)
         return handler
 
     return decorate

@@ -65,3 +65,30 @@ def test_the_shipped_config_file_has_every_key_overridable(monkeypatch):
     for key, default in settings.DEFAULTS.items():
         if key not in ("RPC_TIMEOUT",):
             assert settings.value(config, key) == default, key
+
+
+def test_backend_in_flight_limits_default_and_per_service():
+    config = {
+        "BACKEND_MAX_IN_FLIGHT": "8",
+        "BACKEND_MAX_IN_FLIGHT_BY_SERVICE": "customer=2, org=50",
+    }
+
+    assert settings.backend_max_in_flight(config) == (8, {"customer": 2, "org": 50})
+    assert settings.backend_max_in_flight({}) == (32, {})
+    assert settings.backend_max_in_flight({"BACKEND_MAX_IN_FLIGHT_BY_SERVICE": {"sales": 4}}) == (
+        32,
+        {"sales": 4},
+    )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"BACKEND_MAX_IN_FLIGHT": "0"},
+        {"BACKEND_MAX_IN_FLIGHT_BY_SERVICE": "customer"},
+        {"BACKEND_MAX_IN_FLIGHT_BY_SERVICE": "customer=-1"},
+    ],
+)
+def test_wrong_in_flight_limits_are_refused(config):
+    with pytest.raises(ValueError):
+        settings.backend_max_in_flight(config)
