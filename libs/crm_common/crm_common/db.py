@@ -6,6 +6,7 @@ psycopg2 made green by psycogreen, so a slow query parks only its own green thre
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,26 +110,63 @@ def database_uri(config: dict[str, Any], service_name: str) -> str:
 
 
 class SessionScope:
-    """What a worker gets: ``with db.session() as session`` commits or rolls back as a unit."""
+    """What a worker gets: ``with db.session() as session`` commits or rolls back as a unit.
+
+    Inside ``with db.transaction()`` (one per call, e.g. a write sent with an Idempotency-Key)
+    every ``db.session()`` joins that one transaction as a savepoint: only the outermost
+    commits, so whatever the call writes lands together or not at all.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._factory = sessionmaker(bind=engine, expire_on_commit=False)
+        self._ambient: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+            f"ambient_session_{id(self)}", default=None
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """The one transaction of the current call: ``session()`` inside joins it."""
+        if self._ambient.get() is not None:
+            raise RuntimeError("a transaction of this database is already open in this call")
+        with self._outermost() as session:
+            token = self._ambient.set(session)
+            try:
+                yield session
+            finally:
+                self._ambient.reset(token)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        ambient = self._ambient.get()
+        if ambient is None:
+            with self._outermost() as session:
+                yield session
+            return
+        try:
+            with ambient.begin_nested():
+                yield ambient
+        except StaleDataError as exc:
+            raise _stale() from exc
+
+    @contextmanager
+    def _outermost(self) -> Iterator[Session]:
         session = self._factory()
         try:
             yield session
             session.commit()
         except StaleDataError as exc:
             session.rollback()
-            raise Conflict("the record was changed by someone else; reload it and retry") from exc
+            raise _stale() from exc
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+
+def _stale() -> Conflict:
+    return Conflict("the record was changed by someone else; reload it and retry")
 
 
 class Database(DependencyProvider):

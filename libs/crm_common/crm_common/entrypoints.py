@@ -1,20 +1,41 @@
 """Nameko's entrypoint decorators, typed once for every service and with the suite's defaults.
 
 ``@rpc`` is Nameko's RPC entrypoint that treats the typed errors of ``crm_common.errors`` as
-expected outcomes (answered to the caller, not logged as crashes).
+expected outcomes (answered to the caller, not logged as crashes). A call sent with an
+``Idempotency-Key`` runs in one transaction that also stores its answer, and a repeat gets
+that answer back (see ``crm_common.idempotency``).
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from nameko import rpc as nameko_rpc
+from nameko.exceptions import IncorrectSignature
 
 from crm_common.errors import EXPECTED_ERRORS
+from crm_common.idempotency import call_idempotently
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def rpc(fn: F) -> F:
-    return cast(F, nameko_rpc.rpc(expected_exceptions=EXPECTED_ERRORS)(fn))
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def entrypoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # Nameko checks a call's arguments against this wrapper, which takes any: check them
+        # against the method itself, as Nameko would.
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise IncorrectSignature(str(exc)) from None
+        if not getattr(entrypoint, "idempotent", True):
+            return fn(self, *args, **kwargs)
+        return call_idempotently(self, fn, args, kwargs)
+
+    return cast(F, nameko_rpc.rpc(expected_exceptions=EXPECTED_ERRORS)(entrypoint))
+

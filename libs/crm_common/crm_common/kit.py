@@ -32,6 +32,7 @@ from marshmallow import Schema
 from crm_common.context import CallContext, current_principal
 from crm_common.dead_letters import DeadLetterQueue, DeadLetters
 from crm_common.entrypoints import rpc
+from crm_common.idempotency import IdempotencyContext
 from crm_common.metrics import Metrics
 from crm_common.models import InboxMixin
 from crm_common.schemas import json_schemas
@@ -46,6 +47,7 @@ class ServiceKit:
     inbox_model: ClassVar[type[InboxMixin] | None] = None
 
     context = CallContext()
+    idempotency = IdempotencyContext()  # the Idempotency-Key of a write, if it has one
     metrics = Metrics()
     dead_letters: DeadLetterQueue = DeadLetters()  # a worker sees the queue itself
 
