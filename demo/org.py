@@ -268,6 +268,7 @@ EMAIL_DOMAIN = "example.com"
 
 READ, WRITE, EXPORT = "customer:read", "customer:write", "customer:export"
 MERGE, IMPORT = "customer:merge", "customer:import"
+TRANSFER, CARE_ON_BEHALF = "customer:transfer", "customer:care-on-behalf"
 
 # id, code, name, permissions, description
 ROLES = (
@@ -278,7 +279,7 @@ ROLES = (
         "role-branch-manager",
         "branch_manager",
         "分公司经理",
-        (READ, WRITE, EXPORT, MERGE, IMPORT),
+        (READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE_ON_BEHALF),
         "A branch and its offices",
     ),
     ("role-marketing", "marketing", "市场专员", (READ, EXPORT), None),

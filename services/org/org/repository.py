@@ -156,6 +156,12 @@ def users_with_grants_on(session: Session, column: InstrumentedAttribute[Any]) -
     return users | holders(session, {role_id for _, role_id in rows if role_id})
 
 
+def holders_of_permission(session: Session, permission: str) -> set[str]:
+    """Ids of the users holding an enabled role that grants ``permission``."""
+    roles = session.scalars(select(Role).where(Role.disabled.is_(False)))
+    return holders(session, [role.id for role in roles if permission in (role.permissions or ())])
+
+
 # -- effective rights --------------------------------------------------------------------------
 def users(session: Session, user_ids: Iterable[str]) -> list[User]:
     return list(session.scalars(select(User).where(User.id.in_(set(user_ids)))))

@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nameko.testing.services import worker_factory
 
 from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
+from crm_common.identity import Trust
 from crm_common.models import utcnow
 from crm_common.outbox import OutboxWriter
 from demo.org import DEMO_PASSWORD, load_demo
@@ -50,9 +52,20 @@ def clock():
     return Clock(utcnow() + timedelta(hours=1))
 
 
+def signing_trust() -> Trust:
+    """A fresh Ed25519 key pair of the org service, the signer of access tokens."""
+    key = Ed25519PrivateKey.generate()
+    return Trust(public_keys={"org.test": key.public_key()}, private_keys={"org.test": key})
+
+
 @pytest.fixture
-def runtime(clock):
-    return Runtime.create(SETTINGS, clock)
+def trust():
+    return signing_trust()
+
+
+@pytest.fixture
+def runtime(clock, trust):
+    return Runtime.create(SETTINGS, trust, clock)
 
 
 @pytest.fixture
@@ -64,7 +77,7 @@ def service_with(db, clock):
             OrgService,
             db=db,
             outbox=OutboxWriter(OutboxMessage, "org"),
-            runtime=Runtime.create(settings, clock),
+            runtime=Runtime.create(settings, signing_trust(), clock),
         )
 
     return make

@@ -28,7 +28,7 @@ from org.schemas import (
 )
 from org.service import OrgService
 
-from .conftest import CHEAP, SETTINGS
+from .conftest import CHEAP, SETTINGS, signing_trust
 
 READ, WRITE, EXPORT, MERGE, IMPORT = (
     "customer:read",
@@ -37,13 +37,14 @@ READ, WRITE, EXPORT, MERGE, IMPORT = (
     "customer:merge",
     "customer:import",
 )
+TRANSFER, CARE = "customer:transfer", "customer:care-on-behalf"
 EAST = ["d-east", "d-east-js", "d-east-sh"]
 EVERYTHING = [{}]
 # What the contract of issue 3 says each demo user may do and see.
 EXPECTED = {
     "admin": (
         "d-hq",
-        [READ, WRITE, IMPORT, EXPORT, MERGE, "org:admin", "system:admin"],
+        [READ, WRITE, IMPORT, EXPORT, MERGE, TRANSFER, CARE, "org:admin", "system:admin"],
         EVERYTHING,
     ),
     "manager01": (
@@ -51,15 +52,19 @@ EXPECTED = {
         [READ, WRITE, EXPORT, MERGE],
         [{"categories": ["A", "VIP"], "departments": EAST}, {"owner": "self"}],
     ),
-    "branch.east": ("d-east", [READ, WRITE, EXPORT, MERGE, IMPORT], [{"departments": EAST}]),
+    "branch.east": (
+        "d-east",
+        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE],
+        [{"departments": EAST}],
+    ),
     "branch.north": (
         "d-north",
-        [READ, WRITE, EXPORT, MERGE, IMPORT],
+        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE],
         [{"departments": ["d-north", "d-north-bj", "d-north-tj"]}],
     ),
     "branch.south": (
         "d-south",
-        [READ, WRITE, EXPORT, MERGE, IMPORT],
+        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE],
         [{"departments": ["d-south", "d-south-gd", "d-south-xn"]}],
     ),
     "marketing01": (
@@ -93,7 +98,7 @@ def org(loaded, clock):
         OrgService,
         db=scope,
         outbox=OutboxWriter(OutboxMessage, "org"),
-        runtime=Runtime.create(SETTINGS, clock),
+        runtime=Runtime.create(SETTINGS, signing_trust(), clock),
     )
 
 

@@ -25,6 +25,8 @@ def test_the_permission_catalog():
         "customer:import",
         "customer:export",
         "customer:merge",
+        "customer:transfer",
+        "customer:care-on-behalf",
         ORG_ADMIN,
         SYSTEM_ADMIN,
     } == set(CATALOG)

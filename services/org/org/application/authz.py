@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from crm_common.application import EventSink
 from org import events, repository
+from org.domain.conflicts import last_administrator
 from org.domain.grants import GrantDefinition, combine, compile_grant
+from org.domain.permissions import ORG_ADMIN
 from org.domain.trees import Tree
 from org.domain.users import is_active
 from org.models import DataGrant, Department, Role
@@ -49,6 +51,11 @@ class Effective:
             self.permissions,
             self.compiled,
         )
+
+    @property
+    def administers(self) -> bool:
+        """Whether the user is enabled and holds ``org:admin``."""
+        return self.active and ORG_ADMIN in self.permissions
 
     def principal(self) -> dict[str, Any]:
         """The principal a session hands to the gateway (it signs it into access tokens)."""
@@ -103,9 +110,17 @@ class Authz:
 
     def settle(self, outbox: EventSink, before: dict[str, Effective]) -> dict[str, int]:
         """Bump ``authz_version`` of the users in ``before`` whose principal has changed since,
-        and announce them. Returns their new versions."""
+        and announce them. Returns their new versions. A change that takes ``org:admin`` from
+        the last enabled user holding it is refused (``Conflict``)."""
         self.session.flush()
         after = self.effective(before)
+        lost_admin = [
+            user_id
+            for user_id, was in before.items()
+            if was.administers and not (user_id in after and after[user_id].administers)
+        ]
+        if lost_admin:
+            self.check_an_administrator_remains(lost_admin)
         changed = sorted(
             user_id
             for user_id, was in before.items()
@@ -116,6 +131,12 @@ class Authz:
         versions = repository.bump_authz_versions(self.session, changed)
         outbox.add(self.session, events.GRANTS_CHANGED, events.grants_changed(versions))
         return versions
+
+    def check_an_administrator_remains(self, losing: list[str]) -> None:
+        """``Conflict`` unless some enabled user still holds ``org:admin``."""
+        candidates = repository.holders_of_permission(self.session, ORG_ADMIN)
+        if not any(user.administers for user in self.effective(candidates).values()):
+            raise last_administrator(sorted(losing))
 
 
 def definition(grant: DataGrant) -> GrantDefinition:

@@ -7,6 +7,7 @@ from typing import Any
 from org import repository
 from org.application.admin import Aggregate
 from org.application.sessions import revoke_all
+from org.domain.conflicts import self_disable
 from org.domain.users import ACTIVE
 from org.models import PERSON_FIELDS, Department, Person
 from org.schemas import PersonInputSchema, PersonQuerySchema, PersonSchema
@@ -36,6 +37,9 @@ class People(Aggregate):
         users = self.concerned_users(person)
         watched = self.authz.effective(users)
         was_active = person.status == ACTIVE
+        leaving = was_active and values.get("status", ACTIVE) != ACTIVE
+        if leaving and self.context.actor_id in users:
+            raise self_disable()
         if not self.edit(person, values):
             return
         if was_active and person.status != ACTIVE:

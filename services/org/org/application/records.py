@@ -18,6 +18,7 @@ from org.application.regions import Regions
 from org.application.roles import Roles
 from org.application.sessions import revoke_all
 from org.application.users import Users
+from org.domain.conflicts import self_disable
 from org.hashing import Passwords
 
 AGGREGATES: dict[str, type[Aggregate]] = {
@@ -72,6 +73,8 @@ class Records(OrgAdmin):
         if record.disabled == flag:
             return records.dump(record)
         users = records.concerned_users(record)
+        if flag and records.disabling_ends_sessions and self.context.actor_id in users:
+            raise self_disable()
         before = self.authz.effective(users)
         record.disabled = flag
         record.updated_at = self.now

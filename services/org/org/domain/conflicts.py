@@ -41,3 +41,20 @@ def saved_meanwhile() -> Conflict:
         "the change clashes with a record saved meanwhile; reload and retry",
         {"reason": "integrity"},
     )
+
+
+def last_administrator(user_ids: list[str]) -> Conflict:
+    """The change would leave no enabled user holding ``org:admin``."""
+    return Conflict(
+        "this change would leave no enabled user holding org:admin: give the permission to "
+        "another user first",
+        {"reason": "last_administrator", "users": user_ids},
+    )
+
+
+def self_disable() -> Conflict:
+    """An administrator may not disable their own user or person."""
+    return Conflict(
+        "you cannot disable yourself: ask another administrator",
+        {"reason": "self_disable"},
+    )

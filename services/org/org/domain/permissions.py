@@ -19,6 +19,9 @@ CATALOG: dict[str, str] = {
     "customer:import": "Import customers from CSV (only into one's data scope)",
     "customer:export": "Export the customers of one's data scope as CSV",
     "customer:merge": "Merge two customers of one's data scope",
+    "customer:transfer": "Transfer a customer out of one's own scope: give it an owner, "
+    "department or region one would no longer see it under (recorded in its history)",
+    "customer:care-on-behalf": "Record customer care done by another user",
     ORG_ADMIN: "Administer departments, regions, people, users, roles and data grants",
     SYSTEM_ADMIN: "Operate the suite: dead letters and other operator tools",
 }
