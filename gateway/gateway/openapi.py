@@ -99,10 +99,18 @@ PROBLEM_RESPONSES: dict[int, tuple[str, str]] = {
     401: ("Unauthenticated", "No valid bearer token"),
     403: ("Forbidden", "The caller may not do this"),
     404: ("NotFound", "No such record (or not visible to the caller)"),
-    409: ("Conflict", "Stale version, or likely duplicates (listed in `candidates`)"),
+    409: (
+        "Conflict",
+        "Stale version, likely duplicates (listed in `candidates`), or a request with the same "
+        "Idempotency-Key still running (`reason: idempotency_key_in_use`; retry shortly)",
+    ),
     413: ("PayloadTooLarge", "The body is too large"),
     415: ("UnsupportedMediaType", "The body has the wrong media type"),
-    422: ("ValidationFailed", "The input is not valid; `errors` has reasons per field"),
+    422: (
+        "ValidationFailed",
+        "The input is not valid; `errors` has reasons per field (an Idempotency-Key already "
+        "used for another request: `reason: idempotency_key_reused`)",
+    ),
     428: ("PreconditionRequired", "The version to change is missing (If-Match or body version)"),
     429: ("TooManyRequests", "Too many refused sign-ins from this address; see Retry-After"),
     500: ("InternalError", "Unexpected error; quote the request id"),
@@ -302,6 +310,18 @@ def _add_parameters(spec: APISpec, routes: list[tuple[str, ApiRoute]]) -> None:
         },
     )
     spec.components.parameter(
+        "IdempotencyKey",
+        "header",
+        {
+            "name": "Idempotency-Key",
+            "description": "a key you make for this write (e.g. a UUID) and send again, unchanged, "
+            "when you retry it: the first answer is stored for you for 24 hours and a retry "
+            "gets it back (with `Idempotent-Replayed: true`) instead of writing twice. The "
+            "same key with another request is a 422; while the first is still running, a 409",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        },
+    )
+    spec.components.parameter(
         "IfMatch",
         "header",
         {
@@ -347,6 +367,8 @@ def _operation(handler_name: str, route: ApiRoute, known: Mapping[str, Any]) -> 
     parameters.append("RequestId")
     if doc.get("if_match"):
         parameters.append("IfMatch")
+    if doc.get("idempotent"):
+        parameters.append("IdempotencyKey")
 
     operation: dict[str, Any] = {
         "operationId": handler_name,
@@ -397,6 +419,12 @@ def _responses(route: ApiRoute, known: Mapping[str, Any]) -> dict[str, Any]:
     headers: dict[str, Any] = {"X-Request-ID": _request_id_header()}
     for name, description in doc.get("headers", {}).items():
         headers[name] = {"description": description, "schema": {"type": "string"}}
+    if doc.get("idempotent"):
+        headers["Idempotent-Replayed"] = {
+            "description": "`true` when this is the stored answer of an earlier request with "
+            "the same Idempotency-Key",
+            "schema": {"type": "string", "enum": ["true"]},
+        }
     success: dict[str, Any] = {"description": doc.get("returns", "Success"), "headers": headers}
     if shape == "record":
         headers["ETag"] = {
@@ -450,6 +478,8 @@ def _error_statuses(route: ApiRoute) -> list[int]:
         codes.add(422)
     if doc.get("if_match"):
         codes |= {400, 409, 428}
+    if doc.get("idempotent"):
+        codes |= {409, 422}
     codes |= set(doc.get("errors", ()))
     return sorted(codes)
 

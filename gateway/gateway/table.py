@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from werkzeug.wrappers import Request, Response
 
+from crm_common import idempotency
 from gateway import parsing, settings
 from gateway.problems import invalid
 from gateway.responses import (
@@ -30,6 +31,10 @@ from gateway.responses import (
     record_response,
 )
 from gateway.web import route
+
+IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+REPLAYED_HEADER = "Idempotent-Replayed"
+"""Set to ``true`` on the stored answer of a repeated write."""
 
 Shape = Literal["record", "page", "items", "object", "none", "csv"]
 
@@ -209,6 +214,7 @@ class RouteTable:
             "params": row.params,
             "errors": row.errors,
             "if_match": row.if_match,
+            "idempotent": row.method in IDEMPOTENT_METHODS,
         }
         optional = {
             "description": row.description,
@@ -236,10 +242,30 @@ class RouteTable:
             proxy = gateway.backends.for_service(service_name)
             if row.bulk:
                 proxy = proxy.with_timeout(settings.bulk_rpc_timeout(gateway.config))
-            return respond(row, getattr(proxy, row.rpc)(*args, **kwargs))
+            key = idempotency_key(row, request)
+            if key is None:
+                return respond(row, getattr(proxy, row.rpc)(*args, **kwargs))
+            # the key travels with this worker's one RPC, in its context data
+            proxy.worker_ctx.data[idempotency.IDEMPOTENCY_KEY] = key
+            answer = getattr(proxy, row.rpc)(*args, **kwargs)
+            result, replayed = idempotency.unwrap(answer, key) or (answer, False)
+            response = respond(row, result)
+            if replayed:
+                response.headers[REPLAYED_HEADER] = "true"
+            return response
 
         handle.__name__ = handle.__qualname__ = row.operation
         return handle
+
+
+def idempotency_key(row: Row, request: Request) -> str | None:
+    """The ``Idempotency-Key`` of a POST or PATCH, checked; other methods ignore it."""
+    key = request.headers.get(idempotency.HEADER)
+    if key is None or row.method not in IDEMPOTENT_METHODS:
+        return None
+    if not idempotency.VALID_KEY.match(key):
+        raise invalid(idempotency.HEADER, "must be 1 to 255 visible ASCII characters")
+    return key
 
 
 def respond(row: Row, result: Any) -> Response:
