@@ -43,7 +43,7 @@ from org.models import (
     Role,
     User,
 )
-from org.schemas import DepartmentSchema
+from org.schemas import DepartmentSchema, RegionSchema
 
 DEMO_PASSWORD = "Crm-demo-2026"
 
@@ -492,8 +492,9 @@ AUDITED = {
 def load_demo(session: Session, password_hash: str, *, with_events: bool = True) -> dict[str, int]:
     """Load the data set into an org database that holds no department and no user; does
     nothing otherwise. Returns the number of records written per kind (empty when nothing was
-    loaded). With ``with_events`` the outbox gets a ``department_changed`` per department and a
-    ``user_changed`` per user, so other contexts hear of them like of any other."""
+    loaded). With ``with_events`` the outbox gets a ``department_changed`` per department, a
+    ``region_changed`` per region and a ``user_changed`` per user, so other contexts hear of
+    them like of any other."""
     if is_loaded(session):
         return {}
     records = build_records(password_hash)
@@ -518,6 +519,11 @@ def load_demo(session: Session, password_hash: str, *, with_events: bool = True)
                 session,
                 events.DEPARTMENT_CHANGED,
                 events.department_changed(schema.dump(department)),
+            )
+        regions = RegionSchema()
+        for region in records["regions"]:
+            writer.add(
+                session, events.REGION_CHANGED, events.region_changed(regions.dump(region))
             )
         for user in records["users"]:
             writer.add(

@@ -9,11 +9,12 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from org.schemas import DepartmentSchema
+from org.schemas import DepartmentSchema, RegionSchema
 
 USER_CHANGED = "user_changed"
 GRANTS_CHANGED = "grants_changed"
 DEPARTMENT_CHANGED = "department_changed"
+REGION_CHANGED = "region_changed"
 SESSION_REVOKED = "session_revoked"
 
 
@@ -37,7 +38,16 @@ class GrantsChangedSchema(Schema):
 
 
 class DepartmentChangedSchema(Schema):
+    """A department as it is now (created, edited, moved, repathed, disabled or enabled).
+    ``version`` orders the events of one department: a consumer keeps the highest."""
+
     department = fields.Nested(DepartmentSchema, required=True)
+
+
+class RegionChangedSchema(Schema):
+    """A region as it is now; ``path`` is what customers carry. ``version`` as above."""
+
+    region = fields.Nested(RegionSchema, required=True)
 
 
 class SessionRevokedSchema(Schema):
@@ -55,6 +65,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     USER_CHANGED: UserChangedSchema,
     GRANTS_CHANGED: GrantsChangedSchema,
     DEPARTMENT_CHANGED: DepartmentChangedSchema,
+    REGION_CHANGED: RegionChangedSchema,
     SESSION_REVOKED: SessionRevokedSchema,
 }
 
@@ -79,6 +90,10 @@ def grants_changed(versions: dict[str, int]) -> dict[str, Any]:
 
 def department_changed(department: dict[str, Any]) -> dict[str, Any]:
     return {"department": department}
+
+
+def region_changed(region: dict[str, Any]) -> dict[str, Any]:
+    return {"region": region}
 
 
 def session_revoked(session_id: str, user_id: str, reason: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from org.application.audit import AuditLog
 from org.application.records import Records
 from org.application.roles import Roles
 from org.application.sign_in import SignIn
+from org.application.structure import Structure
 from org.application.users import Users
 from org.events import EVENT_SCHEMAS
 from org.models import Base, OutboxMessage
@@ -93,6 +94,14 @@ class OrgService(kit.ServiceKit):
     def audit_log(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with self._unit_of_work() as context:
             return AuditLog(context).entries(query)
+
+    # -- for other services ------------------------------------------------------------------
+    @rpc
+    def structure_snapshot(
+        self, kind: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with self._unit_of_work() as context:
+            return Structure(context).snapshot(kind, cursor, limit)
 
     # -- sign-in ----------------------------------------------------------------------------
     @rpc

@@ -119,7 +119,7 @@ def test_loads_once_through_the_migrations_with_events(loaded):
                 select(OutboxMessage.routing_key, func.count()).group_by(OutboxMessage.routing_key)
             ).all()
         )
-    assert kinds == {"department_changed": 13, "user_changed": 15}
+    assert kinds == {"department_changed": 13, "region_changed": 25, "user_changed": 15}
 
 
 @pytest.mark.parametrize("username", sorted(EXPECTED))

@@ -27,7 +27,7 @@ from org.domain.conflicts import already_used
 from org.domain.permissions import ORG_ADMIN
 from org.domain.trees import child_path
 from org.models import Department, OrgRecord, Person, Region, Role, User
-from org.schemas import DepartmentSchema, QuerySchema
+from org.schemas import DepartmentSchema, QuerySchema, RegionSchema
 
 ENTITY_NAMES: dict[type[OrgRecord], str] = {
     Department: "department",
@@ -37,6 +37,7 @@ ENTITY_NAMES: dict[type[OrgRecord], str] = {
     Role: "role",
 }
 department_schema = DepartmentSchema()
+region_schema = RegionSchema()
 
 
 class OrgAdmin(UseCases):
@@ -74,6 +75,12 @@ class OrgAdmin(UseCases):
             self.context.publish(
                 events.DEPARTMENT_CHANGED,
                 events.department_changed(department_schema.dump(department)),
+            )
+
+    def region_changed(self, regions: Iterable[Region]) -> None:
+        for region in regions:
+            self.context.publish(
+                events.REGION_CHANGED, events.region_changed(region_schema.dump(region))
             )
 
     def user_changed(self, user: User) -> None:

@@ -28,6 +28,7 @@ class Regions(TreeAggregate):
         self._check_sibling_name(values["name"], values.get("parent_id"), None)
         region = Region(**values, path=self.path_of(values.get("parent_id"), values["name"]))
         self.add(region)
+        self.announce(region)
         return region
 
     def update(self, region: Region, values: dict[str, Any]) -> None:
@@ -47,8 +48,12 @@ class Regions(TreeAggregate):
         )
         values["path"] = self.path_of(parent_id, name)
         if self.edit(region, values):
-            self.repath(region.id)
+            repathed = self.repath(region.id)
             self.settle(watched)
+            self.region_changed([region, *(r for r in repathed if r is not region)])
+
+    def announce(self, record: Region) -> None:
+        self.region_changed([record])
 
     def _check_sibling_name(self, name: str, parent_id: str | None, own_id: str | None) -> None:
         holder = repository.region_named(self.session, name, parent_id, own_id)
