@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request
 from crm_common.context import Principal
 from crm_common.scope import MalformedGrant, parse_grants
 from gateway import settings
-from gateway.problems import too_many_requests, unauthenticated
+from gateway.problems import HttpProblem, unauthenticated
 from gateway.revocation import Revocations
 from gateway.throttle import SignInThrottle
 from gateway.tokens import InvalidToken, TokenSettings, mint, session_claims, verify
@@ -99,10 +99,7 @@ class TokenAuthority(SharedExtension):
         config = self.container.config
         self.token_settings = TokenSettings.from_config(config)
         self.revocations = Revocations(self.token_settings.ttl + self.token_settings.leeway)
-        self.sign_ins = SignInThrottle(
-            settings.integer(config, "SIGN_IN_FAILURE_LIMIT"),
-            settings.seconds(config, "SIGN_IN_FAILURE_WINDOW"),
-        )
+        self.sign_ins = SignInThrottle.from_config(config)
         if self.token_settings.secret == settings.DEV_TOKEN_SECRET:
             _log.warning("TOKEN_SECRET is the development default: set it before going live")
 
@@ -119,15 +116,13 @@ class TokenAuthority(SharedExtension):
             raise unauthenticated(refusal)
         return caller
 
-    def check_sign_in_allowed(self, address: str) -> None:
-        """429 when ``address`` has had too many sign-ins refused lately."""
-        wait = self.sign_ins.retry_after(address)
-        if wait is not None:
-            _log.warning("sign-in from %s throttled for %ss", address, wait)
-            raise too_many_requests(
-                f"too many refused sign-ins from your address; try again in {wait} seconds",
-                wait,
-            )
+    def check_sign_in_allowed(self, address: str, username: str) -> None:
+        """429 while sign-ins of ``username`` from ``address`` must wait (``gateway.throttle``)."""
+        try:
+            self.sign_ins.check(address, username)
+        except HttpProblem as exc:
+            _log.warning("sign-in from %s throttled: %s", address, exc.detail)
+            raise
 
     def issue(self, session: Mapping[str, Any]) -> dict[str, Any]:
         """The token response for an org ``Session``: a new access token and its refresh token."""

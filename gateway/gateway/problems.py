@@ -223,8 +223,9 @@ def _http_exception_response(exc: HTTPException, request_id: str | None) -> Resp
     headers: dict[str, str] = {}
     detail = exc.description or name
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-        headers["Allow"] = ", ".join(sorted(exc.valid_methods))
-        detail = f"use one of {', '.join(sorted(exc.valid_methods))} on this resource"
+        allowed = ", ".join(sorted({*exc.valid_methods, "OPTIONS"}))
+        headers["Allow"] = allowed
+        detail = f"use one of {allowed} on this resource"
     if status == 404:
         detail = "no resource at this address"
     body = problem_body(status, code, name, detail, request_id)

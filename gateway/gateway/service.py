@@ -22,6 +22,7 @@ from crm_common.metrics import Metrics
 from gateway import dead_letters, openapi, parsing, readiness, routes, settings
 from gateway.auth import Tokens
 from gateway.entrypoints import broadcast_handler
+from gateway.http_policy import client_address, trusted_networks
 from gateway.responses import json_response, no_content
 from gateway.routes.org import ADMIN_NOTE
 from gateway.rpc import ServiceRpc
@@ -125,9 +126,10 @@ class GatewayService:
         "/api/auth/token",
         auth=False,
         summary="Sign in with a username and password",
-        description="A wrong username, a wrong password, a disabled and a locked user all "
-        "answer the same 401. Repeated failures lock the user for a while, and too many "
-        "refused sign-ins from one address answer 429 for a while.",
+        description="A wrong username, a wrong password and a disabled user all answer the "
+        "same 401. Refusals in a row make further sign-ins wait, answered 429 with "
+        "Retry-After: longest for one client trying one username, short for a username "
+        "tried from anywhere, and for a client refused too often within a window.",
         tags=AUTH,
         body="gateway.TokenRequest",
         shape="object",
@@ -136,14 +138,16 @@ class GatewayService:
         errors=(401, 429, 503, 504),
     )
     def sign_in(self, request: Request) -> Response:
-        address = request.remote_addr or "unknown"
-        self.tokens.check_sign_in_allowed(address)
         credentials = parsing.validated(TokenRequestSchema(), request)
+        username = credentials["username"]
+        address = client_address(request, trusted_networks(self.config.get("TRUSTED_PROXIES")))
+        self.tokens.check_sign_in_allowed(address, username)
         try:
-            session = self.org.sign_in(credentials["username"], credentials["password"])
+            session = self.org.sign_in(username, credentials["password"])
         except Unauthenticated:
-            self.tokens.sign_ins.refused(address)
+            self.tokens.sign_ins.refused(address, username)
             raise
+        self.tokens.sign_ins.succeeded(address, username)
         return json_response(self.tokens.issue(session), headers=NO_STORE)
 
     @route(

@@ -30,13 +30,14 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import register_entrypoint
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer
-from werkzeug.routing import RequestRedirect
+from werkzeug.routing import Map, RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from crm_common.context import PRINCIPAL_KEY, REQUEST_ID_KEY, bind
 from crm_common.metrics import observe_http
 from gateway import problems, settings
 from gateway.auth import TokenAuthority
+from gateway.http_policy import HttpPolicy, ProblemProtocol, accept_chunked_body, url_map
 from gateway.limits import RequestWorkers, bind_arrival
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -75,6 +76,7 @@ class ApiServer(WebServer):
     """
 
     max_body_bytes: int
+    policy: HttpPolicy
     request_timeout: float
     workers: RequestWorkers
 
@@ -82,6 +84,7 @@ class ApiServer(WebServer):
         super().setup()
         config = self.container.config
         self.max_body_bytes = settings.integer(config, "MAX_BODY_BYTES")
+        self.policy = HttpPolicy.from_config(config)
         self.request_timeout = settings.rpc_timeout(config)
         size = settings.request_workers(config)
         self.workers = RequestWorkers(size, settings.busy_retry_after(config))
@@ -90,6 +93,17 @@ class ApiServer(WebServer):
 
     def get_wsgi_app(self) -> ApiWsgiApp:
         return ApiWsgiApp(self)
+
+    def get_wsgi_server(self, sock: Any, wsgi_app: Any, **kwargs: Any) -> Any:
+        return super().get_wsgi_server(sock, wsgi_app, protocol=ProblemProtocol)
+
+    def make_url_map(self) -> Map:
+        rules = []
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            rules.append(rule)
+        return url_map(rules)
 
 
 class ApiWsgiApp:
@@ -103,19 +117,24 @@ class ApiWsgiApp:
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         environ[REQUEST_ID_ENVIRON] = request_id
         bind(None, request_id)
+        accept_chunked_body(environ)
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         template = UNMATCHED
         try:
-            rule, values = adapter.match(return_rule=True)
-            template = rule.rule
-            request.path_values = values  # type: ignore[attr-defined]  # nameko reads it
-            response = rule.endpoint.handle_request(request)
+            if request.method == "OPTIONS" and adapter.allowed_methods():
+                response = self.server.policy.options_response(request, adapter.allowed_methods())
+            else:
+                rule, values = adapter.match(return_rule=True)
+                template = rule.rule
+                request.path_values = values  # type: ignore[attr-defined]  # nameko reads it
+                response = rule.endpoint.handle_request(request)
         except RequestRedirect as redirect:
             response = redirect.get_response(environ)
         except Exception as exc:
             response = problems.response_for(exc, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
+        self.server.policy.finish(request, response)
         observe_http(request.method, template, response.status_code, time.perf_counter() - started)
         return response(environ, start_response)
 

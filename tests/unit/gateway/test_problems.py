@@ -92,7 +92,7 @@ def test_routing_errors():
 
     assert not_found.status_code == 404 and body["code"] == "not_found"
     assert wrong_method.status_code == 405 and wrong["code"] == "method_not_allowed"
-    assert wrong_method.headers["Allow"] == "GET, PATCH"
+    assert wrong_method.headers["Allow"] == "GET, OPTIONS, PATCH"
 
 
 def test_gateway_problems_render_their_extras():
