@@ -187,6 +187,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import DeclarativeBase
 
+from crm_common.idempotency import IdempotencyRecordMixin
 from crm_common.models import InboxMixin, OutboxMixin
 
 
@@ -199,6 +200,10 @@ class OutboxMessage(OutboxMixin, Base):
 
 
 class InboxEvent(InboxMixin, Base):
+    pass
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
     pass
 '''
 
@@ -276,7 +281,7 @@ def downgrade() -> None:
 '''
 
 INITIAL_REVISION = '''\
-"""The @NAME@ database: outbox and inbox.
+"""The @NAME@ database: outbox, inbox and the stored answers of keyed writes.
 
 Revision ID: 0001
 Revises:
@@ -288,8 +293,10 @@ from collections.abc import Sequence
 from alembic import op
 
 from crm_common.migrations import (
+    create_idempotency_table,
     create_inbox_table,
     create_outbox_table,
+    drop_idempotency_table,
     drop_inbox_table,
     drop_outbox_table,
 )
@@ -303,9 +310,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     create_outbox_table(op)
     create_inbox_table(op)
+    create_idempotency_table(op)
 
 
 def downgrade() -> None:
+    drop_idempotency_table(op)
     drop_inbox_table(op)
     drop_outbox_table(op)
 '''
