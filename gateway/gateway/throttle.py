@@ -32,21 +32,21 @@ from gateway.problems import too_many_requests
 
 @dataclass(frozen=True)
 class Backoff:
-    """No wait for the first ``free`` refusals in a row; then ``base`` seconds, doubling with
+    """From the ``after``-th refusal in a row on, a wait of ``base`` seconds, doubling with
     each further refusal, never more than ``longest``."""
 
-    free: int
+    after: int
     base: float
     longest: float
 
     def __post_init__(self) -> None:
-        if self.free < 0 or self.base <= 0 or self.longest < self.base:
-            raise ValueError("a backoff needs free >= 0 and 0 < base <= longest")
+        if self.after < 1 or self.base <= 0 or self.longest < self.base:
+            raise ValueError("a backoff needs after >= 1 and 0 < base <= longest")
 
     def wait_after(self, failures: int) -> float:
-        if failures <= self.free:
+        if failures < self.after:
             return 0.0
-        return float(min(self.longest, self.base * 2 ** min(failures - self.free - 1, 32)))
+        return float(min(self.longest, self.base * 2 ** min(failures - self.after, 32)))
 
 
 @dataclass
@@ -55,8 +55,10 @@ class _Streak:
     blocked_until: float
 
 
-PAIR = Backoff(free=3, base=2.0, longest=900.0)
-USERNAME = Backoff(free=5, base=1.0, longest=60.0)
+PAIR = Backoff(after=4, base=2.0, longest=900.0)
+USERNAME = Backoff(after=5, base=1.0, longest=60.0)
+"""Like the org service's own per-user waits (``LOCKOUT_THRESHOLD``), so a username that
+exists and one that does not are held back alike."""
 MAX_TRACKED = 100_000
 """Keys kept per count before the ones at rest are swept out."""
 
@@ -88,12 +90,12 @@ class SignInThrottle:
             settings.integer(config, "SIGN_IN_FAILURE_LIMIT"),
             settings.seconds(config, "SIGN_IN_FAILURE_WINDOW"),
             pair=Backoff(
-                settings.integer(config, "SIGN_IN_PAIR_FREE_FAILURES"),
+                settings.integer(config, "SIGN_IN_PAIR_WAIT_AFTER"),
                 PAIR.base,
                 settings.seconds(config, "SIGN_IN_PAIR_LONGEST_WAIT"),
             ),
             username=Backoff(
-                settings.integer(config, "SIGN_IN_USERNAME_FREE_FAILURES"),
+                settings.integer(config, "SIGN_IN_USERNAME_WAIT_AFTER"),
                 USERNAME.base,
                 settings.seconds(config, "SIGN_IN_USERNAME_LONGEST_WAIT"),
             ),

@@ -57,7 +57,7 @@ def test_one_client_guessing_one_username_waits_longer_and_longer(clock):
 
 
 def test_the_pair_wait_stops_at_its_longest(clock):
-    throttle = SignInThrottle(1000, 300, pair=Backoff(0, 2, 900), clock=clock)
+    throttle = SignInThrottle(1000, 300, pair=Backoff(1, 2, 900), clock=clock)
     for _ in range(20):
         throttle.refused("10.0.0.7", "sales01")
     assert throttle.retry_after("10.0.0.7", "sales01") == 900
@@ -102,8 +102,8 @@ def test_check_answers_429_with_retry_after(clock):
     assert caught.value.status == 429 and caught.value.headers["Retry-After"] == "60"
 
 
-def test_backoff_doubles_after_the_free_refusals():
-    backoff = Backoff(free=2, base=1, longest=5)
+def test_backoff_doubles_from_its_threshold():
+    backoff = Backoff(after=3, base=1, longest=5)
     assert [backoff.wait_after(n) for n in range(1, 7)] == [0, 0, 1, 2, 4, 5]
     with pytest.raises(ValueError):
-        Backoff(free=1, base=10, longest=5)
+        Backoff(after=1, base=10, longest=5)

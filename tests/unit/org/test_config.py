@@ -40,7 +40,7 @@ def test_defaults_serve_one_machine_with_the_documented_policy(monkeypatch):
     assert Settings() == Settings(
         refresh_ttl_seconds=14 * 86400,
         session_max_seconds=30 * 86400,
-        lockout=LockoutPolicy(5, 900),
+        lockout=LockoutPolicy(5, 60),
         hash_cost=HashCost(3, 65536, 4),
     )
     assert Settings.from_config({}) == Settings()
@@ -53,7 +53,7 @@ def test_every_value_follows_the_environment(monkeypatch):
         REFRESH_TTL_SECONDS="3600",
         SESSION_MAX_SECONDS="86400",
         LOCKOUT_THRESHOLD="3",
-        LOCKOUT_SECONDS="60",
+        LOCKOUT_SECONDS="30",
         ARGON2_TIME_COST="2",
         ARGON2_MEMORY_COST="19456",
         ARGON2_PARALLELISM="1",
@@ -64,6 +64,6 @@ def test_every_value_follows_the_environment(monkeypatch):
     assert Settings.from_config(config) == Settings(
         refresh_ttl_seconds=3600,
         session_max_seconds=86400,
-        lockout=LockoutPolicy(3, 60),
+        lockout=LockoutPolicy(3, 30),
         hash_cost=HashCost(2, 19456, 1),
     )

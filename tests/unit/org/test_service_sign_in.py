@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from crm_common.context import bind
-from crm_common.errors import Unauthenticated, ValidationFailed
+from crm_common.errors import TooManyRequests, Unauthenticated, ValidationFailed
 from demo.org import DEMO_PASSWORD
 from org.application.sign_in import BAD_CREDENTIALS
 from org.domain.lockout import LockoutPolicy
@@ -34,7 +34,15 @@ def revoked(outbox_events):
 def test_sign_in_gives_a_session_with_the_compiled_principal(service, demo, clock):
     bind(None, None)
     session = service.sign_in(" Manager01 ", DEMO_PASSWORD)
-    assert set(session) == {"principal", "session_id", "refresh_token", "refresh_expires_at"}
+    assert set(session) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "principal",
+        "session_id",
+        "refresh_token",
+        "refresh_expires_at",
+    }
     assert session["principal"] == {
         "user_id": "u-manager-01",
         "username": "manager01",
@@ -92,23 +100,37 @@ def test_disabled_users_and_people_and_people_who_left_cannot_sign_in(admin, dem
     assert admin.sign_in("sales01", DEMO_PASSWORD)["principal"]["user_id"] == "u-sales-01"
 
 
-def test_five_failures_lock_the_user_until_the_lock_passes(admin, demo, clock):
+def held_back(service, username, password):
+    with pytest.raises(TooManyRequests) as info:
+        service.sign_in(username, password)
+    return info.value.details["retry_after"]
+
+
+def test_wrong_passwords_in_a_row_make_sign_ins_wait_longer_up_to_a_minute(admin, demo, clock):
     for _ in range(4):
         refused(admin, "sales01", "wrong-password-1")
     assert admin.get_record("users", "u-sales-01")["failed_attempts"] == 4
     refused(admin, "sales01", "wrong-password-1")
     user = admin.get_record("users", "u-sales-01")
     assert user["failed_attempts"] == 5
-    assert user["locked_until"] == (clock.now + timedelta(seconds=900)).isoformat()
-    refused(admin, "sales01", DEMO_PASSWORD)  # the right password, but locked
-    clock.advance(seconds=899)
-    refused(admin, "sales01", DEMO_PASSWORD)
-    clock.advance(seconds=1)
+    assert user["locked_until"] == (clock.now + timedelta(seconds=1)).isoformat()
+    assert held_back(admin, "sales01", DEMO_PASSWORD) == 1  # the right password, but too soon
+    waits = []
+    for _ in range(8):
+        clock.advance(seconds=held_back(admin, "sales01", "wrong-password-1"))
+        refused(admin, "sales01", "wrong-password-1")
+        waits.append(held_back(admin, "sales01", DEMO_PASSWORD))
+    assert waits == [2, 4, 8, 16, 32, 60, 60, 60], "doubling, never more than the longest wait"
+    assert admin.get_record("users", "u-sales-01")["failed_attempts"] == 13, (
+        "attempts made while waiting do not count"
+    )
+    clock.advance(seconds=60)
     assert admin.sign_in("sales01", DEMO_PASSWORD)["principal"]["user_id"] == "u-sales-01"
     user = admin.get_record("users", "u-sales-01")
     assert user["failed_attempts"] == 0 and user["locked_until"] is None
     locked = [e for e in admin.audit_log({"entity_id": "u-sales-01"})["items"]]
-    assert [e["action"] for e in locked][0] == "locked" and locked[0]["actor_id"] is None
+    assert [e["action"] for e in locked].count("locked") == 1, "one audit entry per streak"
+    assert locked[0]["action"] == "locked" and locked[0]["actor_id"] is None
 
 
 def test_only_consecutive_failures_count(admin, demo):
@@ -134,11 +156,15 @@ def test_an_administrator_lifts_a_lock(admin, demo, clock):
 
 
 def test_the_lockout_follows_the_settings(service_with, demo, clock):
-    service = service_with(Settings(hash_cost=CHEAP, lockout=LockoutPolicy(2, 60)))
+    service = service_with(Settings(hash_cost=CHEAP, lockout=LockoutPolicy(2, 3)))
     refused(service, "sales01", "wrong-password-1")
     refused(service, "sales01", "wrong-password-1")
-    refused(service, "sales01", DEMO_PASSWORD)
-    clock.advance(seconds=60)
+    assert held_back(service, "sales01", DEMO_PASSWORD) == 1
+    for _ in range(3):
+        clock.advance(seconds=3)
+        refused(service, "sales01", "wrong-password-1")
+    assert held_back(service, "sales01", DEMO_PASSWORD) == 3
+    clock.advance(seconds=3)
     assert service.sign_in("sales01", DEMO_PASSWORD)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from crm_common.application import EventSink
 from crm_common.db import SessionScope
-from crm_common.errors import Unauthenticated, ValidationFailed
+from crm_common.errors import TooManyRequests, Unauthenticated, ValidationFailed
 from crm_common.history import FieldChange
 from org import repository
 from org.application import audit
@@ -51,7 +51,8 @@ class OwnTransactions:
 class SignIn(OwnTransactions):
     def sign_in(self, username: Any, password: Any) -> dict[str, Any]:
         """A new session for the user, or ``Unauthenticated`` with one message whatever the
-        reason: unknown user, wrong password, disabled, locked."""
+        reason: unknown user, wrong password, disabled. While the user's sign-ins wait after
+        wrong passwords in a row (``org.domain.lockout``), ``TooManyRequests``."""
         if not isinstance(username, str) or not username.strip():
             raise ValidationFailed.on("username", "is required")
         if not isinstance(password, str) or not password:
@@ -93,8 +94,12 @@ class SignIn(OwnTransactions):
         if not is_active(user):
             return "the user's person is disabled or has left"
         lockout = self.settings.lockout
-        if lockout.is_locked(user.locked_until, now):
-            return "the user is locked"
+        wait = lockout.retry_after(user.locked_until, now)
+        if wait:
+            log.warning("sign-in of %s held back for %ss after wrong passwords", user.id, wait)
+            raise TooManyRequests.retry_in(
+                f"too many wrong passwords in a row; try again in {wait} seconds", wait
+            )
         if not correct:
             attempts = lockout.after_failure(user.failed_attempts, user.locked_until, now)
             repository.set_sign_in_state(
@@ -111,7 +116,7 @@ class SignIn(OwnTransactions):
                 FieldChange("locked_until", None, until),
             ]
             audit.write(session, "user", user.id, "locked", now, changes=changes)
-            return f"wrong password ({attempts.failed_attempts} in a row); locked until {until}"
+            return f"wrong password ({attempts.failed_attempts} in a row); waits until {until}"
         values: dict[str, Any] = {
             "failed_attempts": 0,
             "locked_until": None,
