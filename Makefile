@@ -46,7 +46,7 @@ INSTALL_STAMP := $(VENV)/.installed-$(call short_hash,$(REQUIREMENT_FILES),$(PAC
 # Demo data goes by default only into SQLite databases (the dev default).
 DEMO ?= $(if $(filter-out sqlite:%,$(foreach s,$(DB_SERVICES),$(call db_uri,$(s)))),0,1)
 
-.PHONY: help run test lint format bench install venv broker-check broker-check-test broker-check-run migrate \
+.PHONY: help keys run test lint format bench install venv broker-check broker-check-test broker-check-run migrate \
 	demo lock compose-check clean distclean registry new-service
 
 help:
@@ -106,7 +106,13 @@ else
 	@echo "Demo data is not loaded into a database other than SQLite unless you ask: make run DEMO=1."
 endif
 
-run: broker-check-run install migrate demo
+# A key pair per process of the dev stack, made once per checkout and kept under var/keys/
+# (private.jwks readable by its owner only); a process the registry gains gets its own.
+keys: install
+	@$(QUIET) $(PY) -m crm_common.identity --label dev-$$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n') \
+		var/keys $(SERVICE_NAMES) gateway
+
+run: broker-check-run install keys migrate demo
 	@echo
 	@echo "The CRM API is starting on $(API) (Ctrl-C stops it). To call it:"
 	@echo "  curl -s $(API)/api/auth/token -H 'Content-Type: application/json' -d '{\"username\": \"sales01\", \"password\": \"Crm-demo-2026\"}'"

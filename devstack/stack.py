@@ -10,6 +10,7 @@ port and one free metrics port per process, so several run side by side with a d
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -21,8 +22,8 @@ from typing import Any
 import requests
 import yaml
 
+from crm_common.identity import Trust, ensure_keys, mint
 from devstack import registry
-from gateway.tokens import TokenSettings, mint
 
 DEMO_PASSWORD = "Crm-demo-2026"
 
@@ -30,7 +31,6 @@ AMQP_HOST = os.environ.get("AMQP_HOST", "localhost:5672")
 MANAGEMENT_URI = os.environ.get("RABBIT_MANAGEMENT_URI", "http://guest:guest@localhost:15672")
 BIN = Path(sys.executable).parent
 ROOT = registry.ROOT
-TOKEN_SECRET = "e2e-" + uuid.uuid4().hex
 # Demo data loaded whatever ``demo`` says: nobody could sign in without org's users.
 ALWAYS_LOADED_DEMOS = ("org",)
 
@@ -48,14 +48,24 @@ def process_name(module: str) -> str:
 class Suite:
     """``with Suite(workdir) as suite:`` — every registry service and the gateway, each a
     process. The demo org chart and its users are always loaded; ``demo=True`` adds the other
-    services' demo data. ``db_uri`` puts the customer database elsewhere (e.g. PostgreSQL)."""
+    services' demo data. ``db_uri`` puts the customer database elsewhere (e.g. PostgreSQL);
+    ``amqp_host`` (``host:port``) routes every process's AMQP connections elsewhere, e.g.
+    through a proxy that can cut them (the management API stays on the real broker)."""
 
     services: tuple[str, ...] = tuple(registry.process_modules(registry.load()))
     ready_path = "/ready"
 
-    def __init__(self, workdir: Path, *, demo: bool = False, db_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        demo: bool = False,
+        db_uri: str | None = None,
+        amqp_host: str | None = None,
+    ) -> None:
         self.workdir = Path(workdir)
         self.demo = demo
+        self.amqp_host = amqp_host or AMQP_HOST
         self.registry = registry.load()
         self.vhost = "crm_e2e_" + uuid.uuid4().hex[:10]
         self.port = free_port()
@@ -67,7 +77,10 @@ class Suite:
         if db_uri:
             self.db_uris["customer"] = db_uri
         self.metrics_ports = {process_name(module): free_port() for module in self.services}
-        self.token_settings = TokenSettings(secret=TOKEN_SECRET, issuer="crm", audience="crm-api")
+        # A key pair per process, made for this stack alone (org's signs the access tokens).
+        self.keys = self.workdir / "keys"
+        ensure_keys(self.keys, [process_name(module) for module in self.services], "e2e")
+        self.trust = Trust.from_config(self.key_config(), signs=True)
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -109,7 +122,7 @@ class Suite:
         config = self.workdir / f"config-{name}.yml"
         values = {**self.config(), "METRICS_PORT": self.metrics_ports[name]}
         config.write_text(yaml.safe_dump(values, allow_unicode=True), encoding="utf-8")
-        with open(self.workdir / f"{name}.log", "wb") as log:
+        with open(self.workdir / f"{name}.log", "ab") as log:
             return subprocess.Popen(
                 [str(BIN / "nameko"), "run", "--config", str(config), module],
                 stdout=log,
@@ -121,6 +134,29 @@ class Suite:
                     "PYTHONWARNINGS": "ignore::DeprecationWarning",
                 },
             )
+
+    def kill(self, name: str, signum: int = signal.SIGKILL) -> None:
+        """Send ``signum`` to one process (``customer``, ``gateway``…) and wait for it to end."""
+        process = self.processes[self._index(name)]
+        process.send_signal(signum)
+        process.wait(timeout=30)
+
+    def restart(self, name: str) -> None:
+        """Start a process again after ``kill``, and wait until the stack is ready."""
+        index = self._index(name)
+        self.processes[index] = self._start_process(self.services[index])
+        self.wait_ready()
+
+    def exited(self) -> list[str]:
+        """The processes that have ended: crashed, or killed and not restarted."""
+        return [
+            process_name(module)
+            for module, process in zip(self.services, self.processes, strict=True)
+            if process.poll() is not None
+        ]
+
+    def _index(self, name: str) -> int:
+        return [process_name(module) for module in self.services].index(name)
 
     def prepare(self) -> None:
         """Bring every database to the newest schema, and load the demo data."""
@@ -153,11 +189,11 @@ class Suite:
 
     def config(self) -> dict[str, Any]:
         return {
-            "AMQP_URI": f"amqp://guest:guest@{AMQP_HOST}/{self.vhost}",
+            "AMQP_URI": f"amqp://guest:guest@{self.amqp_host}/{self.vhost}",
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{self.port}",
             "DB_URIS": dict(self.db_uris),
             "OUTBOX_POLL_SECONDS": 0.5,
-            "TOKEN_SECRET": TOKEN_SECRET,
+            **self.key_config(),
             "TOKEN_ISSUER": "crm",
             "TOKEN_AUDIENCE": "crm-api",
             "RPC_TIMEOUT": 10,
@@ -204,10 +240,16 @@ class Suite:
 
     # --- calling it ------------------------------------------------------------------------
 
+    def key_config(self) -> dict[str, str]:
+        return {
+            "PUBLIC_KEYS": str(self.keys / "public.jwks"),
+            "PRIVATE_KEYS": str(self.keys / "private.jwks"),
+        }
+
     def token(self, user_id: str = "u-sales-01", **kwargs: Any) -> str:
-        """A token signed with the suite's secret but not issued by signing in (for tests of
+        """A token signed with the stack's org key but not issued by signing in (for tests of
         what the gateway refuses)."""
-        return mint(self.token_settings, user_id, **kwargs)
+        return mint(self.trust, "org", user_id, **kwargs)
 
     def sign_in(self, username: str, password: str = DEMO_PASSWORD) -> dict[str, Any]:
         response = requests.post(

@@ -1,41 +1,41 @@
-"""Who is calling: bearer access tokens, minted at sign-in and verified locally on each request.
+"""Who is calling: bearer access tokens signed by org, verified here on each request.
 
 ``TokenAuthority`` is shared by every route of a gateway process and by its workers: routes
-authenticate requests with it before a worker is spawned, the sign-in routes mint tokens with
-it, and the org event handlers feed its :class:`~gateway.revocation.Revocations`.
+authenticate requests with it before a worker is spawned, the sign-in routes turn org's
+answers into token responses with it, and the org event handlers feed its
+:class:`~gateway.revocation.Revocations`.
+
+Revocation survives a restart: when it starts, the gateway asks org, as the service
+``gateway``, for the sessions ended and the authorization versions reached while tokens still
+valid were issued (``org.revocation_state``), retrying until org answers, while it already
+hears the org events. Until then a token issued before the gateway started answers 503: it
+may be one that was revoked while the gateway was away.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
+import eventlet
 from nameko.extensions import DependencyProvider, SharedExtension
 from werkzeug.wrappers import Request
 
-from crm_common.context import Principal
-from crm_common.scope import MalformedGrant, parse_grants
-from gateway import settings
+from crm_common.identity import ServiceCredentials, Trust
 from gateway.problems import HttpProblem, unauthenticated
 from gateway.revocation import Revocations
 from gateway.throttle import SignInThrottle
-from gateway.tokens import InvalidToken, TokenSettings, mint, session_claims, verify
+from gateway.tokens import Caller, InvalidToken, caller_of, token_response
 
-TOKEN_TYPE = "Bearer"
+__all__ = ["Caller", "TokenAuthority", "Tokens", "bearer_token"]
+
+SYNC_RETRY_SECONDS = 2.0
+SYNC_TIMEOUT_SECONDS = 5.0
+SYNCING = "the gateway is still learning which sessions have ended: try again in a moment"
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """What a verified access token says: the principal, and what revocation is checked on."""
-
-    principal: Principal
-    username: str | None
-    version: int
-    session_id: str
 
 
 def bearer_token(request: Request) -> str:
@@ -50,63 +50,47 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
-    """The caller an access token's claims describe; ``InvalidToken`` when any is malformed."""
-    for name in ("roles", "permissions", "grants", "ver", "sid"):
-        if name not in claims:
-            raise InvalidToken(f"the token lacks the {name!r} claim")
-    department = claims.get("department_id")
-    username = claims.get("username")
-    version = claims["ver"]
-    session_id = claims["sid"]
-    if department is not None and not isinstance(department, str):
-        raise InvalidToken("the token's department_id claim is not a string")
-    if username is not None and not isinstance(username, str):
-        raise InvalidToken("the token's username claim is not a string")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise InvalidToken("the token's ver claim is not a version number")
-    if not isinstance(session_id, str) or not session_id:
-        raise InvalidToken("the token's sid claim is not a session id")
-    try:
-        grants = parse_grants(_listed(claims, "grants", object))
-    except MalformedGrant as exc:
-        raise InvalidToken(f"the token carries a malformed grant: {exc}") from None
-    principal = Principal(
-        user_id=claims["sub"],
-        department_id=department,
-        roles=tuple(_listed(claims, "roles", str)),
-        permissions=tuple(_listed(claims, "permissions", str)),
-        grants=grants,
-    )
-    return Caller(principal, username, version, session_id)
-
-
-def _listed(claims: Mapping[str, Any], name: str, kind: type) -> list[Any]:
-    value = claims[name]
-    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
-        raise InvalidToken(f"the token's {name} claim is malformed")
-    return value
-
-
 class TokenAuthority(SharedExtension):
-    """The gateway's token settings and revocation list, one per gateway process."""
+    """The gateway's keys, revocation list and sign-in throttle, one per gateway process."""
 
-    token_settings: TokenSettings
+    trust: Trust
     revocations: Revocations
     sign_ins: SignInThrottle
+    started_at: int
+    synced: bool
 
     def setup(self) -> None:
         config = self.container.config
-        self.token_settings = TokenSettings.from_config(config)
-        self.revocations = Revocations(self.token_settings.ttl + self.token_settings.leeway)
+        self.trust = Trust.from_config(config, signs=True)
+        self.credentials = ServiceCredentials(self.trust, self.container.service_name, config)
+        self.credentials.context_data()  # without a key of its own the gateway cannot sync
+        self.revocations = Revocations(self.trust.ttl + self.trust.leeway)
         self.sign_ins = SignInThrottle.from_config(config)
-        if self.token_settings.secret == settings.DEV_TOKEN_SECRET:
-            _log.warning("TOKEN_SECRET is the development default: set it before going live")
+        self.synced = False
+
+    def start(self) -> None:
+        self.started_at = int(time.time())
+        self.container.spawn_managed_thread(self._sync_revocations)
+
+    def _sync_revocations(self) -> None:
+        """Load org's revocation state, retrying until org answers."""
+        while not self.synced:
+            try:
+                with self.credentials.rpc("org", timeout=SYNC_TIMEOUT_SECONDS) as org:
+                    state = org.revocation_state()
+            except Exception as exc:  # org down, broker away: the next try may work
+                _log.warning("cannot load the revocation state from org yet: %s", exc)
+                eventlet.sleep(SYNC_RETRY_SECONDS)
+                continue
+            self.revocations.load(state)
+            self.synced = True
+            _log.info("revocation state loaded: %d entries", len(self.revocations))
 
     def authenticate(self, request: Request) -> Caller:
-        """The caller of ``request``; a 401 problem for a missing, invalid or revoked token."""
+        """The caller of ``request``; a 401 problem for a missing, invalid or revoked token,
+        a 503 for a token older than this process while revocations are not loaded yet."""
         try:
-            caller = caller_from_claims(verify(self.token_settings, bearer_token(request)))
+            caller = caller_of(self.trust, bearer_token(request))
         except InvalidToken as exc:
             raise unauthenticated(exc.reason) from None
         refusal = self.revocations.refusal(
@@ -114,6 +98,8 @@ class TokenAuthority(SharedExtension):
         )
         if refusal is not None:
             raise unauthenticated(refusal)
+        if not self.synced and caller.issued_at < self.started_at:
+            raise HttpProblem(503, "unavailable", SYNCING, headers={"Retry-After": "2"})
         return caller
 
     def check_sign_in_allowed(self, address: str, username: str) -> None:
@@ -125,16 +111,8 @@ class TokenAuthority(SharedExtension):
             raise
 
     def issue(self, session: Mapping[str, Any]) -> dict[str, Any]:
-        """The token response for an org ``Session``: a new access token and its refresh token."""
-        user_id, claims = session_claims(session)
-        caller_from_claims({**claims, "sub": user_id})
-        return {
-            "access_token": mint(self.token_settings, user_id, claims=claims),
-            "token_type": TOKEN_TYPE,
-            "expires_in": self.token_settings.ttl,
-            "refresh_token": session["refresh_token"],
-            "refresh_expires_at": session["refresh_expires_at"],
-        }
+        """The token response for org's answer to a sign-in or refresh."""
+        return token_response(self.trust, session)
 
     def end_presented_session(self, request: Request) -> None:
         """Refuse from now on the session of the valid bearer token ``request`` carries, if any."""
@@ -143,7 +121,7 @@ class TokenAuthority(SharedExtension):
         if scheme.lower() != "bearer" or not token.strip():
             return
         try:
-            caller = caller_from_claims(verify(self.token_settings, token.strip()))
+            caller = caller_of(self.trust, token.strip())
         except InvalidToken:
             return
         self.revocations.end_session(caller.session_id)

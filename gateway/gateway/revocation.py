@@ -10,8 +10,9 @@ as an event, broadcast to every gateway process:
 * ``user_changed`` with ``disabled: true`` refuses all of the user's tokens.
 
 An entry is kept for the lifetime of a token (plus leeway) after it was heard, by which time
-every token it could refuse has expired anyway. Events that arrive while the gateway is down
-are not replayed; tokens then stay valid until they expire, at most ``TOKEN_TTL`` seconds.
+every token it could refuse has expired anyway. Events published while a gateway is down are
+not replayed to it: when it starts it loads instead org's revocation state (:meth:`load`), the
+same facts for every token that can still be valid, and hears the events from then on.
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ class Revocations:
 
     def __len__(self) -> int:
         return len(self._versions) + len(self._sessions) + len(self._disabled)
+
+    def load(self, state: Any) -> None:
+        """Apply org's ``revocation_state``: ended sessions, every user's current version and
+        the users who may not act. Merged with what was heard meanwhile (versions only rise)."""
+        if not isinstance(state, Mapping):
+            raise ValueError("the revocation state is not an object")
+        for session_id in state.get("revoked_sessions") or ():
+            if isinstance(session_id, str) and session_id:
+                self.end_session(session_id)
+        for entry in state.get("versions") or ():
+            self._user_version("revocation_state", entry)
+        for user_id in state.get("disabled_users") or ():
+            if isinstance(user_id, str) and user_id:
+                self.set_disabled(user_id, True)
 
     # events ------------------------------------------------------------------------------
 

@@ -9,14 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-DEV_TOKEN_SECRET = "dev-only-token-secret-change-me-in-production"
-
 DEFAULTS: dict[str, Any] = {
-    "TOKEN_SECRET": DEV_TOKEN_SECRET,
-    "TOKEN_ISSUER": "crm",
-    "TOKEN_AUDIENCE": "crm-api",
-    "TOKEN_TTL": 900,
-    "TOKEN_LEEWAY": 30,
     "RPC_TIMEOUT": 10.0,
     "BULK_RPC_TIMEOUT": 120.0,
     "READY_TIMEOUT": 2.0,

@@ -1,155 +1,75 @@
-"""Signed bearer tokens: HS256 JWTs with issuer, audience, subject (the user id), iat and exp.
+"""Access tokens as the gateway sees them: signed by org, verified here with the public keys.
 
-The gateway mints an access token from the session the org service opens at sign-in
-(:func:`session_claims` names what it carries) and verifies every token locally with the
-shared secret; only the algorithms in ``ALLOWED_ALGORITHMS`` are accepted.
+The gateway signs nothing: org answers sign-in and refresh with a signed access token
+(``crm_common.identity``: EdDSA, key ids, rotation). The gateway checks each bearer token
+against ``PUBLIC_KEYS`` and reads what revocation is checked on (``ver``, ``sid``) besides the
+principal; the services verify the same token again when the gateway passes it on.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
+from crm_common.context import Principal
+from crm_common.identity import SERVICE_SUBJECT_PREFIX, InvalidToken, Trust, verify
 
-from gateway import settings
+TOKEN_RESPONSE_FIELDS = (
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "refresh_expires_at",
+)
 
-ALGORITHM = "HS256"
-ALLOWED_ALGORITHMS = (ALGORITHM,)
-REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp")
-_RESERVED = frozenset(REQUIRED_CLAIMS) | {"nbf", "jti"}
-
-
-class InvalidToken(Exception):
-    """A token that must not be trusted; ``reason`` says why in words safe to show the caller."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+__all__ = ["Caller", "InvalidToken", "caller_of", "token_response"]
 
 
 @dataclass(frozen=True)
-class TokenSettings:
-    secret: str
-    issuer: str
-    audience: str
-    ttl: int = 900
-    leeway: int = 30
+class Caller:
+    """What a verified access token says: the principal, what revocation is checked on, and
+    the token itself, which travels on to the services."""
 
-    def __post_init__(self) -> None:
-        if not self.secret:
-            raise ValueError("TOKEN_SECRET must not be empty")
-        if self.ttl <= 0:
-            raise ValueError("TOKEN_TTL must be positive")
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TokenSettings:
-        return cls(
-            secret=str(settings.value(config, "TOKEN_SECRET")),
-            issuer=str(settings.value(config, "TOKEN_ISSUER")),
-            audience=str(settings.value(config, "TOKEN_AUDIENCE")),
-            ttl=settings.integer(config, "TOKEN_TTL"),
-            leeway=settings.integer(config, "TOKEN_LEEWAY"),
-        )
+    principal: Principal
+    username: str | None
+    version: int
+    session_id: str
+    issued_at: int
+    token: str
 
 
-def mint(
-    token_settings: TokenSettings,
-    user_id: str,
-    *,
-    ttl: int | None = None,
-    claims: Mapping[str, Any] | None = None,
-    now: float | None = None,
-) -> str:
-    """A signed token for ``user_id`` that expires ``ttl`` seconds from ``now``."""
-    if not user_id:
-        raise ValueError("a token needs a user id")
-    issued_at = int(time.time() if now is None else now)
-    lifetime = token_settings.ttl if ttl is None else ttl
-    if lifetime <= 0:
-        raise ValueError("ttl must be positive")
-    extra = dict(claims or {})
-    clash = _RESERVED & extra.keys()
-    if clash:
-        raise ValueError(f"claims {sorted(clash)} are set by mint itself")
-    payload = {
-        **extra,
-        "iss": token_settings.issuer,
-        "aud": token_settings.audience,
-        "sub": str(user_id),
-        "iat": issued_at,
-        "exp": issued_at + lifetime,
-    }
-    return jwt.encode(payload, token_settings.secret, algorithm=ALGORITHM)
+def caller_of(trust: Trust, token: str) -> Caller:
+    """The signed-in user a bearer token names; ``InvalidToken`` when it is not one."""
+    claims = verify(trust, token)
+    return caller_from_claims(claims, token)
 
 
-def session_claims(session: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The user id and the private claims of an access token for an org ``Session``.
-
-    ``username``, ``department_id``, ``roles``, ``permissions`` and the compiled ``grants``
-    come from the session's principal, ``ver`` is its ``authz_version`` and ``sid`` the
-    session id; a session without user, version or session id is refused with ``ValueError``.
-    """
-    principal = session.get("principal")
-    if not isinstance(principal, Mapping):
-        raise ValueError("the session carries no principal")
-    user_id = principal.get("user_id")
-    version = principal.get("authz_version")
-    session_id = session.get("session_id")
-    if not isinstance(user_id, str) or not user_id:
-        raise ValueError("the session's principal has no user id")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValueError("the session's principal has no authz_version")
+def caller_from_claims(claims: Mapping[str, Any], token: str = "") -> Caller:
+    """The caller verified claims describe; ``InvalidToken`` when any is malformed."""
+    if str(claims["sub"]).startswith(SERVICE_SUBJECT_PREFIX):
+        raise InvalidToken("a service token does not sign in a user")
+    for name in ("ver", "sid"):
+        if name not in claims:
+            raise InvalidToken(f"the token lacks the {name!r} claim")
+    username = claims.get("username")
+    version = claims["ver"]
+    session_id = claims["sid"]
+    if username is not None and not isinstance(username, str):
+        raise InvalidToken("the token's username claim is not a string")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise InvalidToken("the token's ver claim is not a version number")
     if not isinstance(session_id, str) or not session_id:
-        raise ValueError("the session has no id")
-    return user_id, {
-        "username": principal.get("username"),
-        "department_id": principal.get("department_id"),
-        "roles": list(principal.get("roles") or ()),
-        "permissions": list(principal.get("permissions") or ()),
-        "grants": list(principal.get("grants") or ()),
-        "ver": version,
-        "sid": session_id,
-    }
+        raise InvalidToken("the token's sid claim is not a session id")
+    principal = Principal.from_claims(claims)
+    return Caller(principal, username, version, session_id, int(claims["iat"]), token)
 
 
-def verify(token_settings: TokenSettings, token: str) -> dict[str, Any]:
-    """The token's claims if its signature, algorithm, issuer, audience and times are right."""
-    if not token:
-        raise InvalidToken("the token is empty")
-    try:
-        header = jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
-        raise InvalidToken("the token is malformed") from exc
-    if header.get("alg") not in ALLOWED_ALGORITHMS:
-        raise InvalidToken("the token's algorithm is not accepted")
-    try:
-        claims = jwt.decode(
-            token,
-            token_settings.secret,
-            algorithms=list(ALLOWED_ALGORITHMS),
-            audience=token_settings.audience,
-            issuer=token_settings.issuer,
-            leeway=token_settings.leeway,
-            options={"require": list(REQUIRED_CLAIMS)},
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise InvalidToken("the token has expired") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise InvalidToken("the token is meant for another audience") from exc
-    except jwt.InvalidIssuerError as exc:
-        raise InvalidToken("the token comes from an unknown issuer") from exc
-    except jwt.InvalidSignatureError as exc:
-        raise InvalidToken("the token's signature does not match") from exc
-    except jwt.MissingRequiredClaimError as exc:
-        raise InvalidToken(f"the token lacks the {exc.claim!r} claim") from exc
-    except jwt.ImmatureSignatureError as exc:
-        raise InvalidToken("the token is not valid yet") from exc
-    except jwt.InvalidTokenError as exc:
-        raise InvalidToken("the token is not valid") from exc
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject.strip():
-        raise InvalidToken("the token names no user")
-    return claims
+def token_response(trust: Trust, session: Mapping[str, Any]) -> dict[str, Any]:
+    """The HTTP answer to a sign-in or refresh from org's answer, after checking that the
+    access token in it verifies (a misconfigured key set fails here, not on the next call)."""
+    missing = [name for name in TOKEN_RESPONSE_FIELDS if name not in session]
+    if missing:
+        raise ValueError(f"org's session lacks {missing}")
+    caller_of(trust, session["access_token"])
+    return {name: session[name] for name in TOKEN_RESPONSE_FIELDS}

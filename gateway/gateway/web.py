@@ -2,8 +2,9 @@
 
 ``@route(method, url, auth=True, **doc)`` declares a JSON route. Before a worker is spawned
 the request gets its id (``X-Request-ID`` or a new uuid) and, unless ``auth=False``, its
-principal from the bearer access token (``gateway.auth``); both travel in Nameko context data
-(``request_id`` and ``principal``) into every RPC the handler makes. Whatever a handler raises
+caller from the bearer access token (``gateway.auth``); the request id and the token itself
+travel in Nameko context data (``request_id`` and ``access_token``) into every RPC the handler
+makes, and each service verifies the token again. Whatever a handler raises
 becomes a problem response; unknown routes and wrong methods are answered the same way. The
 keyword arguments in ``doc`` describe the route for the OpenAPI document.
 
@@ -33,7 +34,8 @@ from nameko.web.server import WebServer
 from werkzeug.routing import Map, RequestRedirect
 from werkzeug.wrappers import Request, Response
 
-from crm_common.context import PRINCIPAL_KEY, REQUEST_ID_KEY, bind
+from crm_common.context import REQUEST_ID_KEY, bind
+from crm_common.identity import ACCESS_TOKEN_KEY
 from crm_common.metrics import observe_http
 from gateway import problems, settings
 from gateway.auth import TokenAuthority
@@ -167,7 +169,7 @@ class ApiRoute(HttpRequestHandler):
             if self.auth:
                 caller = self.authority.authenticate(request)
                 request.environ[CALLER_ENVIRON] = caller
-                context_data[PRINCIPAL_KEY] = caller.principal.as_context()
+                context_data[ACCESS_TOKEN_KEY] = caller.token  # each service verifies it
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             if self.pooled:

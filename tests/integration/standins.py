@@ -26,6 +26,7 @@ from crm_common.context import (
     current_request_id,
     optional_principal,
 )
+from crm_common.entrypoints import public
 from crm_common.errors import (
     EXPECTED_ERRORS,
     Conflict,
@@ -36,38 +37,24 @@ from crm_common.errors import (
     ValidationFailed,
 )
 from crm_common.events import make_envelope
+from crm_common.models import utcnow
 from crm_common.schemas import json_schemas, load
 from customer import schemas as customer_schemas
 from gateway.service import GatewayService
-from gateway.tokens import TokenSettings, mint
 from org import schemas as org_schemas
+from org.application.sessions import access_token as signed_access_token
+from tests.support.tokens import KEYS, TRUST, user_token
 
-SECRET = "integration-test-secret-0123456789abcdef"
-TOKENS = TokenSettings(secret=SECRET, issuer="crm-test", audience="crm-api-test")
 USER = "u-sales-01"
 SLOW_SECONDS = 3.0
 CUSTOMER_ID = "8a1e3c52-0000-4000-8000-000000000001"
-SALES_REP_CLAIMS = {
-    "username": "sales01",
-    "department_id": "d-east-sh",
-    "roles": ["sales_rep"],
-    "permissions": ["customer:read", "customer:write", "customer:export"],
-    "grants": [{"owner": "self"}],
-    "ver": 1,
-    "sid": "s-test-session",
-}
 
 
 def access_token(
-    user: str = USER,
-    settings: TokenSettings = TOKENS,
-    *,
-    ttl: int | None = None,
-    now: float | None = None,
-    **claims: Any,
+    user: str = USER, *, ttl: int | None = None, now: float | None = None, **claims: Any
 ) -> str:
-    """An access token as the gateway mints it at sign-in, with ``claims`` changed."""
-    return mint(settings, user, ttl=ttl, now=now, claims={**SALES_REP_CLAIMS, **claims})
+    """An access token as org signs it at sign-in, with ``claims`` changed."""
+    return user_token(user, ttl=ttl, now=now, **claims)
 
 
 def customer(**overrides: Any) -> dict[str, Any]:
@@ -160,10 +147,12 @@ class StandInCustomer:
             principal.require(permission)
 
     @rpc
+    @public
     def ping(self) -> str:
         return "pong"
 
     @rpc
+    @public
     def api_schemas(self) -> dict[str, Any]:
         return json_schemas("customer", customer_schemas.PUBLIC_SCHEMAS)
 
@@ -462,6 +451,7 @@ class StandInOrg:
         }
         principal = {**SIGNED_IN_USERS[username], "authz_version": StandInOrg.versions[username]}
         return {
+            **signed_access_token(TRUST, principal, session_id, utcnow()),
             "principal": principal,
             "session_id": session_id,
             "refresh_token": token,
@@ -474,16 +464,31 @@ class StandInOrg:
         self._publish("session_revoked", {"session_id": session_id, "user_id": user_id})
 
     @rpc
+    @public
     def ping(self) -> str:
         return "pong"
 
     @rpc
+    @public
     def api_schemas(self) -> dict[str, Any]:
         return json_schemas("org", org_schemas.PUBLIC_SCHEMAS)
 
     # sign-in -----------------------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
+    def revocation_state(self) -> dict[str, Any]:
+        current_principal().require("org:sessions:read")
+        return {
+            "revoked_sessions": sorted(StandInOrg.ended_sessions),
+            "versions": [
+                {"user_id": SIGNED_IN_USERS[name]["user_id"], "authz_version": version}
+                for name, version in StandInOrg.versions.items()
+            ],
+            "disabled_users": [],
+        }
+
+    @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @public
     def sign_in(self, username: str, password: str) -> dict[str, Any]:
         self._seen("sign_in", username=username, password=password)
         if StandInOrg.passwords.get(username) != password:
@@ -491,6 +496,7 @@ class StandInOrg:
         return self._session(username, f"s-{uuid.uuid4()}")
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @public
     def refresh(self, refresh_token: str) -> dict[str, Any]:
         self._seen("refresh", refresh_token=refresh_token)
         entry = StandInOrg.refresh_tokens.get(refresh_token)
@@ -503,6 +509,7 @@ class StandInOrg:
         return self._session(entry["username"], entry["session_id"])
 
     @rpc(expected_exceptions=EXPECTED_ERRORS)
+    @public
     def sign_out(self, refresh_token: str) -> None:
         self._seen("sign_out", refresh_token=refresh_token)
         entry = StandInOrg.refresh_tokens.get(refresh_token)
@@ -687,9 +694,7 @@ def gateway_config(rabbit_config: dict[str, Any], **overrides: Any) -> dict[str,
     return {
         **rabbit_config,
         "WEB_SERVER_ADDRESS": f"127.0.0.1:{find_free_port()}",
-        "TOKEN_SECRET": TOKENS.secret,
-        "TOKEN_ISSUER": TOKENS.issuer,
-        "TOKEN_AUDIENCE": TOKENS.audience,
+        **KEYS.config(),
         "RPC_TIMEOUT": 1,
         "READY_TIMEOUT": 0.5,
         "BACKEND_SERVICES": "customer",

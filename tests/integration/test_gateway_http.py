@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import time
 
 import jwt
 import pytest
 
+from crm_common.identity import mint, private_jwk
 from crm_common.scope import Grant
-from gateway.tokens import TokenSettings, mint
 from tests.integration.standins import (
     CUSTOMER_ID,
-    TOKENS,
     USER,
     StandInCustomer,
     access_token,
@@ -21,6 +21,7 @@ from tests.integration.standins import (
     problem_of,
     start_gateway,
 )
+from tests.support.tokens import KEYS, TRUST, TestKeys, user_token
 
 
 @pytest.fixture
@@ -57,28 +58,40 @@ def tampered_token() -> str:
 
 
 def signed(**changes) -> str:
-    """A correctly signed token whose claims are changed (None removes a claim)."""
+    """A token signed with org's key whose claims are changed (None removes a claim)."""
     claims = {**claims_of(access_token()), **changes}
     claims = {key: value for key, value in claims.items() if value is not None}
-    return jwt.encode(claims, TOKENS.secret, algorithm="HS256")
+    kid, key = TRUST.signing_key("org")
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
 
 
-def other_settings(**changes) -> TokenSettings:
-    values = {"secret": TOKENS.secret, "issuer": TOKENS.issuer, "audience": TOKENS.audience}
-    values.update(changes)
-    return TokenSettings(**values)
+def other_trust(**changes) -> object:
+    return dataclasses.replace(TRUST, **changes)
+
+
+def signed_by(service: str) -> str:
+    """A user's token signed with the key of a service that may not sign user tokens."""
+    reserved = ("iss", "aud", "sub", "iat", "exp")
+    claims = {k: v for k, v in claims_of(access_token()).items() if k not in reserved}
+    return mint(TRUST, service, USER, claims=claims)
+
+
+def public_key_as_hmac_secret() -> str:
+    """The classic confusion: HS256 keyed with the verifier's public key."""
+    secret = private_jwk("org.test", KEYS.private["org.test"])["x"]
+    return jwt.encode(claims_of(access_token()), secret, algorithm="HS256")
 
 
 BAD_TOKENS = {
     "expired": lambda: access_token(ttl=60, now=time.time() - 3600),
     "tampered": tampered_token,
     "alg none": unsigned_token,
-    "wrong audience": lambda: access_token(settings=other_settings(audience="another-api")),
-    "wrong issuer": lambda: access_token(settings=other_settings(issuer="someone-else")),
-    "other secret": lambda: access_token(settings=other_settings(secret="x" * 40)),
-    "HS512": lambda: jwt.encode(
-        claims_of(access_token()), TOKENS.secret + TOKENS.secret, algorithm="HS512"
-    ),
+    "wrong audience": lambda: user_token(USER, trust=other_trust(audience="another-api")),
+    "wrong issuer": lambda: user_token(USER, trust=other_trust(issuer="someone-else")),
+    "unknown key": lambda: user_token(USER, trust=TestKeys(("org",), "guessed").trust()),
+    "signed by a service's key": lambda: signed_by("customer"),
+    "HS512": lambda: jwt.encode(claims_of(access_token()), "x" * 64, algorithm="HS512"),
+    "HS256 keyed with the public key": public_key_as_hmac_secret,
     "garbage": lambda: "not.a.jwt",
     "without sub": lambda: signed(sub=None),
     "blank sub": lambda: signed(sub=" "),
@@ -88,7 +101,8 @@ BAD_TOKENS = {
     "without permissions": lambda: signed(permissions=None),
     "without ver": lambda: signed(ver=None),
     "without sid": lambda: signed(sid=None),
-    "foundation token": lambda: mint(TOKENS, USER),
+    "foundation token": lambda: mint(TRUST, "org", USER),
+    "a service's own token": lambda: mint(TRUST, "customer", "service:customer"),
 }
 
 

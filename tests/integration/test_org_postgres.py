@@ -35,7 +35,7 @@ def db(pg_uri):
 
 
 def make_service(db, **settings):
-    runtime = Runtime.create(Settings(hash_cost=CHEAP, **settings))
+    runtime = Runtime.create(Settings(hash_cost=CHEAP, **settings), TRUST)
     return worker_factory(
         OrgService, db=db, outbox=OutboxWriter(OutboxMessage, "org"), runtime=runtime
     )

@@ -1,23 +1,41 @@
 """The caller of a worker: who they are (the principal) and which request they belong to.
 
-The gateway puts both into Nameko context data; Nameko carries them through every RPC and
-event header. ``CallContext`` copies them into context variables for the worker's green thread,
-so domain-facing code and log records can read them without a handle on the worker.
+The gateway puts the caller's signed access token and the request id into Nameko context data;
+Nameko carries them through every RPC and event header. ``CallContext`` verifies the token
+(``crm_common.identity``: signature, key, signer, expiry, issuer, audience) and binds the
+principal it describes and the request id to the worker's green thread, so domain-facing code
+and log records can read them without a handle on the worker. A principal merely written into
+the context data is never believed.
+
+Which caller a worker runs as depends on its entrypoint:
+
+* an RPC runs as the verified caller of its token; without one it is refused with
+  ``Unauthenticated``, unless its method is marked ``@public``
+  (``crm_common.entrypoints.public``), where it runs with the verified caller or none;
+* an HTTP route (the gateway) runs as the verified caller of its token, if any: the route
+  authenticates the request itself;
+* anything else (event handlers, timers) runs as its own service
+  (:meth:`Principal.for_service`), whatever principal the message came with.
 """
 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
+from nameko.web.handlers import HttpRequestHandler
 
+from crm_common import identity
 from crm_common.errors import Forbidden, Unauthenticated
 from crm_common.scope import Grant, MalformedGrant, parse_grants
 
-PRINCIPAL_KEY = "principal"
 REQUEST_ID_KEY = "request_id"
+PUBLIC_ATTRIBUTE = "crm_public"
+"""Set on an entrypoint's function by ``crm_common.entrypoints.public``."""
 
 _principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "principal", default=None
@@ -40,29 +58,43 @@ class Principal:
         object.__setattr__(self, "grants", parse_grants(self.grants))
 
     @classmethod
-    def from_context(cls, data: dict[str, Any]) -> Principal:
-        user_id = data.get("user_id")
-        if not user_id:
-            raise Unauthenticated("the call carries no user")
+    def from_claims(cls, claims: Mapping[str, Any]) -> Principal:
+        """The principal a verified token describes: a user from the claims org signed, or a
+        service with the permissions ``identity.SERVICE_PERMISSIONS`` gives it.
+        ``InvalidToken`` when a user's claim is missing or malformed."""
+        subject = str(claims["sub"])
+        if subject.startswith(identity.SERVICE_SUBJECT_PREFIX):
+            return cls.for_service(subject[len(identity.SERVICE_SUBJECT_PREFIX) :])
+        for name in ("roles", "permissions", "grants"):
+            if name not in claims:
+                raise identity.InvalidToken(f"the token lacks the {name!r} claim")
+        department = claims.get("department_id")
+        if department is not None and not isinstance(department, str):
+            raise identity.InvalidToken("the token's department_id claim is not a string")
         try:
-            return cls(
-                user_id=str(user_id),
-                department_id=data.get("department_id"),
-                roles=tuple(data.get("roles") or ()),
-                permissions=tuple(data.get("permissions") or ()),
-                grants=parse_grants(data.get("grants") or ()),
-            )
+            grants = parse_grants(_listed(claims, "grants", object))
         except MalformedGrant as exc:
-            raise Unauthenticated(f"the call carries a malformed grant: {exc}") from None
+            raise identity.InvalidToken(f"the token carries a malformed grant: {exc}") from None
+        return cls(
+            user_id=subject,
+            department_id=department,
+            roles=tuple(_listed(claims, "roles", str)),
+            permissions=tuple(_listed(claims, "permissions", str)),
+            grants=grants,
+        )
 
-    def as_context(self) -> dict[str, Any]:
-        return {
-            "user_id": self.user_id,
-            "department_id": self.department_id,
-            "roles": list(self.roles),
-            "permissions": list(self.permissions),
-            "grants": [grant.as_dict() for grant in self.grants],
-        }
+    @classmethod
+    def for_service(cls, service: str) -> Principal:
+        """A service acting as itself: the permissions declared for it, every record."""
+        return cls(
+            user_id=identity.service_subject(service),
+            permissions=tuple(identity.SERVICE_PERMISSIONS.get(service, ())),
+            grants=(Grant(),),
+        )
+
+    @property
+    def is_service(self) -> bool:
+        return self.user_id.startswith(identity.SERVICE_SUBJECT_PREFIX)
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -95,16 +127,56 @@ def bind(principal: Principal | None = None, request_id: str | None = None) -> N
     _request_id.set(request_id)
 
 
+def _listed(claims: Mapping[str, Any], name: str, kind: type) -> list[Any]:
+    value = claims[name]
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        raise identity.InvalidToken(f"the token's {name} claim is malformed")
+    return value
+
+
+def is_public(function: Any) -> bool:
+    return bool(getattr(function, PUBLIC_ATTRIBUTE, False))
+
+
 class CallContext(DependencyProvider):
-    """Binds the principal and request id of each worker's call to its green thread."""
+    """Binds the verified caller and request id of each worker's call to its green thread
+    (see the module for who a worker runs as)."""
+
+    store = identity.TrustStore()
 
     def worker_setup(self, worker_ctx: Any) -> None:
-        raw = worker_ctx.data.get(PRINCIPAL_KEY)
-        principal = Principal.from_context(raw) if isinstance(raw, dict) and raw else None
-        bind(principal, worker_ctx.data.get(REQUEST_ID_KEY))
+        request_id = worker_ctx.data.get(REQUEST_ID_KEY)
+        entrypoint = worker_ctx.entrypoint
+        if not isinstance(entrypoint, (Rpc, HttpRequestHandler)):
+            bind(Principal.for_service(self.container.service_name), request_id)
+            return
+        principal, refusal = self._caller(worker_ctx.data.get(identity.ACCESS_TOKEN_KEY))
+        bind(principal, request_id)
+        method = entrypoint.method_name
+        protected = not is_public(getattr(type(worker_ctx.service), method, None))
+        if refusal and isinstance(entrypoint, Rpc) and protected:
+            setattr(worker_ctx.service, method, _refuse(refusal))
+
+    def _caller(self, token: Any) -> tuple[Principal | None, str | None]:
+        if token is None:
+            return None, "the call carries no access token"
+        try:
+            return Principal.from_claims(identity.verify(self.store.trust, token)), None
+        except identity.InvalidToken as exc:
+            return None, exc.reason
 
     def worker_teardown(self, worker_ctx: Any) -> None:
         bind(None, None)
 
     def get_dependency(self, worker_ctx: Any) -> None:
         return None
+
+
+def _refuse(reason: str) -> Any:
+    """Stands in for a protected method whose call brought no verifiable caller: Nameko looks
+    the method up after the workers' setup, so the call is answered with the refusal."""
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise Unauthenticated(reason)
+
+    return refused

@@ -4,6 +4,10 @@
 expected outcomes (answered to the caller, not logged as crashes). A call sent with an
 ``Idempotency-Key`` runs in one transaction that also stores its answer, and a repeat gets
 that answer back (see ``crm_common.idempotency``).
+
+Every RPC is protected: a call without a verifiable caller is refused
+(``crm_common.context.CallContext``). ``@public`` opens one to anonymous callers; keep it for
+what must work before sign-in (``@rpc`` then ``@public``, in either order).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, TypeVar, cast
 from nameko import rpc as nameko_rpc
 from nameko.exceptions import IncorrectSignature
 
+from crm_common.context import PUBLIC_ATTRIBUTE
 from crm_common.errors import EXPECTED_ERRORS
 from crm_common.idempotency import call_idempotently
 
@@ -39,3 +44,8 @@ def rpc(fn: F) -> F:
 
     return cast(F, nameko_rpc.rpc(expected_exceptions=EXPECTED_ERRORS)(entrypoint))
 
+
+def public(fn: F) -> F:
+    """Let anonymous callers reach this entrypoint (it runs without a principal)."""
+    setattr(fn, PUBLIC_ATTRIBUTE, True)
+    return fn

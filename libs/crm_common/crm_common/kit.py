@@ -1,6 +1,6 @@
 """The base every service class starts from: the call context, metrics, and the entrypoints
-that every service answers the same way (``ping``, ``api_schemas``, ``api_events`` and the
-dead-letter RPCs, which need the permission ``system:admin``).
+that every service answers the same way (``ping``, ``api_schemas``, ``api_events``, open to
+anonymous callers, and the dead-letter RPCs, which need the permission ``system:admin``).
 
 A service declares its name, its ``db`` and ``outbox`` dependencies, and two mappings:
 ``public_schemas`` (the marshmallow schemas of its HTTP-facing records, published as OpenAPI
@@ -31,7 +31,7 @@ from marshmallow import Schema
 
 from crm_common.context import CallContext, current_principal
 from crm_common.dead_letters import DeadLetterQueue, DeadLetters
-from crm_common.entrypoints import rpc
+from crm_common.entrypoints import public, rpc
 from crm_common.idempotency import IdempotencyContext
 from crm_common.metrics import Metrics
 from crm_common.models import InboxMixin
@@ -52,15 +52,18 @@ class ServiceKit:
     dead_letters: DeadLetterQueue = DeadLetters()  # a worker sees the queue itself
 
     @rpc
+    @public
     def ping(self) -> str:
         return "pong"
 
     @rpc
+    @public
     def api_schemas(self) -> dict[str, Any]:
         """JSON schemas of ``public_schemas`` by name, with references between them."""
         return json_schemas(self.name, self.public_schemas)
 
     @rpc
+    @public
     def api_events(self) -> dict[str, Any]:
         """The JSON schema of each published event's ``data``, by event type."""
         return json_schemas(self.name, self.event_schemas)

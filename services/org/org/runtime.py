@@ -1,7 +1,10 @@
-"""What the org use cases need besides a database: settings, the password hasher, a clock.
+"""What the org use cases need besides a database: settings, the password hasher, a clock,
+and the keys access tokens are signed with (org is their one signer, see
+``crm_common.identity``).
 
 Settings come from the Nameko config (every key overridable by an environment variable in
-``config.yml``). Tests build a ``Runtime`` with cheap hashing and a clock they move by hand.
+``config.yml``). Tests build a ``Runtime`` with cheap hashing, a clock they move by hand and a
+test key pair.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+from crm_common.identity import ACCESS_TOKEN_SIGNER, Trust
 from crm_common.models import utcnow
 from org.domain.lockout import DEFAULT_SECONDS, DEFAULT_THRESHOLD, LockoutPolicy
 from org.hashing import HashCost, Passwords
@@ -54,21 +58,25 @@ class Settings:
 class Runtime:
     settings: Settings
     passwords: Passwords
+    trust: Trust
     clock: Callable[[], datetime] = utcnow
 
     @classmethod
     def create(
-        cls, settings: Settings | None = None, clock: Callable[[], datetime] = utcnow
+        cls, settings: Settings, trust: Trust, clock: Callable[[], datetime] = utcnow
     ) -> Runtime:
-        settings = settings or Settings()
-        return cls(settings, Passwords(settings.hash_cost), clock)
+        trust.signing_key(ACCESS_TOKEN_SIGNER)  # a signer without its key does not start
+        return cls(settings, Passwords(settings.hash_cost), trust, clock)
 
 
 class RuntimeProvider(DependencyProvider):
     """Nameko dependency: one ``Runtime`` per container, built from its config."""
 
     def setup(self) -> None:
-        self.runtime = Runtime.create(Settings.from_config(self.container.config))
+        config = self.container.config
+        self.runtime = Runtime.create(
+            Settings.from_config(config), Trust.from_config(config, signs=True)
+        )
 
     def get_dependency(self, worker_ctx: Any) -> Runtime:
         return self.runtime

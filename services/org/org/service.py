@@ -10,12 +10,14 @@ from crm_common import kit
 from crm_common.application import UseCaseContext
 from crm_common.context import current_principal
 from crm_common.db import Database
-from crm_common.entrypoints import rpc
+from crm_common.entrypoints import public, rpc
+from crm_common.idempotency import not_idempotent
 from crm_common.outbox import Outbox
 from org.application.account import Account
 from org.application.audit import AuditLog
 from org.application.records import Records
 from org.application.roles import Roles
+from org.application.sessions import revocation_state
 from org.application.sign_in import SignIn
 from org.application.structure import Structure
 from org.application.users import Users
@@ -25,6 +27,7 @@ from org.runtime import RuntimeProvider
 from org.schemas import PUBLIC_SCHEMAS
 
 SERVICE_NAME = "org"
+SESSIONS_READ = "org:sessions:read"
 
 
 class OrgService(kit.ServiceKit):
@@ -105,16 +108,32 @@ class OrgService(kit.ServiceKit):
 
     # -- sign-in ----------------------------------------------------------------------------
     @rpc
+    @public
+    @not_idempotent  # refusals are written in transactions of their own
     def sign_in(self, username: str, password: str) -> dict[str, Any]:
         return SignIn(self.db, self.outbox, self.runtime).sign_in(username, password)
 
     @rpc
+    @public
+    @not_idempotent  # refusals are written in transactions of their own
     def refresh(self, refresh_token: str) -> dict[str, Any]:
         return SignIn(self.db, self.outbox, self.runtime).refresh(refresh_token)
 
     @rpc
+    @public
+    @not_idempotent  # refusals are written in transactions of their own
     def sign_out(self, refresh_token: str) -> None:
         SignIn(self.db, self.outbox, self.runtime).sign_out(refresh_token)
+
+    @rpc
+    def revocation_state(self) -> dict[str, Any]:
+        """What a starting gateway must refuse: see ``org.application.sessions``. Only for the
+        service identities that may read sessions (the gateway's)."""
+        current_principal().require(SESSIONS_READ)
+        with self.db.session() as session:
+            return revocation_state(
+                session, self.runtime.clock(), self.runtime.trust.ttl + self.runtime.trust.leeway
+            )
 
     @rpc
     def describe_me(self) -> dict[str, Any]:

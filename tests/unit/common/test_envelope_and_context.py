@@ -6,6 +6,8 @@ from marshmallow import ValidationError
 from crm_common.context import Principal, bind, current_principal, current_request_id
 from crm_common.errors import Forbidden, Unauthenticated
 from crm_common.events import EnvelopeSchema, major_version, make_envelope
+from crm_common.identity import InvalidToken, verify
+from tests.support.tokens import TRUST, token_for, user_token
 
 
 def test_envelope_has_the_documented_fields_and_validates():
@@ -32,16 +34,16 @@ def test_envelope_without_event_id_is_rejected():
         EnvelopeSchema().load(envelope)
 
 
-def test_principal_round_trips_through_context_data():
+def test_principal_round_trips_through_a_signed_token():
     grants = ({"regions": [{"path": "华东", "subtree": True}], "categories": ["A"]}, {})
     principal = Principal("u-1", "d-east", ("sales",), ("customer:read",), grants)
-    assert Principal.from_context(principal.as_context()) == principal
-    assert principal.as_context()["grants"] == list(grants)
+    assert Principal.from_claims(verify(TRUST, token_for(principal))) == principal
 
 
-def test_a_malformed_grant_in_context_data_is_unauthenticated():
-    with pytest.raises(Unauthenticated, match="malformed grant"):
-        Principal.from_context({"user_id": "u-1", "grants": [{"owner": "everyone"}]})
+def test_a_malformed_grant_in_a_token_is_refused():
+    token = user_token("u-1", grants=[{"owner": "everyone"}])
+    with pytest.raises(InvalidToken, match="malformed grant"):
+        Principal.from_claims(verify(TRUST, token))
 
 
 def test_permissions_are_checked_by_name():

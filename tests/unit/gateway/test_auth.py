@@ -1,20 +1,22 @@
-"""Access tokens as callers: claims to principal, revocation, minting from a session."""
+"""Access tokens as callers: claims to principal, revocation, token responses from org."""
 
 import time
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
-import jwt
 import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
+from crm_common.identity import mint, verify
 from crm_common.scope import Grant, RegionRule
-from gateway.auth import TokenAuthority, caller_from_claims
+from gateway.auth import TokenAuthority
 from gateway.problems import HttpProblem
 from gateway.revocation import DISABLED, ENDED, OUTDATED
-from gateway.tokens import InvalidToken, mint, verify
+from gateway.tokens import InvalidToken, caller_from_claims
+from org.application.sessions import access_token
+from tests.support.tokens import KEYS, TRUST, TestKeys
 
-SECRET = "unit-test-secret-0123456789abcdef0123"
 CLAIMS = {
     "sub": "u-marketing-01",
     "username": "marketing01",
@@ -24,6 +26,7 @@ CLAIMS = {
     "grants": [{"regions": [{"path": "华东", "subtree": True}]}],
     "ver": 3,
     "sid": "s-1",
+    "iat": 1767225600,
 }
 SESSION = {
     "principal": {
@@ -94,12 +97,20 @@ def test_a_token_without_a_principal_claim_is_refused(missing):
     assert repr(missing) in caught.value.reason
 
 
+def org_session(principal=None, now=None):
+    """Org's answer to a sign-in, signed with the test key of org."""
+    principal = principal or SESSION["principal"]
+    signed = access_token(TRUST, principal, SESSION["session_id"], now or datetime.now(UTC))
+    return {**SESSION, "principal": principal, **signed}
+
+
 @pytest.fixture
 def authority():
     found = TokenAuthority()
-    config = {"TOKEN_SECRET": SECRET, "TOKEN_ISSUER": "crm", "TOKEN_AUDIENCE": "crm-api"}
-    found.container = SimpleNamespace(config=config)
+    found.container = SimpleNamespace(config=KEYS.config(), service_name="gateway")
     found.setup()
+    found.started_at = int(time.time())
+    found.synced = True
     return found
 
 
@@ -115,8 +126,8 @@ def refusal_of(authority, token):
     return caught.value.detail
 
 
-def test_a_token_issued_for_a_session_authenticates_as_its_principal(authority):
-    issued = authority.issue(SESSION)
+def test_orgs_answer_becomes_the_token_response_and_authenticates_as_its_principal(authority):
+    issued = authority.issue(org_session())
 
     assert issued == {
         "access_token": issued["access_token"],
@@ -125,7 +136,7 @@ def test_a_token_issued_for_a_session_authenticates_as_its_principal(authority):
         "refresh_token": "rt-1",
         "refresh_expires_at": "2026-03-01T08:00:00+00:00",
     }
-    claims = verify(authority.token_settings, issued["access_token"])
+    claims = verify(authority.trust, issued["access_token"])
     assert claims["exp"] - claims["iat"] == 900
     assert (claims["ver"], claims["sid"], claims["username"]) == (2, "s-branch", "branch.east")
     caller = authority.authenticate(bearer(issued["access_token"]))
@@ -134,25 +145,45 @@ def test_a_token_issued_for_a_session_authenticates_as_its_principal(authority):
         Grant(departments=frozenset({"d-east", "d-east-js", "d-east-sh"})),
     )
     assert caller.principal.permissions == ("customer:read", "customer:import")
+    assert caller.token == issued["access_token"]
 
 
-def test_a_session_with_a_malformed_grant_is_not_turned_into_a_token(authority):
-    broken = {**SESSION, "principal": {**SESSION["principal"], "grants": [{"owner": "x"}]}}
+def test_an_answer_whose_token_does_not_verify_is_not_passed_on(authority):
+    stranger = TestKeys(("org",), "stranger").trust()
+    forged = {**org_session(), "access_token": mint(stranger, "org", "u-branch-east")}
 
     with pytest.raises(InvalidToken):
-        authority.issue(broken)
+        authority.issue(forged)
+
+
+def test_a_token_older_than_the_gateway_waits_for_the_revocation_state(authority):
+    older = user_token(iat_offset=-120)
+    newer = user_token()
+    authority.synced = False
+
+    with pytest.raises(HttpProblem) as caught:
+        authority.authenticate(bearer(older))
+    assert (caught.value.status, caught.value.headers["Retry-After"]) == (503, "2")
+    assert authority.authenticate(bearer(newer)).principal.user_id == "u-marketing-01"
+    authority.synced = True
+    assert authority.authenticate(bearer(older)).principal.user_id == "u-marketing-01"
 
 
 def own_claims(**changes):
-    return {key: value for key, value in {**CLAIMS, **changes}.items() if key != "sub"}
+    reserved = ("sub", "iat")
+    return {key: value for key, value in {**CLAIMS, **changes}.items() if key not in reserved}
+
+
+def user_token(user="u-marketing-01", iat_offset=0, **changes):
+    return mint(TRUST, "org", user, claims=own_claims(**changes), now=time.time() + iat_offset)
 
 
 def test_an_outdated_version_is_refused_with_advice_to_refresh(authority):
     authority.revocations.raise_version("u-marketing-01", 4)
 
-    old = mint(authority.token_settings, "u-marketing-01", claims=own_claims(ver=3))
-    new = mint(authority.token_settings, "u-marketing-01", claims=own_claims(ver=4))
-    other = mint(authority.token_settings, "u-other", claims=own_claims(ver=3))
+    old = user_token("u-marketing-01", **dict(ver=3))
+    new = user_token("u-marketing-01", **dict(ver=4))
+    other = user_token("u-other", **dict(ver=3))
 
     assert refusal_of(authority, old) == OUTDATED
     assert "refresh" in OUTDATED
@@ -161,8 +192,8 @@ def test_an_outdated_version_is_refused_with_advice_to_refresh(authority):
 
 
 def test_an_ended_session_and_a_disabled_user_are_refused(authority):
-    first = mint(authority.token_settings, "u-marketing-01", claims=own_claims(sid="s-1"))
-    second = mint(authority.token_settings, "u-marketing-01", claims=own_claims(sid="s-2"))
+    first = user_token("u-marketing-01", **dict(sid="s-1"))
+    second = user_token("u-marketing-01", **dict(sid="s-2"))
 
     authority.revocations.end_session("s-1")
     assert refusal_of(authority, first) == ENDED
@@ -172,18 +203,9 @@ def test_an_ended_session_and_a_disabled_user_are_refused(authority):
 
 
 def test_the_presented_session_ends_at_sign_out_but_only_for_a_valid_token(authority):
-    valid = mint(authority.token_settings, "u-marketing-01", claims=own_claims(sid="s-9"))
-    forged = jwt.encode(
-        {
-            **CLAIMS,
-            "sid": "s-victim",
-            "iss": "crm",
-            "aud": "crm-api",
-            "iat": int(time.time()),
-            "exp": int(time.time()) + 60,
-        },
-        "another-secret-0123456789abcdef0123",
-        algorithm="HS256",
+    valid = user_token("u-marketing-01", **dict(sid="s-9"))
+    forged = mint(
+        TestKeys(("org",), "stranger").trust(), "org", "u-x", claims=own_claims(sid="s-victim")
     )
 
     authority.end_presented_session(bearer(forged))

@@ -1,4 +1,5 @@
-"""Sign-in, refresh-token rotation and sign-out.
+"""Sign-in, refresh-token rotation and sign-out. Sign-in and refresh answer with a signed
+access token (org is its one signer) and a new refresh token.
 
 These use cases open their own transactions on a ``SessionScope``: a refused sign-in must still
 commit its failure count, a reused refresh token must still commit the revocation of its
@@ -21,7 +22,7 @@ from crm_common.history import FieldChange
 from org import repository
 from org.application import audit
 from org.application.authz import Authz
-from org.application.sessions import revoke
+from org.application.sessions import access_token, revoke
 from org.domain.times import aware
 from org.domain.tokens import hash_token, new_refresh_token
 from org.domain.users import is_active
@@ -148,9 +149,10 @@ class SignIn(OwnTransactions):
             )
         )
         session.flush()
-        effective = Authz(session).effective([user.id])[user.id]
+        principal = Authz(session).effective([user.id])[user.id].principal()
         return {
-            "principal": effective.principal(),
+            **access_token(self.runtime.trust, principal, auth.id, now),
+            "principal": principal,
             "session_id": auth.id,
             "refresh_token": token,
             "refresh_expires_at": expires.isoformat(),
