@@ -23,6 +23,7 @@ from customer.models import Base, Contact, CustomerCodeCounter, OutboxMessage
 from customer.repository import allocate_code
 from customer.service import CustomerService
 from demo.customer import ensure_demo
+from tests.unit.customer.org_units import seed_org_units
 
 pytestmark = pytest.mark.postgres
 
@@ -41,7 +42,10 @@ SALES = Principal(
 @pytest.fixture
 def db(pg_uri):
     upgrade("customer", pg_uri)
-    return SessionScope(engine_for(pg_uri))
+    scope = SessionScope(engine_for(pg_uri))
+    with scope.session() as session:
+        seed_org_units(session)
+    return scope
 
 
 @pytest.fixture
@@ -255,6 +259,8 @@ def test_demo_data_loads_on_postgres(pg_uri, service):
 
 def test_the_service_answers_over_rabbitmq_with_postgres(pg_uri, rabbit_config, container_factory):
     upgrade("customer", pg_uri)
+    with SessionScope(engine_for(pg_uri)).session() as session:
+        seed_org_units(session)
     config = {**rabbit_config, "DB_URIS": {"customer": pg_uri}, "OUTBOX_POLL_SECONDS": 0.2}
     container = container_factory(CustomerService, config)
     container.start()

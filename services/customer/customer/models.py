@@ -224,6 +224,30 @@ class CareRecord(EntityMixin, Base):
     by_user_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class OrgUnit(Base):
+    """A department or region of the org service, as its ``department_changed`` /
+    ``region_changed`` events and its structure snapshot tell it: what customers may name."""
+
+    __tablename__ = "org_units"
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(100))
+    parent_id: Mapped[str | None] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(1000))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    """The org record's version: an event or snapshot row older than what is stored is
+    ignored, so their order of arrival does not matter."""
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("kind in ('department', 'region')", name="ck_org_units_kind"),
+        Index("ix_org_units_kind_path", "kind", "path"),
+    )
+
+
 class HistoryEntry(Base):
     """Who changed which field of a customer (or of its contacts, links, care) and when."""
 

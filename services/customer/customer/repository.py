@@ -45,6 +45,7 @@ from customer.domain.codes import (
 )
 from customer.domain.duplicates import SIMILAR_NAME_THRESHOLD
 from customer.domain.names import bigrams, length_bounds, normalize_company_name
+from customer.domain.org_units import DEPARTMENT, REGION, Unit
 from customer.domain.phones import phone_key
 from customer.domain.relationships import Link
 from customer.domain.status import Status
@@ -55,6 +56,7 @@ from customer.models import (
     CustomerCodeCounter,
     CustomerTag,
     HistoryEntry,
+    OrgUnit,
     Relationship,
 )
 
@@ -512,6 +514,49 @@ def relationships_of(session: Session, customer_id: uuid.UUID) -> Sequence[Relat
         )
         .order_by(Relationship.created_at, Relationship.id)
     ).all()
+
+
+# -- the org structure -----------------------------------------------------------------------
+def _unit(row: OrgUnit) -> Unit:
+    return Unit(row.id, row.parent_id, row.path, row.disabled)
+
+
+def department(session: Session, department_id: str) -> Unit | None:
+    row = session.get(OrgUnit, (DEPARTMENT, department_id))
+    return _unit(row) if row is not None else None
+
+
+def departments(session: Session) -> list[Unit]:
+    return [_unit(r) for r in session.scalars(select(OrgUnit).where(OrgUnit.kind == DEPARTMENT))]
+
+
+def regions_at(session: Session, paths: Iterable[str]) -> dict[str, Unit]:
+    """The known regions whose path is one of ``paths``, by path."""
+    wanted = sorted(set(paths))
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(OrgUnit).where(OrgUnit.kind == REGION, OrgUnit.path.in_(wanted))
+    ).all()
+    return {row.path: _unit(row) for row in rows}
+
+
+def org_unit_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(OrgUnit)) or 0
+
+
+def keep_org_unit(session: Session, kind: str, values: dict[str, Any]) -> bool:
+    """Store a department or region unless a newer version of it is stored; whether it was.
+    One upsert whose update only applies to an older row, so concurrent deliveries of the
+    same unit settle on the highest version."""
+    table = OrgUnit.__table__
+    insert = _upsert(session)(table).values(kind=kind, **values)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[table.c.kind, table.c.id],
+        set_={name: insert.excluded[name] for name in values if name != "id"},
+        where=table.c.version <= insert.excluded.version,
+    )
+    return bool(session.execute(stmt).rowcount)
 
 
 def open_transaction(session: Session) -> None:

@@ -12,6 +12,8 @@ from customer.models import Base, OutboxMessage
 from customer.service import CustomerService
 from tests.fixtures import outbox_reader
 
+from .org_units import seed_org_units
+
 CUSTOMER_PERMISSIONS = (
     "customer:read",
     "customer:write",
@@ -30,9 +32,14 @@ SALES = Principal(
 
 @pytest.fixture
 def db(sqlite_uri):
+    """A fresh database whose copy of the org structure holds the demo org chart and regions
+    (and the few units the tests make up)."""
     engine = engine_for(sqlite_uri)
     Base.metadata.create_all(engine)
-    return SessionScope(engine)
+    scope = SessionScope(engine)
+    with scope.session() as session:
+        seed_org_units(session)
+    return scope
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 import datetime as dt
 import uuid
+from dataclasses import replace
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from crm_common.errors import Conflict, NotFound, ValidationFailed
 from customer.models import Contact
+
+from .conftest import SALES
 
 
 def test_contact_mobile_is_normalized_and_the_first_contact_is_primary(
@@ -155,7 +158,7 @@ def test_remove_relationship(service, make_customer):
 
 
 # -- care ----------------------------------------------------------------------------------
-def test_care_records(service, make_customer):
+def test_care_records(service, make_customer, act_as):
     customer = make_customer()
     other = make_customer("乙五金有限公司")
     contact = service.create_contact(customer["id"], {"name": "王建国", "birthday": "1978-05-12"})
@@ -165,10 +168,14 @@ def test_care_records(service, make_customer):
         {"kind": "birthday", "date": "2026-05-12", "contact_id": contact["id"], "note": "生日蛋糕"},
     )
     assert birthday["by_user_id"] == "u-sales-01"
-    service.add_care_record(
-        customer["id"],
-        {"kind": "festival", "date": "2026-09-25", "note": "中秋月饼", "by_user_id": "u-sales-02"},
-    )
+    festival = {"kind": "festival", "date": "2026-09-25", "note": "中秋月饼"}
+    # Naming someone else needs customer:care-on-behalf, which a salesperson lacks.
+    with pytest.raises(ValidationFailed) as info:
+        service.add_care_record(customer["id"], {**festival, "by_user_id": "u-sales-02"})
+    assert set(info.value.field_errors) == {"by_user_id"}
+    assert len(service.list_care_records(customer["id"])) == 1
+    act_as(replace(SALES, permissions=(*SALES.permissions, "customer:care-on-behalf")))
+    service.add_care_record(customer["id"], {**festival, "by_user_id": "u-sales-02"})
     records = service.list_care_records(customer["id"])
     assert [r["kind"] for r in records] == ["festival", "birthday"]
     assert records[0]["by_user_id"] == "u-sales-02"

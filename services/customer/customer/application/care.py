@@ -8,6 +8,7 @@ from crm_common.errors import ValidationFailed
 from crm_common.schemas import load
 from customer import repository
 from customer.application.base import READ, WRITE, CustomerUseCases, dump, dump_all
+from customer.domain.care import CARE_ON_BEHALF, care_recorder
 from customer.domain.customers import check_editable
 from customer.models import CareRecord
 from customer.schemas import CareRecordInputSchema, CareRecordSchema
@@ -32,8 +33,11 @@ class CareRecords(CustomerUseCases):
             self.session, contact_id, customer.id
         ):
             raise ValidationFailed.on("contact_id", "is not a contact of this customer")
-        if not values.get("by_user_id"):
-            values["by_user_id"] = self.context.actor_id
+        values["by_user_id"] = care_recorder(
+            values.get("by_user_id"),
+            self.context.actor_id,
+            self.principal.can(CARE_ON_BEHALF),
+        )
         record = CareRecord(customer_id=customer.id, **values)
         self.session.add(record)
         self.session.flush()

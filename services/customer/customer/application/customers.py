@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
+from crm_common.errors import ValidationFailed
 from crm_common.history import FieldChange, diff, filled, snapshot
 from crm_common.models import check_version, split_version
 from crm_common.schemas import load
-from crm_common.scope import SCOPE_FIELDS, check_in_scope, scope_values
+from crm_common.scope import (
+    OUTSIDE,
+    SCOPE_FIELDS,
+    blamed_fields,
+    check_in_scope,
+    in_scope,
+    scope_values,
+)
 from customer import events, repository
 from customer.application.base import READ, WRITE, CustomerUseCases, dump_customer
 from customer.domain.customers import (
@@ -24,6 +33,18 @@ from customer.domain.customers import (
 from customer.domain.duplicates import Probe, find_duplicates
 from customer.domain.history import UNORDERED_FIELDS
 from customer.domain.names import normalize_company_name
+from customer.domain.org_units import (
+    OUTSIDE_DEPARTMENTS,
+    TRANSFER,
+    TRANSFERRED,
+    assignable_departments,
+    check_known,
+    department_errors,
+    is_transfer,
+    leaves_departments,
+    region_errors,
+    transfer_refused,
+)
 from customer.domain.phones import phone_key
 from customer.domain.status import check_transition
 from customer.models import CUSTOMER_FIELDS, Customer
@@ -71,10 +92,55 @@ class Customers(CustomerUseCases):
 
     def new_customer_values(self, values: dict[str, Any]) -> dict[str, Any]:
         """``values`` with the owner (the caller) and department (the caller's) defaulted,
-        refused unless the new customer lies inside the caller's data scope."""
+        refused unless the department and region given are known to org, the department is
+        one the caller may assign and the new customer lies inside the caller's data scope
+        (creating is never a transfer)."""
+        given = [name for name in SCOPE_FIELDS if values.get(name) is not None]
         values = with_owner_defaults(values, self.principal.user_id, self.principal.department_id)
+        self.check_known_units(values, given)
         check_in_scope(self.principal, scope_values(values), SCOPE_FIELDS, noun="customer")
+        if leaves_departments(values["department_id"], given, self.assignable_departments()):
+            raise ValidationFailed.on("department_id", OUTSIDE_DEPARTMENTS)
         return values
+
+    def check_known_units(self, values: dict[str, Any], written: Iterable[str]) -> None:
+        """``ValidationFailed`` unless the department and region among ``written`` are
+        departments and regions org knows and has not disabled."""
+        written = set(written)
+        errors: dict[str, list[str]] = {}
+        department_id = values.get("department_id")
+        if "department_id" in written and department_id is not None:
+            unit = repository.department(self.session, department_id)
+            errors["department_id"] = department_errors(department_id, unit)
+        region = values.get("region")
+        if "region" in written and region is not None:
+            parent = region.rpartition("/")[0]
+            known = repository.regions_at(self.session, [region, parent])
+            errors["region"] = region_errors(region, known)
+        check_known(errors)
+
+    def assignable_departments(self) -> set[str] | None:
+        return assignable_departments(self.principal, repository.departments(self.session))
+
+    def check_placement(self, after: dict[str, Any], changed: list[str]) -> bool:
+        """Whether a change to an existing customer is a transfer (see
+        ``domain.org_units``); refused unless the caller holds ``customer:transfer``."""
+        if not changed:
+            return False
+        self.check_known_units(after, changed)
+        record = scope_values(after)
+        assignable = self.assignable_departments() if "department_id" in changed else set[str]()
+        transfer = is_transfer(self.principal, record, changed, assignable)
+        if not transfer or self.principal.can(TRANSFER):
+            return transfer
+        errors: dict[str, list[str]] = {}
+        if not in_scope(self.principal, record):
+            errors = {name: [OUTSIDE] for name in blamed_fields(self.principal, record, changed)}
+        if "department_id" not in errors and leaves_departments(
+            record.department_id, changed, assignable
+        ):
+            errors["department_id"] = [OUTSIDE_DEPARTMENTS]
+        raise transfer_refused(errors or {name: [OUTSIDE] for name in changed})
 
     def duplicates_of(
         self, name: str, credit_code: str | None, phone: str | None
@@ -124,12 +190,14 @@ class Customers(CustomerUseCases):
     ) -> list[FieldChange]:
         """Apply validated values under the domain rules, with history and events. A merge
         sets the status its own rule chose (``check_status=False``). Values that would take the
-        customer out of the caller's data scope are refused."""
+        customer out of the caller's scope are a transfer: refused without
+        ``customer:transfer``, else recorded in the history as ``transferred``."""
         check_editable(customer)
         current = snapshot(customer, SCOPE_FIELDS)
         after = {**current, **{k: v for k, v in values.items() if k in SCOPE_FIELDS}}
         changed = [name for name in SCOPE_FIELDS if after[name] != current[name]]
-        check_in_scope(self.principal, scope_values(after), changed, noun="customer")
+        if self.check_placement(after, changed) and change == "updated":
+            change = TRANSFERRED
         if "status" in values and check_status:
             check_transition(customer.status, values["status"])
         check_credit_code_allowed(
