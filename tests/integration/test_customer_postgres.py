@@ -19,10 +19,15 @@ from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Conflict, NotFound, ValidationFailed
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
-from customer.models import Base, Contact, CustomerCodeCounter, OutboxMessage
+from customer.models import Base, Contact, CustomerCodeCounter, OrgUnit, OutboxMessage
 from customer.repository import allocate_code
 from customer.service import CustomerService
 from demo.customer import ensure_demo
+from demo.org import load_demo
+from org.hashing import HashCost, Passwords
+from org.service import OrgService
+from tests.support.polling import eventually
+from tests.support.tokens import context_of
 from tests.unit.customer.org_units import seed_org_units
 
 pytestmark = pytest.mark.postgres
@@ -264,7 +269,7 @@ def test_the_service_answers_over_rabbitmq_with_postgres(pg_uri, rabbit_config, 
     config = {**rabbit_config, "DB_URIS": {"customer": pg_uri}, "OUTBOX_POLL_SECONDS": 0.2}
     container = container_factory(CustomerService, config)
     container.start()
-    context = {"principal": SALES.as_context(), "request_id": "req-over-the-wire"}
+    context = context_of(SALES, "req-over-the-wire")
     with ServiceRpcProxy("customer", config, context_data=context, timeout=10) as customer:
         created = customer.create_customer(
             {"name": "杭州钱江液压有限公司", "region": "华东/浙江/杭州"}
@@ -278,6 +283,61 @@ def test_the_service_answers_over_rabbitmq_with_postgres(pg_uri, rabbit_config, 
             customer.create_contact(created["id"], {"name": "王", "mobile": "123"})
         assert "mobile" in info.value.field_errors
     assert wait_for(lambda: sent_at_of(pg_uri, created["id"])), "customer_created not relayed"
+
+
+ORG_ADMIN = Principal(user_id="u-admin", permissions=("org:admin",), grants=({},))
+
+
+def org_units_of(uri):
+    with SessionScope(engine_for(uri)).session() as session:
+        return {(u.kind, u.id): u.path for u in session.scalars(select(OrgUnit))}
+
+
+def test_the_copy_of_the_org_structure_catches_up_then_follows_org_events(
+    pg_uri, sqlite_uri, rabbit_config, container_factory
+):
+    """A fresh customer database fills its copy from org's snapshot (read as the customer
+    service itself) when the service starts, then follows region_changed and
+    department_changed; the names it learns become usable on customers."""
+    upgrade("org", sqlite_uri)
+    with SessionScope(engine_for(sqlite_uri)).session() as session:
+        load_demo(session, Passwords(HashCost(1, 8, 1)).hash("Crm-demo-2026"), with_events=False)
+    upgrade("customer", pg_uri)
+    config = {
+        **rabbit_config,
+        "DB_URIS": {"customer": pg_uri, "org": sqlite_uri},
+        "OUTBOX_POLL_SECONDS": 0.2,
+    }
+    container_factory(OrgService, config).start()
+    container_factory(CustomerService, config).start()
+    units = eventually(
+        lambda: (lambda u: u if len(u) == 13 + 25 else None)(org_units_of(pg_uri)),
+        timeout=20,
+        what="the customer's copy of the org structure filled from the snapshot",
+    )
+    assert units[("department", "d-east-sh")] == "总部 › 华东分公司 › 上海办事处"
+    assert units[("region", "rg-east-js")] == "华东/江苏"
+    with ServiceRpcProxy("org", config, context_data=context_of(ORG_ADMIN), timeout=10) as org:
+        jiangsu = org.get_record("regions", "rg-east-js")
+        org.update_record("regions", "rg-east-js", {"name": "苏"}, jiangsu["version"])
+        made = org.create_record(
+            "departments",
+            {"code": "0203", "name": "浙江办事处", "type": "sales", "parent_id": "d-east"},
+        )
+    eventually(
+        lambda: org_units_of(pg_uri).get(("department", made["id"])),
+        timeout=20,
+        what="department_changed applied to the copy",
+    )
+    assert org_units_of(pg_uri)[("region", "rg-east-js")] == "华东/苏"
+    with ServiceRpcProxy("customer", config, context_data=context_of(SALES), timeout=10) as c:
+        placed = c.create_customer(
+            {"name": "宁波新客户有限公司", "department_id": made["id"], "region": "华东/苏/苏州"}
+        )
+        assert placed["department_id"] == made["id"]
+        with pytest.raises(ValidationFailed) as info:
+            c.create_customer({"name": "无锡新客户有限公司", "region": "华东/江苏/无锡"})
+        assert set(info.value.field_errors) == {"region"}
 
 
 def sent_at_of(uri, customer_id):

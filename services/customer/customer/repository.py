@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    CursorResult,
     Row,
     Select,
     and_,
@@ -556,7 +557,8 @@ def keep_org_unit(session: Session, kind: str, values: dict[str, Any]) -> bool:
         set_={name: insert.excluded[name] for name in values if name != "id"},
         where=table.c.version <= insert.excluded.version,
     )
-    return bool(session.execute(stmt).rowcount)
+    result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
+    return bool(result.rowcount)
 
 
 def open_transaction(session: Session) -> None:

@@ -1,13 +1,22 @@
-"""The customer service: thin Nameko RPC entrypoints over ``customer.application``."""
+"""The customer service: thin Nameko RPC entrypoints over ``customer.application``, and the
+handlers and timer that keep its copy of org's departments and regions."""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
+
+from nameko.exceptions import RpcTimeout, UnknownService
+from nameko.extensions import DependencyProvider
+from nameko.timer import timer
 
 from crm_common import kit
 from crm_common.application import unit_of_work
+from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import rpc
+from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.outbox import Outbox
 from crm_common.schemas import parse_flag
 from customer.application.care import CareRecords
@@ -15,13 +24,40 @@ from customer.application.contacts import Contacts
 from customer.application.customers import Customers
 from customer.application.history import History
 from customer.application.merge import Merges
+from customer.application.org_units import OrgUnits
 from customer.application.relationships import Relationships
 from customer.application.transfer import Transfer
+from customer.domain.org_units import DEPARTMENT, REGION
 from customer.events import EVENT_SCHEMAS
-from customer.models import Base, OutboxMessage
+from customer.models import Base, InboxEvent, OutboxMessage
 from customer.schemas import PUBLIC_SCHEMAS
 
 SERVICE_NAME = "customer"
+ORG_SYNC_CHECK_SECONDS = 15
+"""How often the service looks whether its copy of the org structure is due for a catch-up."""
+DEFAULT_ORG_RESYNC_SECONDS = 3600
+
+log = logging.getLogger(__name__)
+
+
+class OrgStructureSync(DependencyProvider):
+    """When this container last read org's structure snapshot in full: at start (as soon as
+    org answers) and every ``ORG_RESYNC_SECONDS`` after."""
+
+    def setup(self) -> None:
+        self.every = float(
+            self.container.config.get("ORG_RESYNC_SECONDS") or DEFAULT_ORG_RESYNC_SECONDS
+        )
+        self.last: float | None = None
+
+    def get_dependency(self, worker_ctx: Any) -> OrgStructureSync:
+        return self
+
+    def due(self) -> bool:
+        return self.last is None or time.monotonic() - self.last >= self.every
+
+    def done(self) -> None:
+        self.last = time.monotonic()
 
 
 class CustomerService(kit.ServiceKit):
@@ -31,6 +67,36 @@ class CustomerService(kit.ServiceKit):
 
     db = Database(Base)
     outbox = Outbox(OutboxMessage)
+    inbox_model = InboxEvent
+    identity: ServiceCredentials = ServiceIdentity()
+    org_sync: OrgStructureSync = OrgStructureSync()
+
+    # -- the copy of org's departments and regions ----------------------------------------
+    @event_handler("org", "department_changed")
+    def on_department_changed(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                OrgUnits(session).keep(DEPARTMENT, event.data["department"])
+
+    @event_handler("org", "region_changed")
+    def on_region_changed(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                OrgUnits(session).keep(REGION, event.data["region"])
+
+    @timer(interval=ORG_SYNC_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def catch_up_org_structure(self) -> None:
+        """Read org's structure snapshot, as this service, when due (see ``OrgStructureSync``)."""
+        if not self.org_sync.due():
+            return
+        try:
+            with self.identity.rpc("org") as org, self.db.session() as session:
+                kept = OrgUnits(session).catch_up(org.structure_snapshot)
+        except (RpcTimeout, UnknownService) as exc:
+            log.warning("org structure not read yet, org does not answer: %r", exc)
+            return
+        self.org_sync.done()
+        log.info("org structure read: %d departments and regions new or changed", kept)
 
     # -- customers --------------------------------------------------------------------------
     @rpc
