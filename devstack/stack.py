@@ -78,7 +78,7 @@ class Suite:
             self.db_uris["customer"] = db_uri
         self.metrics_ports = {process_name(module): free_port() for module in self.services}
         # A key pair per process, made for this stack alone (org's signs the access tokens).
-        self.keys = self.workdir / "keys"
+        self.keys = (self.workdir / "keys").resolve()
         ensure_keys(self.keys, [process_name(module) for module in self.services], "e2e")
         self.trust = Trust.from_config(self.key_config(), signs=True)
         self.processes: list[subprocess.Popen[bytes]] = []

@@ -13,13 +13,14 @@ from crm_common.context import Principal
 from crm_common.db import Database, SessionScope, engine_for
 from crm_common.events import make_envelope
 from crm_common.kit import ServiceKit
+from tests.support.tokens import context_of
 from tests.unit.common.models import Base, InboxEvent, Note
 
 FAILURES: dict[str, int] = {}
 """How many more times the handler fails on a customer name; a test "fixes" it by clearing."""
 
 HANDLER_QUEUE = "ledger.on_customer_created"
-ADMIN = {"principal": Principal("u-admin", permissions=("system:admin",)).as_context()}
+ADMIN = context_of(Principal("u-admin", permissions=("system:admin",)))
 
 
 class LedgerService(ServiceKit):

@@ -12,6 +12,7 @@ from crm_common.context import Principal
 from crm_common.dead_letters import main as dead_letters_cli
 from crm_common.errors import Forbidden, NotFound
 from tests.support.polling import eventually
+from tests.support.tokens import context_of
 
 from .event_ledger import (
     ADMIN,
@@ -111,7 +112,7 @@ def test_the_list_pages_and_filters(ledger, config):
 
 def test_dead_letters_need_the_system_admin_permission(ledger, config):
     item = dead_letter_of(ledger, "guarded", config)
-    sales = {"principal": Principal("u-sales", permissions=("customer:read",)).as_context()}
+    sales = context_of(Principal("u-sales", permissions=("customer:read",)))
 
     with ServiceRpcProxy("ledger", config, context_data=sales, timeout=10) as proxy:
         for call in (

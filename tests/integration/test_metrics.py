@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from crm_common.context import Principal
 from crm_common.errors import Forbidden
 from tests.support.polling import eventually
+from tests.support.tokens import context_of
 
 from .event_ledger import (
     ADMIN,
@@ -57,7 +58,7 @@ def test_scraped_metrics_count_consumed_retried_dead_lettered_events_and_rpc_cal
     eventually(lambda: titles(config) == ["once", "twice"], what="the good events applied")
     with ServiceRpcProxy("ledger", config, context_data=ADMIN, timeout=10) as ledger:
         eventually(lambda: ledger.list_dead_letters()["items"], what="the dead letter")
-    sales = {"principal": Principal("u-sales").as_context()}
+    sales = context_of(Principal("u-sales"))
     with (
         ServiceRpcProxy("ledger", config, context_data=sales, timeout=10) as ledger,
         pytest.raises(Forbidden),

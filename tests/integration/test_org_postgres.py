@@ -21,6 +21,7 @@ from org.hashing import HashCost, Passwords
 from org.models import AuthSession, Base, DataGrant, OutboxMessage, User
 from org.runtime import Runtime, Settings
 from org.service import OrgService
+from tests.support.tokens import TRUST
 
 pytestmark = pytest.mark.postgres
 

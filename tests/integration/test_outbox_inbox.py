@@ -16,6 +16,7 @@ from crm_common.errors import EXPECTED_ERRORS, ValidationFailed
 from crm_common.outbox import Outbox as OutboxProvider
 from crm_common.outbox import OutboxRelay, OutboxWriter
 from tests.support.polling import eventually
+from tests.support.tokens import context_of
 from tests.unit.common.models import Base, InboxEvent, Note, OutboxMessage
 
 from .tcp_proxy import TcpProxy
@@ -70,7 +71,7 @@ def audit_titles(config):
 def test_committed_change_reaches_a_consumer_with_actor_and_request_id(runner_factory, config):
     runner = runner_factory(config, LedgerService, AuditService)
     runner.start()
-    context = {"principal": Principal("u-sales-01").as_context(), "request_id": "req-42"}
+    context = context_of(Principal("u-sales-01"), "req-42")
 
     with ServiceRpcProxy("ledger", config, context_data=context) as ledger:
         ledger.add_note("华东机电")

@@ -119,8 +119,14 @@ def user_token(
     )
 
 
+RUN_LONG = 6 * 3600
+"""Lifetime of the tokens of ``token_for`` and ``context_of``, which modules may make when
+they are imported: longer than a whole test run."""
+
+
 def token_for(principal: Principal, **claims: Any) -> str:
     """An access token that describes ``principal`` exactly."""
+    claims.setdefault("ttl", RUN_LONG)
     return user_token(
         principal.user_id,
         department_id=principal.department_id,
