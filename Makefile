@@ -30,6 +30,7 @@ PYTEST_ARGS ?=
 # Eventlet warns that it is deprecated from whichever nameko module imports it first.
 QUIET := PYTHONWARNINGS=ignore::Warning:nameko.cli.commands,ignore::Warning:nameko.extensions
 BENCH_ARGS ?=
+CHAOS_ARGS ?=
 
 export AMQP_URI ?= amqp://guest:guest@localhost:5672/
 export RABBIT_MANAGEMENT_URI ?= http://guest:guest@localhost:15672
@@ -46,7 +47,7 @@ INSTALL_STAMP := $(VENV)/.installed-$(call short_hash,$(REQUIREMENT_FILES),$(PAC
 # Demo data goes by default only into SQLite databases (the dev default).
 DEMO ?= $(if $(filter-out sqlite:%,$(foreach s,$(DB_SERVICES),$(call db_uri,$(s)))),0,1)
 
-.PHONY: help keys run test lint format bench install venv broker-check broker-check-test broker-check-run migrate \
+.PHONY: help keys run test lint format bench chaos install venv broker-check broker-check-test broker-check-run migrate \
 	demo lock compose-check clean distclean registry new-service
 
 help:
@@ -55,6 +56,7 @@ help:
 	@echo "make lint           ruff check, ruff format --check, mypy --strict on crm_common"
 	@echo "make format         ruff format and ruff check --fix"
 	@echo "make bench          run the benchmarks in bench/ (prints figures; needs RabbitMQ)"
+	@echo "make chaos          broker cut, black hole, SIGKILL, DB lock under load (prints a table)"
 	@echo "make migrate        bring each service's database to the newest schema"
 	@echo "make lock           rewrite constraints.txt from what .venv has installed"
 	@echo "make compose-check  validate deploy/docker-compose.yml against the compose spec"
@@ -147,6 +149,12 @@ bench: broker-check install
 		[ -e "$$script" ] || continue; found=1; module=$${script%.py}; \
 		echo "== $${module//\//.}"; $(PY) -m "$${module//\//.}" $(BENCH_ARGS); \
 	done; [ $$found = 1 ] || echo "No benchmarks in bench/ yet."
+
+# Each scenario on a stack of its own (vhost, PostgreSQL database); CHAOS_ARGS="sigkill
+# --fault-seconds 5" picks scenarios and the length of the fault. Exits non-zero when an event
+# is lost or doubled, a committed write cannot be learnt by its client, or a process crashes.
+chaos: broker-check-test install
+	@$(QUIET) $(PY) -m devstack.chaos $(CHAOS_ARGS)
 
 # --- the service registry ----------------------------------------------------------------
 
