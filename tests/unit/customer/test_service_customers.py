@@ -76,7 +76,7 @@ def test_codes_count_up_within_the_year(make_customer):
 def test_invalid_input_is_reported_per_field(service, data, field):
     with pytest.raises(ValidationFailed) as info:
         service.create_customer(data)
-    assert field in info.value.field_errors
+    assert field in {path.split(".")[0] for path in info.value.field_errors}
 
 
 def test_non_object_input_is_a_validation_error(service):

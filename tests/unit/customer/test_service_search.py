@@ -146,7 +146,7 @@ def test_keyset_pages_cover_every_customer_once_in_order(service, catalogue, sor
 def test_bad_queries_are_validation_errors(service, catalogue, query, field):
     with pytest.raises(ValidationFailed) as info:
         service.list_customers(query)
-    assert field in info.value.field_errors
+    assert field in {path.split(".")[0] for path in info.value.field_errors}
 
 
 def test_page_size_is_bounded(service, make_customer):

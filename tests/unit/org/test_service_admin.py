@@ -385,7 +385,7 @@ def test_grants(admin, demo):
 def test_grant_input_errors_name_the_field(admin, demo, data, fields):
     with pytest.raises(ValidationFailed) as info:
         admin.create_record("grants", data)
-    assert fields <= set(info.value.field_errors)
+    assert fields <= {path.split(".")[0] for path in info.value.field_errors}
 
 
 def test_a_grant_keeps_exactly_one_holder_when_updated(admin, demo):
