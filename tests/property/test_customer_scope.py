@@ -32,9 +32,11 @@ from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
 from crm_common.errors import NotFound, ValidationFailed
 from crm_common.outbox import OutboxWriter
+from customer.domain.org_units import OUTSIDE_DEPARTMENTS
 from customer.domain.regions import normalize_region
 from customer.models import Base, Contact, Customer, OutboxMessage, Relationship
 from customer.service import CustomerService
+from tests.unit.customer.org_units import seed_org_units
 
 USERS = ("u-1", "u-2", "u-3")
 REGION_NAMES = ("华东", "华北", "江", "江苏")
@@ -197,15 +199,38 @@ def compile_grant(world: World, grant: GrantDef) -> dict:
 
 
 def principal_for(world, user, department, grants) -> Principal:
-    """The principal as it arrives in Nameko context data."""
-    return Principal.from_context(
-        {
-            "user_id": user,
-            "department_id": department,
-            "permissions": list(PERMISSIONS),
-            "grants": [compile_grant(world, g) for g in grants],
-        }
+    """The principal as the services see it, with its grants compiled the way org does."""
+    return Principal(
+        user_id=user,
+        department_id=department,
+        permissions=PERMISSIONS,
+        grants=tuple(compile_grant(world, g) for g in grants),
     )
+
+
+def assignable(world: World, department: str | None, principal: Principal) -> set[str] | None:
+    """The departments a write may name without a transfer (None: any): those of the grants
+    on departments, and, for an owner-only grant, the caller's department and those below."""
+    found: set[str] = set()
+    for grant in principal.grants:
+        if grant.departments is not None:
+            found |= grant.departments
+        elif grant.owner_self:
+            if department is not None:
+                found |= {d for d in world.departments if below_or_at(world, d, department, True)}
+        else:
+            return None
+    return found
+
+
+def may_place(world, user, department, grants, record, written) -> bool:
+    """Whether a write of the fields ``written`` may leave the customer as ``record``: in the
+    caller's data scope, in a department they may assign if it names one."""
+    if not allowed(world, user, grants, record):
+        return False
+    reach = assignable(world, department, principal_for(world, user, department, grants))
+    named = record["department_id"] if "department_id" in written else None
+    return reach is None or named is None or named in reach
 
 
 def below_or_at(world: World, department: str | None, root: str, with_children: bool) -> bool:
@@ -262,8 +287,9 @@ class Book:
             CustomerService, db=self.db, outbox=OutboxWriter(OutboxMessage, "customer")
         )
 
-    def load(self, customers: list[dict]) -> list[dict]:
-        """Replace every row with ``customers``; returns them with id and code."""
+    def load(self, customers: list[dict], world: World | None = None) -> list[dict]:
+        """Replace every row with ``customers`` (and the copy of the org structure with the
+        departments and regions of ``world``); returns them with id and code."""
         rows = [
             {
                 **c,
@@ -283,6 +309,8 @@ class Book:
                 session.execute(table.delete())
             if rows:
                 session.execute(insert(Customer), rows)
+            if world is not None:
+                seed_org_units(session, world.dept_parent, world.region_paths)
         return [{**r, "id": str(r["id"])} for r in rows]
 
     def add(self, model, rows: list[dict]) -> None:
@@ -491,14 +519,16 @@ def write_scenarios(draw):
 def test_writes_succeed_exactly_when_the_result_is_in_scope(sqlite_book, scenario):
     world, user, grants, defaults, values, stored, changes = scenario
     department = defaults["department_id"]
-    [stored] = sqlite_book.load([stored])
+    [stored] = sqlite_book.load([stored], world)
     principal = principal_for(world, user, department, grants)
     bind(principal, "req-property")
     service = sqlite_book.service
 
     created = {**defaults, **values}
-    event(f"create {'allowed' if allowed(world, user, grants, created) else 'refused'}")
-    if allowed(world, user, grants, created):
+    written = {k for k, v in values.items() if v is not None}
+    may_create = may_place(world, user, department, grants, created, written)
+    event(f"create {'allowed' if may_create else 'refused'}")
+    if may_create:
         made = service.create_customer({"name": "新建客户有限公司", **values})
         assert {k: made[k] for k in created} == created
         assert service.get_customer(made["id"])["id"] == made["id"]
@@ -507,7 +537,10 @@ def test_writes_succeed_exactly_when_the_result_is_in_scope(sqlite_book, scenari
             service.create_customer({"name": "新建客户有限公司", **values})
         refused = info.value.field_errors
         assert refused and set(refused) <= set(created)
-        assert all(reasons == ["is outside your data scope"] for reasons in refused.values())
+        assert all(
+            reasons in (["is outside your data scope"], [OUTSIDE_DEPARTMENTS])
+            for reasons in refused.values()
+        )
         bind(ADMIN, "req-property")
         assert service.count_customers({}) == {"count": 1}
         bind(principal, "req-property")
@@ -518,15 +551,16 @@ def test_writes_succeed_exactly_when_the_result_is_in_scope(sqlite_book, scenari
             service.update_customer(stored["id"], changes, 1)
         return
     after = {**{k: stored[k] for k in created}, **changes}
-    event(f"update {'allowed' if allowed(world, user, grants, after) else 'refused'}")
-    if allowed(world, user, grants, after):
+    changed = {k for k in changes if changes[k] != stored[k]}
+    may_update = may_place(world, user, department, grants, after, changed)
+    event(f"update {'allowed' if may_update else 'refused'}")
+    if may_update:
         updated = service.update_customer(stored["id"], changes, 1)
         assert {k: updated[k] for k in after} == after
         assert service.get_customer(stored["id"])["id"] == stored["id"]
     else:
         with pytest.raises(ValidationFailed) as info:
             service.update_customer(stored["id"], changes, 1)
-        changed = {k for k in changes if changes[k] != stored[k]}
         assert info.value.field_errors and set(info.value.field_errors) <= changed
         bind(ADMIN, "req-property")
         assert service.get_customer(stored["id"])["version"] == 1
