@@ -522,9 +522,7 @@ def load_demo(session: Session, password_hash: str, *, with_events: bool = True)
             )
         regions = RegionSchema()
         for region in records["regions"]:
-            writer.add(
-                session, events.REGION_CHANGED, events.region_changed(regions.dump(region))
-            )
+            writer.add(session, events.REGION_CHANGED, events.region_changed(regions.dump(region)))
         for user in records["users"]:
             writer.add(
                 session,

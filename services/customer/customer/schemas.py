@@ -247,13 +247,19 @@ class DuplicateCandidateSchema(Schema):
     code = fields.String(metadata=describe("Only when in_scope"))
     name = fields.String(metadata=describe("Only when in_scope"))
     in_scope = fields.Boolean(
-        metadata=describe("Whether the caller may see this customer; if not, it has no identity")
+        metadata=describe(
+            "Whether the caller may see this customer. One entry with only in_scope false "
+            "stands for every likely duplicate the caller may not see"
+        )
     )
-    score = fields.Float(metadata=describe("0..1, higher is more likely the same customer"))
+    score = fields.Float(
+        metadata=describe("Only when in_scope: 0..1, higher is more likely the same customer")
+    )
     reasons = fields.List(
         fields.String(
             validate=OneOf(["same_credit_code", "same_name", "similar_name", "same_phone"])
-        )
+        ),
+        metadata=describe("Only when in_scope: why it looks like the same customer"),
     )
 
 

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from crm_common.context import Principal
 from crm_common.errors import ValidationFailed
 from crm_common.scope import ScopeValues, in_scope
+
+if TYPE_CHECKING:
+    from crm_common.context import Principal
 
 DEPARTMENT = "department"
 REGION = "region"
