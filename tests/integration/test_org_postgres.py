@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
-from crm_common.errors import Unauthenticated
+from crm_common.errors import Conflict, Unauthenticated
 from crm_common.outbox import OutboxWriter
 from demo.org import DEMO_PASSWORD, ensure_demo
 from org.domain.lockout import LockoutPolicy
@@ -124,3 +124,23 @@ def test_a_refresh_token_used_twice_at_once_ends_the_session(service, db):
             select(AuthSession.revoked_reason).where(AuthSession.id == session["session_id"])
         )
     assert ended == "token_reused"
+
+
+def test_the_last_administrator_is_kept_on_postgres(service):
+    bind(ADMIN, "req-pg")
+    role = service.get_record("roles", "role-admin")
+    with pytest.raises(Conflict) as info:
+        service.update_record("roles", "role-admin", {"permissions": []}, role["version"])
+    assert info.value.details["reason"] == "last_administrator"
+    with pytest.raises(Conflict) as info:
+        service.set_disabled("users", "u-admin", True)
+    assert info.value.details["reason"] == "self_disable"
+    assert "org:admin" in service.get_record("roles", "role-admin")["permissions"]
+
+
+def test_the_structure_snapshot_pages_on_postgres(service):
+    bind(Principal.for_service("customer"), "req-pg")
+    page = service.structure_snapshot("regions", None, 10)
+    rest = service.structure_snapshot("regions", page["next_cursor"], 100)
+    paths = [r["path"] for r in page["items"] + rest["items"]]
+    assert len(paths) == len(set(paths)) == 25 and rest["next_cursor"] is None

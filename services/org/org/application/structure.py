@@ -16,7 +16,6 @@ from org import repository
 from org.schemas import DepartmentSchema, QuerySchema, RegionSchema
 
 STRUCTURE_READ = "org:structure:read"
-SERVICE_PREFIX = "service:"
 KINDS = {"departments": DepartmentSchema(), "regions": RegionSchema()}
 
 
@@ -24,7 +23,7 @@ class Structure(UseCases):
     def snapshot(self, kind: Any, cursor: Any = None, limit: Any = None) -> dict[str, Any]:
         """One page of every department or region, disabled ones included, each as its
         ``*_changed`` event carries it."""
-        if not self.principal.user_id.startswith(SERVICE_PREFIX):
+        if not self.principal.is_service:
             raise Forbidden("only a service may read the org structure snapshot")
         self.principal.require(STRUCTURE_READ)
         if kind not in KINDS:
