@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import socket
 import sys
@@ -35,7 +36,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,9 @@ class BrokerProxy:
     def reset(self) -> None:
         with self._lock:
             sockets, self._sockets = self._sockets, []
-        for sock in sockets:
+        for sock in sockets:  # the pipe reading each socket sees its end and closes it
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while self._listener is listener:
@@ -139,9 +139,14 @@ class BrokerProxy:
         except (OSError, EOFError):  # EOFError: eventlet's answer on a socket closed under it
             pass
         finally:
+            # Shutting both down wakes the pipe reading the other socket; each closes its own.
             for sock in (source, destination):
                 with contextlib.suppress(OSError):
-                    sock.close()
+                    sock.shutdown(socket.SHUT_RDWR)
+            source.close()
+            with self._lock:
+                if source in self._sockets:
+                    self._sockets.remove(source)
 
 
 # --- counting events -----------------------------------------------------------------------
@@ -515,8 +520,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("scenarios", nargs="*", help=f"any of {', '.join(SCENARIOS)} (all)")
     parser.add_argument("--fault-seconds", type=float, default=Settings.fault_seconds)
+    parser.add_argument("--lead-seconds", type=float, default=Settings.lead_seconds)
+    parser.add_argument("--tail-seconds", type=float, default=Settings.tail_seconds)
     parser.add_argument("--concurrency", type=int, default=Settings.concurrency)
     parser.add_argument("--pg-admin-uri", default=PG_ADMIN_URI)
+    parser.add_argument("--workdir", type=Path, help="where the stacks keep files and logs")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
@@ -525,9 +534,13 @@ def main(argv: list[str] | None = None) -> int:
         )
     settings = Settings(
         fault_seconds=args.fault_seconds,
+        lead_seconds=args.lead_seconds,
+        tail_seconds=args.tail_seconds,
         concurrency=args.concurrency,
         pg_admin_uri=args.pg_admin_uri,
     )
+    if args.workdir:
+        settings.workdir = args.workdir
     outcomes = []
     for name in args.scenarios or SCENARIOS:
         print(
@@ -536,6 +549,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         outcomes.append(run_scenario(name, settings))
     print(table(outcomes))
+    if args.json:
+        figures = [
+            {
+                **{f.name: getattr(outcome, f.name) for f in fields(outcome)},
+                "unlearnable": outcome.unlearnable,
+            }
+            for outcome in outcomes
+        ]
+        args.json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     sound = all(outcome.sound for outcome in outcomes)
     print("expected 0 lost, 0 duplicated, 0 unlearnable, no crash:", "met" if sound else "NOT met")
     return 0 if sound else 1
