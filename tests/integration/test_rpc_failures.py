@@ -1,11 +1,23 @@
-"""What a caller sees when the service it calls is not there."""
+"""What a caller sees when the service it calls is not there, or the broker goes silent."""
 
+import time
+from urllib.parse import urlparse
+
+import eventlet
 import pytest
+import requests
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.rpc import rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from crm_common.errors import EXPECTED_ERRORS, NotFound
+from tests.integration.standins import (
+    CUSTOMER_ID,
+    StandInCustomer,
+    gateway_config,
+    start_gateway,
+)
+from tests.integration.tcp_proxy import TcpProxy
 
 
 class EchoService:
@@ -38,3 +50,57 @@ def test_stopped_service_times_out_instead_of_hanging(container_factory, rabbit_
         container.stop()
         with pytest.raises(RpcTimeout):
             echo.echo("anyone there?")
+
+
+class BlackHole(TcpProxy):
+    """Forwards to the broker until ``silent``: then it keeps every connection, old and new,
+    and the bytes sent on it, and answers nothing (a broker behind a dead network path)."""
+
+    silent = False
+
+    def _pipe(self, source, destination) -> None:
+        try:
+            while data := source.recv(65536):
+                while self.silent:
+                    eventlet.sleep(0.05)
+                destination.sendall(data)
+        except OSError:
+            pass
+
+
+def test_a_black_holed_broker_never_holds_a_request_past_its_deadline(
+    rabbit_config, runner_factory, container_factory
+):
+    broker = urlparse(rabbit_config["AMQP_URI"])
+    black_hole = BlackHole(broker.port or 5672)
+    black_hole.start()
+    through_it = broker._replace(netloc=f"guest:guest@127.0.0.1:{black_hole.port}").geturl()
+    timeout = 2.0
+    container_factory(StandInCustomer, gateway_config(rabbit_config)).start()
+    api = start_gateway(
+        runner_factory, gateway_config(rabbit_config, AMQP_URI=through_it, RPC_TIMEOUT=timeout)
+    )
+    try:
+        assert api.get(f"/api/customers/{CUSTOMER_ID}").status_code == 200
+        black_hole.silent = True
+        pool = eventlet.GreenPool(32)
+
+        def timed_get(number):
+            started = time.monotonic()
+            response = requests.get(
+                f"{api.base_url}/api/customers/c-{number}",
+                headers={"Authorization": f"Bearer {api.token()}"},
+                timeout=4 * timeout,
+            )
+            return time.monotonic() - started, response.status_code
+
+        # more than kombu's pool of connections, so some wait to get one
+        answers = list(pool.imap(timed_get, range(24)))
+        health = requests.get(f"{api.base_url}/health", timeout=1)
+
+        assert max(elapsed for elapsed, _ in answers) < timeout + 1.0
+        assert {status for _, status in answers} <= {503, 504}
+        assert health.status_code == 200
+    finally:
+        black_hole.silent = False
+        black_hole.stop()
