@@ -157,7 +157,9 @@ COMPOSE_HEAD = """\
 # {note}: one migration job and one service per registry
 # entry, built from the one deploy/Dockerfile with the service as build argument (context: the
 # repository root, so the image can copy libs/crm_common). Secrets below are defaults for a
-# local stack; override them through the environment.
+# local stack; override them through the environment. Keys: run
+# `python -m crm_common.identity deploy/keys {names}` first (see README, "Tokens and keys").
+x-public-keys: &public-keys /run/secrets/crm-public-keys
 x-amqp-uri: &amqp-uri amqp://${{RABBITMQ_USER:-crm}}:${{RABBITMQ_PASSWORD:-crm}}@rabbitmq:5672/
 
 services:
@@ -169,7 +171,8 @@ services:
       RABBITMQ_DEFAULT_PASS: ${{RABBITMQ_PASSWORD:-crm}}
     ports:
       - "5672:5672"
-      - "15672:15672"
+      # The management UI and API answer on this host only.
+      - "127.0.0.1:15672:15672"
     volumes:
       - rabbitmq-data:/var/lib/rabbitmq
     healthcheck:
@@ -225,6 +228,9 @@ COMPOSE_SERVICE = """
 {build}\
     environment:
       AMQP_URI: *amqp-uri
+      CRM_ENV: ${{CRM_ENV:-development}}
+      PUBLIC_KEYS: *public-keys
+      PRIVATE_KEYS: /run/secrets/crm-private-keys
 {db_env}\
       METRICS_PORT: "9100"
       LOG_LEVEL: ${{LOG_LEVEL:-INFO}}
@@ -248,6 +254,7 @@ COMPOSE_SERVICE = """
       timeout: 10s
       retries: 8
       start_period: 20s
+    secrets: [crm-public-keys, crm-private-keys]
     restart: unless-stopped
 """
 
@@ -264,7 +271,9 @@ COMPOSE_GATEWAY = """
     environment:
       AMQP_URI: *amqp-uri
       WEB_SERVER_ADDRESS: 0.0.0.0:8000
-      TOKEN_SECRET: ${{TOKEN_SECRET:-compose-local-token-secret-change-me-please}}
+      CRM_ENV: ${{CRM_ENV:-development}}
+      PUBLIC_KEYS: *public-keys
+      PRIVATE_KEYS: /run/secrets/crm-private-keys
       TOKEN_ISSUER: crm
       TOKEN_AUDIENCE: crm-api
       RPC_TIMEOUT: "10"
@@ -287,7 +296,14 @@ COMPOSE_GATEWAY = """
       timeout: 5s
       retries: 6
       start_period: 10s
+    secrets: [crm-public-keys, crm-private-keys]
     restart: unless-stopped
+
+secrets:
+  crm-public-keys:
+    file: ./keys/public.jwks
+  crm-private-keys:
+    file: ./keys/private.jwks
 
 volumes:
   rabbitmq-data:
@@ -301,7 +317,8 @@ def _build(name: str, package: str) -> str:
 
 
 def render_compose(services: tuple[Service, ...]) -> str:
-    parts = [COMPOSE_HEAD.format(note=f"The services are {GENERATED_NOTE}")]
+    names = " ".join([*(service.name for service in services), "gateway"])
+    parts = [COMPOSE_HEAD.format(note=f"The services are {GENERATED_NOTE}", names=names)]
     for service in services:
         build = _build(service.name, service.package)
         if service.database:

@@ -55,6 +55,16 @@ DB_URIS:
 OUTBOX_POLL_SECONDS: ${OUTBOX_POLL_SECONDS:2}
 max_workers: ${MAX_WORKERS:10}
 
+# Keys (crm_common.identity): PUBLIC_KEYS is the JWK set of every service's public keys,
+# PRIVATE_KEYS the private keys of the services this process runs; each a file path or the JSON
+# itself. Outside CRM_ENV=development, development keys and shared private files are refused.
+CRM_ENV: ${CRM_ENV:development}
+PUBLIC_KEYS: ${PUBLIC_KEYS:}
+PRIVATE_KEYS: ${PRIVATE_KEYS:}
+TOKEN_ISSUER: ${TOKEN_ISSUER:crm}
+TOKEN_AUDIENCE: ${TOKEN_AUDIENCE:crm-api}
+TOKEN_LEEWAY: ${TOKEN_LEEWAY:30}
+
 # Prometheus metrics at http://<host>:METRICS_PORT/metrics (0 turns the endpoint off).
 METRICS_PORT: ${METRICS_PORT:9100}
 # Seconds between the retries of an event handler that failed (comma-separated); after the
@@ -143,7 +153,8 @@ Each entrypoint is one line that runs a use case in one transaction::
             return Things(context).get(thing_id)
 
 with ``rpc`` from ``crm_common.entrypoints`` and ``unit_of_work`` from
-``crm_common.application``. ``ping``, ``api_schemas`` and ``api_events`` come from the kit.
+``crm_common.application``. An RPC refuses callers without a verified token unless marked
+``@public``. ``ping``, ``api_schemas`` and ``api_events`` come from the kit.
 """
 
 from __future__ import annotations

@@ -70,7 +70,10 @@ class TokenAuthority(SharedExtension):
 
     def start(self) -> None:
         self.started_at = int(time.time())
-        self.container.spawn_managed_thread(self._sync_revocations)
+        self._sync = self.container.spawn_managed_thread(self._sync_revocations)
+
+    def stop(self) -> None:
+        self._sync.kill()
 
     def _sync_revocations(self) -> None:
         """Load org's revocation state, retrying until org answers."""

@@ -17,7 +17,7 @@ import eventlet
 import requests
 from nameko.events import EventDispatcher
 from nameko.rpc import rpc
-from nameko.testing.utils import find_free_port
+from nameko.testing.utils import find_free_port, get_container, get_extension
 
 from crm_common.context import (
     CallContext,
@@ -40,9 +40,11 @@ from crm_common.events import make_envelope
 from crm_common.models import utcnow
 from crm_common.schemas import json_schemas, load
 from customer import schemas as customer_schemas
+from gateway.auth import TokenAuthority
 from gateway.service import GatewayService
 from org import schemas as org_schemas
 from org.application.sessions import access_token as signed_access_token
+from tests.support.polling import eventually
 from tests.support.tokens import KEYS, TRUST, user_token
 
 USER = "u-sales-01"
@@ -709,6 +711,10 @@ def start_gateway(runner_factory: Any, config: dict[str, Any], *services: type) 
     StandInOrg.reset()
     runner = runner_factory(config, GatewayService, *services)
     runner.start()
+    if any(issubclass(service, StandInOrg) for service in services):
+        # Tokens older than the gateway wait for org's revocation state: let it load first.
+        authority = get_extension(get_container(runner, GatewayService), TokenAuthority)
+        eventually(lambda: authority.synced, timeout=10, what="the revocation state to load")
     return Api(f"http://{config['WEB_SERVER_ADDRESS']}")
 
 

@@ -275,7 +275,17 @@ def test_gateway_publishes_port_8000_and_checks_its_health_there(services):
     for package in service_packages():
         assert depends_on(gateway)[package]["condition"] == "service_healthy", package
     assert set(environment(gateway)["BACKEND_SERVICES"].split(",")) == set(service_packages())
-    assert len(environment(gateway)["TOKEN_SECRET"]) >= 32
+    assert "TOKEN_SECRET" not in environment(gateway)
+
+
+def test_every_process_gets_the_keys_and_the_management_port_stays_on_the_host(compose):
+    for name in [*service_packages(), "gateway"]:
+        service = compose["services"][name]
+        assert environment(service)["PUBLIC_KEYS"] == "/run/secrets/crm-public-keys", name
+        assert {"crm-public-keys", "crm-private-keys"} <= set(service["secrets"]), name
+    assert set(compose["secrets"]) == {"crm-public-keys", "crm-private-keys"}
+    assert "127.0.0.1:15672:15672" in compose["services"]["rabbitmq"]["ports"]
+    assert "TOKEN_SECRET" not in json.dumps(compose)
 
 
 # --- the dev config used by `make run` ---------------------------------------------------
@@ -308,7 +318,11 @@ def test_dev_config_defaults_serve_one_machine():
     assert set(config["BACKEND_SERVICES"].split(",")) == set(service_packages())
     for service, uri in config["DB_URIS"].items():
         assert uri == f"sqlite:///var/{service}.db"
-    assert len(config["TOKEN_SECRET"]) >= 32
+    assert "TOKEN_SECRET" not in config
+    assert (config["PUBLIC_KEYS"], config["PRIVATE_KEYS"]) == (
+        "var/keys/public.jwks",
+        "var/keys/private.jwks",
+    )
 
 
 def test_dev_config_values_follow_the_environment():

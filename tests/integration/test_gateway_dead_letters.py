@@ -10,7 +10,12 @@ from crm_common.kit import ServiceKit
 from tests.integration.standins import access_token, gateway_config, problem_of, start_gateway
 from tests.support.polling import eventually
 
-ADMIN = access_token(permissions=["system:admin"])
+
+def admin() -> str:
+    """A fresh token: one older than the gateway would wait for org's revocation state."""
+    return access_token(permissions=["system:admin"])
+
+
 HANDLER_QUEUE = "evt-customer-probe--on_order"
 
 
@@ -57,10 +62,10 @@ def api(rabbit_config, runner_factory):
 
 
 def test_dead_letters_of_every_service_are_listed_and_inspected(api):
-    listed = api.get("/api/admin/dead-letters", token=ADMIN)
-    first = api.get("/api/admin/dead-letters?limit=1", token=ADMIN)
-    rest = api.get(f"/api/admin/dead-letters?cursor={first.json()['next_cursor']}", token=ADMIN)
-    one = api.get("/api/admin/dead-letters/customer/dl-2", token=ADMIN)
+    listed = api.get("/api/admin/dead-letters", token=admin())
+    first = api.get("/api/admin/dead-letters?limit=1", token=admin())
+    rest = api.get(f"/api/admin/dead-letters?cursor={first.json()['next_cursor']}", token=admin())
+    one = api.get("/api/admin/dead-letters/customer/dl-2", token=admin())
 
     assert listed.status_code == 200, listed.text
     assert [(item["service"], item["id"]) for item in listed.json()["items"]] == [
@@ -75,13 +80,13 @@ def test_dead_letters_of_every_service_are_listed_and_inspected(api):
 
 
 def test_a_dead_letter_is_replayed_to_its_handler_or_discarded(api, rabbit_config):
-    replayed = api.post("/api/admin/dead-letters/customer/dl-1/replay", token=ADMIN)
-    discarded = api.delete("/api/admin/dead-letters/customer/dl-2", token=ADMIN)
+    replayed = api.post("/api/admin/dead-letters/customer/dl-1/replay", token=admin())
+    discarded = api.delete("/api/admin/dead-letters/customer/dl-2", token=admin())
 
     assert replayed.status_code == 200, replayed.text
     assert replayed.json()["replayed_to"] == HANDLER_QUEUE
     assert discarded.status_code == 204
-    assert api.get("/api/admin/dead-letters", token=ADMIN).json()["items"] == []
+    assert api.get("/api/admin/dead-letters", token=admin()).json()["items"] == []
     with Connection(rabbit_config["AMQP_URI"]) as connection:
         queue = Queue(HANDLER_QUEUE, durable=True)(connection.channel())
         message = eventually(queue.get, what="the replayed message in its handler's queue")
@@ -89,9 +94,9 @@ def test_a_dead_letter_is_replayed_to_its_handler_or_discarded(api, rabbit_confi
 
 
 def test_unknown_services_and_letters_are_404_and_others_may_not_look(api):
-    unknown_service = api.get("/api/admin/dead-letters/billing/dl-1", token=ADMIN)
-    listed_unknown = api.get("/api/admin/dead-letters?service=billing", token=ADMIN)
-    unknown_letter = api.get("/api/admin/dead-letters/org/dl-1", token=ADMIN)
+    unknown_service = api.get("/api/admin/dead-letters/billing/dl-1", token=admin())
+    listed_unknown = api.get("/api/admin/dead-letters?service=billing", token=admin())
+    unknown_letter = api.get("/api/admin/dead-letters/org/dl-1", token=admin())
     not_admin = api.get("/api/admin/dead-letters", token=access_token())
 
     assert problem_of(unknown_service, 404)["resource"] == "service"

@@ -246,6 +246,7 @@ SAMPLE_CALLS = {
         "sign_in": ("sales01", "Crm-demo-2026"),
         "refresh": ("unknown-refresh-token",),
         "sign_out": ("unknown-refresh-token",),
+        "revocation_state": (),
         "change_password": ("Crm-demo-2026", "a-much-longer-password-1"),
     },
 }

@@ -83,7 +83,7 @@ def test_rolled_back_change_publishes_nothing(runner_factory, config):
     runner = runner_factory(config, LedgerService, AuditService)
     runner.start()
 
-    with ServiceRpcProxy("ledger", config) as ledger:
+    with ServiceRpcProxy("ledger", config, context_data=context_of(Principal("u-1"))) as ledger:
         with pytest.raises(ValidationFailed):
             ledger.add_note("never", reject=True)
         ledger.add_note("marker")

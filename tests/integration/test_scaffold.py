@@ -20,7 +20,6 @@ from devstack import registry, scaffold
 from tests.support.polling import eventually
 
 ROOT = registry.ROOT
-TOKEN_SECRET = "scaffold-test-" + "x" * 32
 
 
 def free_port() -> int:
@@ -112,7 +111,6 @@ def test_the_new_service_migrates_starts_and_appears_in_openapi(
             **rabbit_config,
             "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
             "BACKEND_SERVICES": name,
-            "TOKEN_SECRET": TOKEN_SECRET,
             "METRICS_PORT": 0,
         }
         container_factory(GatewayService, gateway_config).start()
