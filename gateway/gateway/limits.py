@@ -105,10 +105,6 @@ class Bulkhead:
         self.retry_after = retry_after
         self._free = Semaphore(limit)
 
-    @property
-    def in_flight(self) -> int:
-        return self.limit - self._free.counter
-
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one slot for a call; a 503 at once when all are taken."""
@@ -128,7 +124,7 @@ class Bulkhead:
             self._free.release()
 
 
-class Bulkheads(SharedExtension):  # type: ignore[misc]  # nameko is untyped
+class Bulkheads(SharedExtension):
     """One bulkhead per backend service, shared by every RPC proxy of the gateway's container."""
 
     def __init__(

@@ -191,7 +191,7 @@ class ApiRoute(HttpRequestHandler):
             response = problems.response_for(exc, request_id)
         except Exception as exc:
             response = problems.response_for(exc, request_id)
-        return cast(Response, response)
+        return response
 
     def run_in_pool(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], context_data: dict[str, Any]
