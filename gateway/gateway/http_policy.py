@@ -251,8 +251,10 @@ class _ProblemWriter:
         return getattr(self._wfile, name)
 
 
-class ProblemProtocol(HttpOnlyProtocol):  # type: ignore[misc]
+class ProblemProtocol(HttpOnlyProtocol):
     """Eventlet's HTTP protocol, answering its own refusals as problem+json."""
+
+    wfile: Any
 
     def setup(self) -> None:
         super().setup()
