@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
+from amqp.exceptions import AMQPError
+from kombu.exceptions import KombuError
 from nameko import rpc as nameko_rpc
 from nameko.exceptions import IncorrectSignature
 
@@ -25,6 +28,25 @@ from crm_common.errors import EXPECTED_ERRORS
 from crm_common.idempotency import call_idempotently
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+_log = logging.getLogger(__name__)
+
+
+class Rpc(nameko_rpc.Rpc):
+    """Nameko's RPC entrypoint, surviving a broker that goes away while it answers.
+
+    Nameko sends the reply, then acknowledges the request; when the connection is gone either
+    step raises, and the error would kill the whole service. Here it is logged instead: the
+    unacknowledged request is redelivered once the consumer reconnects (it still expires at
+    the caller's deadline), and a caller who gave up retries with its Idempotency-Key.
+    """
+
+    def handle_result(self, message: Any, worker_ctx: Any, result: Any, exc_info: Any) -> Any:
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except (KombuError, AMQPError, OSError) as exc:
+            _log.warning("could not answer %s: %s", worker_ctx.call_id, exc)
+            return result, exc_info
 
 
 def rpc(fn: F) -> F:
@@ -42,7 +64,7 @@ def rpc(fn: F) -> F:
             return fn(self, *args, **kwargs)
         return call_idempotently(self, fn, args, kwargs)
 
-    return cast(F, nameko_rpc.rpc(expected_exceptions=EXPECTED_ERRORS)(entrypoint))
+    return cast(F, Rpc.decorator(expected_exceptions=EXPECTED_ERRORS)(entrypoint))
 
 
 def public(fn: F) -> F:
