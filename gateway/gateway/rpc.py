@@ -10,7 +10,11 @@ waited for a worker and its earlier calls count:
 * the request is published with publisher confirms and ``mandatory``: no queue bound for the
   service -> ``Unavailable`` (503); a broker that cannot be reached, refuses the message, or
   takes a connection but never answers (a pooled connection awaited, a connection opened, a
-  confirm awaited) -> ``Unavailable`` (503) by the deadline at the latest;
+  confirm awaited) -> ``Unavailable`` (503) by the deadline at the latest. The publish runs in
+  a green thread of its own that the caller stops waiting for at the deadline: kombu closes a
+  failed pooled connection politely (it awaits the broker's ``close-ok``) after the deadline
+  has fired, which on a silent broker would hold the request for good. The abandoned publish
+  finishes in the background and is killed when the gateway stops;
 * the reply is awaited for what is left of the deadline; none by then -> ``UpstreamTimeout``
   (504), and the pending reply slot is dropped so a late answer is discarded;
 * the request message expires in the queue at the deadline, so a call the caller has given up
@@ -26,6 +30,7 @@ from typing import Any
 
 import eventlet
 from amqp.exceptions import AMQPError
+from eventlet.greenthread import GreenThread
 from kombu.exceptions import EncodeError, KombuError
 from nameko.amqp.publish import UndeliverableMessage
 from nameko.exceptions import deserialize
@@ -61,6 +66,20 @@ class ServiceRpc(RpcProxy):
         options.setdefault("transport_options", {**FAIL_FAST_RETRY, "connect_timeout": 2})
         super().__init__(target_service, **options)
         self.timeout = timeout
+        self.stragglers: set[GreenThread] = set()
+
+    def stop(self) -> None:
+        self._kill_stragglers()
+        super().stop()
+
+    def kill(self) -> None:
+        self._kill_stragglers()
+        super().kill()
+
+    def _kill_stragglers(self) -> None:
+        """Stop the publishes whose callers gave up on them (a broker that went silent)."""
+        while self.stragglers:
+            self.stragglers.pop().kill()
 
     def get_dependency(self, worker_ctx: Any) -> TimedServiceProxy:
         timeout = self.timeout or settings.rpc_timeout(self.container.config)
@@ -70,6 +89,7 @@ class ServiceRpc(RpcProxy):
             self.rpc_reply_listener,
             timeout,
             self.bulkheads,
+            self.stragglers,
             self.options,
         )
 
@@ -82,6 +102,7 @@ class TimedServiceProxy:
         reply_listener: Any,
         timeout: float,
         bulkheads: Bulkheads,
+        stragglers: set[GreenThread],
         options: dict[str, Any] | None = None,
     ) -> None:
         self.worker_ctx = worker_ctx
@@ -89,6 +110,7 @@ class TimedServiceProxy:
         self.reply_listener = reply_listener
         self.timeout = timeout
         self.bulkheads = bulkheads
+        self.stragglers = stragglers
         self.options = dict(options or {})
 
     def with_timeout(self, timeout: float) -> TimedServiceProxy:
@@ -99,6 +121,7 @@ class TimedServiceProxy:
             self.reply_listener,
             timeout,
             self.bulkheads,
+            self.stragglers,
             self.options,
         )
 
@@ -109,6 +132,7 @@ class TimedServiceProxy:
             self.reply_listener,
             self.timeout,
             self.bulkheads,
+            self.stragglers,
             self.options,
         )
 
@@ -122,15 +146,24 @@ class TimedServiceProxy:
             self.reply_listener,
             timeout=self.timeout,
             bulkhead=self.bulkheads.of(self.service_name),
+            stragglers=self.stragglers,
             **self.options,
         )
 
 
 class TimedMethodProxy(MethodProxy):
-    def __init__(self, *args: Any, timeout: float, bulkhead: Bulkhead, **options: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        timeout: float,
+        bulkhead: Bulkhead,
+        stragglers: set[GreenThread],
+        **options: Any,
+    ) -> None:
         super().__init__(*args, **options)
         self.timeout = timeout
         self.bulkhead = bulkhead
+        self.stragglers = stragglers
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         deadline = deadline_after(self.timeout)
@@ -152,21 +185,24 @@ class TimedMethodProxy(MethodProxy):
     def _publish_before(
         self, deadline: float, correlation_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
+        publishing = eventlet.spawn(
+            self.publisher.publish,
+            {"args": args, "kwargs": kwargs},
+            expiration=max(deadline - time.monotonic(), 0.001),
+            exchange=get_rpc_exchange(self.container.config),
+            routing_key=f"{self.service_name}.{self.method_name}",
+            mandatory=True,
+            reply_to=self.reply_listener.routing_key,
+            correlation_id=correlation_id,
+            extra_headers=self.get_message_headers(self.worker_ctx),
+        )
         timer = eventlet.Timeout(max(deadline - time.monotonic(), 0.001))
         try:
-            self.publisher.publish(
-                {"args": args, "kwargs": kwargs},
-                expiration=max(deadline - time.monotonic(), 0.001),
-                exchange=get_rpc_exchange(self.container.config),
-                routing_key=f"{self.service_name}.{self.method_name}",
-                mandatory=True,
-                reply_to=self.reply_listener.routing_key,
-                correlation_id=correlation_id,
-                extra_headers=self.get_message_headers(self.worker_ctx),
-            )
+            publishing.wait()
         except eventlet.Timeout as exc:
             if exc is not timer:
                 raise
+            self._abandon(publishing)
             raise self._unavailable("the message broker did not take the call in time") from None
         except UndeliverableMessage:
             raise self._unavailable(f"the {self.service_name} service is not running") from None
@@ -177,6 +213,12 @@ class TimedMethodProxy(MethodProxy):
             raise self._unavailable("the message broker cannot be reached") from None
         finally:
             timer.cancel()
+
+    def _abandon(self, publishing: GreenThread) -> None:
+        """Let a publish the caller gave up on end in the background (its connection's cleanup
+        may wait on the broker); the service's proxy kills it at the latest when it stops."""
+        self.stragglers.add(publishing)
+        publishing.link(lambda thread: self.stragglers.discard(thread))
 
     def _reply_before(self, deadline: float, reply_event: Any) -> dict[str, Any]:
         remaining = deadline - time.monotonic()
