@@ -1,4 +1,6 @@
-"""Readiness: the broker accepts a connection and every backend service answers ``ping``."""
+"""Readiness: the broker accepts a connection, every backend service answers ``ping``, and the
+revocation state has been loaded from org (until then tokens older than the process are
+refused, so a load balancer should not send it traffic)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from gateway.problems import HttpProblem
 _log = logging.getLogger(__name__)
 
 OK = "ok"
+LOADING = "loading"
 
 
 def broker_status(amqp_uri: str, timeout: float) -> str:
@@ -40,6 +43,11 @@ def broker_status(amqp_uri: str, timeout: float) -> str:
         timer.cancel()
         if not closed:
             connection.collect()
+
+
+def revocations_status(authority: Any) -> str:
+    """``authority`` is the gateway's :class:`~gateway.auth.TokenAuthority`."""
+    return OK if authority.synced else LOADING
 
 
 def service_status(proxy: Any) -> str:

@@ -48,7 +48,10 @@ class ReadinessSchema(Schema):
     checks = fields.Dict(
         keys=fields.String(),
         values=fields.String(),
-        metadata={"description": "'ok' or what failed, for the broker and each service"},
+        metadata={
+            "description": "'ok' or what failed, for the broker, each service and the "
+            "revocation state ('revocations': 'loading' until it is loaded from org)"
+        },
     )
 
 

@@ -81,7 +81,11 @@ class GatewayService:
         "/ready",
         auth=False,
         pooled=False,
-        summary="The broker is reachable and every service answers a ping",
+        summary="The broker is reachable, every service answers a ping and the revocation "
+        "state is loaded",
+        description="Not ready (503, check 'revocations': 'loading') while the gateway is still "
+        "loading org's revocation state at start: until then it refuses tokens issued before it "
+        "started.",
         tags=OPERATIONS,
         shape="object",
         response="gateway.Readiness",
@@ -93,6 +97,7 @@ class GatewayService:
             for name in settings.backend_services(self.config)
         }
         checks = readiness.check(self.config["AMQP_URI"], proxies, timeout)
+        checks["revocations"] = readiness.revocations_status(self.tokens)
         status, body = readiness.summary(checks)
         return json_response(body, status)
 

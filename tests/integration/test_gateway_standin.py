@@ -90,11 +90,16 @@ def test_a_service_without_a_queue_gives_503(lonely_api):
     assert time.monotonic() - started < 1.0
 
 
-def test_ready_when_broker_and_services_answer(api):
+def test_ready_when_broker_and_services_answer(rabbit_config, runner_factory):
+    api = start_gateway(runner_factory, gateway_config(rabbit_config), StandInCustomer, StandInOrg)
+
     response = api.get("/ready", auth=False)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"broker": "ok", "customer": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"broker": "ok", "customer": "ok", "revocations": "ok"},
+    }
 
 
 def test_by_default_ready_asks_customer_and_org(rabbit_config, runner_factory):
@@ -106,7 +111,7 @@ def test_by_default_ready_asks_customer_and_org(rabbit_config, runner_factory):
 
     assert response.json() == {
         "status": "ready",
-        "checks": {"broker": "ok", "customer": "ok", "org": "ok"},
+        "checks": {"broker": "ok", "customer": "ok", "org": "ok", "revocations": "ok"},
     }
 
 
@@ -116,7 +121,7 @@ def test_not_ready_names_the_missing_service(lonely_api):
     assert response.status_code == 503
     assert response.json() == {
         "status": "unavailable",
-        "checks": {"broker": "ok", "customer": "unavailable"},
+        "checks": {"broker": "ok", "customer": "unavailable", "revocations": "loading"},
     }
 
 

@@ -14,10 +14,12 @@ from crm_common.errors import EXPECTED_ERRORS, NotFound
 from tests.integration.standins import (
     CUSTOMER_ID,
     StandInCustomer,
+    StandInOrg,
     gateway_config,
     start_gateway,
 )
 from tests.integration.tcp_proxy import TcpProxy
+from tests.support.polling import eventually
 
 
 class EchoService:
@@ -117,3 +119,24 @@ def test_a_black_holed_broker_never_holds_a_request_past_its_deadline(
         assert ready_elapsed < 0.5 + 1.0
     finally:
         black_hole.silent = False
+
+
+def test_a_gateway_is_not_ready_until_it_has_loaded_the_revocation_state_from_org(
+    rabbit_config, runner_factory, container_factory
+):
+    config = gateway_config(rabbit_config)
+    api = start_gateway(runner_factory, config, StandInCustomer)
+
+    loading = api.get("/ready", auth=False)
+
+    assert loading.status_code == 503
+    assert loading.json()["checks"] == {"broker": "ok", "customer": "ok", "revocations": "loading"}
+
+    container_factory(StandInOrg, config).start()
+
+    ready = eventually(
+        lambda: (response := api.get("/ready", auth=False)).status_code == 200 and response,
+        timeout=15,
+        what="the gateway to load the revocation state and become ready",
+    )
+    assert ready.json()["checks"]["revocations"] == "ok"
