@@ -8,6 +8,9 @@ generated files (``write``) or tells which of them disagree with the registry (`
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import json
 import re
 import sys
 import tomllib
@@ -29,6 +32,7 @@ class Service:
     package: str
     database: bool
     routes: str | None = None
+    consumes: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -70,7 +74,7 @@ def load(root: Path = ROOT) -> tuple[Service, ...]:
 
 
 def _service(entry: dict[str, object], path: Path) -> Service:
-    unknown = set(entry) - {"name", "package", "database", "routes"}
+    unknown = set(entry) - {"name", "package", "database", "routes", "consumes"}
     if unknown:
         raise RegistryError(f"{path}: unknown keys {sorted(unknown)} in {entry}")
     name = entry.get("name")
@@ -85,7 +89,14 @@ def _service(entry: dict[str, object], path: Path) -> Service:
         raise RegistryError(f"{path}: service {name}: database must be true or false")
     if routes is not None and not isinstance(routes, str):
         raise RegistryError(f"{path}: service {name}: routes must be a module name")
-    return Service(name=name, package=package, database=database, routes=routes)
+    consumes = entry.get("consumes", [])
+    if not isinstance(consumes, list) or not all(
+        isinstance(source, str) and NAME_PATTERN.match(source) for source in consumes
+    ):
+        raise RegistryError(f"{path}: service {name}: consumes must list service names")
+    return Service(
+        name=name, package=package, database=database, routes=routes, consumes=tuple(consumes)
+    )
 
 
 def databases(services: Iterable[Service]) -> list[Service]:
@@ -160,20 +171,20 @@ COMPOSE_HEAD = """\
 # local stack; override them through the environment. Keys: run
 # `python -m crm_common.identity deploy/keys {names}` first (see README, "Tokens and keys").
 x-public-keys: &public-keys /run/secrets/crm-public-keys
-x-amqp-uri: &amqp-uri amqp://${{RABBITMQ_USER:-crm}}:${{RABBITMQ_PASSWORD:-crm}}@rabbitmq:5672/
 
 services:
   rabbitmq:
     image: rabbitmq:3.13-management
     hostname: rabbitmq
-    environment:
-      RABBITMQ_DEFAULT_USER: ${{RABBITMQ_USER:-crm}}
-      RABBITMQ_DEFAULT_PASS: ${{RABBITMQ_PASSWORD:-crm}}
+    # Users, vhost and permissions come from definitions.json (one user per process, see
+    # README, "Broker users"); rabbitmq.conf loads it at boot.
     ports:
       - "5672:5672"
       # The management UI and API answer on this host only.
       - "127.0.0.1:15672:15672"
     volumes:
+      - ./rabbitmq/rabbitmq.conf:/etc/rabbitmq/conf.d/20-crm.conf:ro
+      - ./rabbitmq/definitions.json:/etc/rabbitmq/definitions.json:ro
       - rabbitmq-data:/var/lib/rabbitmq
     healthcheck:
       test: ["CMD", "rabbitmq-diagnostics", "-q", "check_port_connectivity"]
@@ -227,7 +238,7 @@ COMPOSE_SERVICE = """
   {name}:
 {build}\
     environment:
-      AMQP_URI: *amqp-uri
+      AMQP_URI: {amqp_uri}
       CRM_ENV: ${{CRM_ENV:-development}}
       PUBLIC_KEYS: *public-keys
       PRIVATE_KEYS: /run/secrets/crm-private-keys
@@ -269,7 +280,7 @@ COMPOSE_GATEWAY = """
   gateway:
 {build}\
     environment:
-      AMQP_URI: *amqp-uri
+      AMQP_URI: {amqp_uri}
       WEB_SERVER_ADDRESS: 0.0.0.0:8000
       CRM_ENV: ${{CRM_ENV:-development}}
       PUBLIC_KEYS: *public-keys
@@ -329,6 +340,7 @@ def render_compose(services: tuple[Service, ...]) -> str:
             COMPOSE_SERVICE.format(
                 name=service.name,
                 build=build,
+                amqp_uri=broker_uri(service.name),
                 db_env=f"      DB_URI: *{service.name}-db-uri\n" if service.database else "",
                 db_depends=COMPOSE_DB_DEPENDS.format(name=service.name) if service.database else "",
             )
@@ -336,6 +348,7 @@ def render_compose(services: tuple[Service, ...]) -> str:
     parts.append(
         COMPOSE_GATEWAY.format(
             build=_build(GATEWAY, GATEWAY),
+            amqp_uri=broker_uri(GATEWAY),
             backends=backend_list(services),
             backend_depends="".join(
                 f"      {s.name}:\n        condition: service_healthy\n" for s in services
@@ -343,6 +356,117 @@ def render_compose(services: tuple[Service, ...]) -> str:
         )
     )
     return "".join(parts)
+
+
+# --- the broker's users and permissions -----------------------------------------------------
+
+BROKER_VHOST = "crm"
+BROKER_ADMIN = "crm-admin"
+RPC_EXCHANGE = "nameko-rpc"
+# The event sources of the gateway (not a registry entry): it hears them on broadcast queues.
+GATEWAY_CONSUMES = ("org",)
+# The reply queues of nameko's standalone proxies: a service calling another as itself
+# (crm_common.identity's ``rpc``), the gateway loading org's revocation state at start, and
+# the compose healthcheck's ping.
+STANDALONE_REPLIES = r"rpc\.reply-standalone_rpc_proxy-.*"
+# Retry queues dead-letter back through the default exchange, and the consumer moves messages
+# to its retry and dead-letter queues through it.
+DEFAULT_EXCHANGE = r"amq\.default"
+
+
+def _any_of(patterns: Iterable[str]) -> str:
+    """One anchored regex: RabbitMQ matches permissions against any part of a name otherwise."""
+    return "^(" + "|".join(patterns) + ")$"
+
+
+def broker_permissions(name: str, consumes: Iterable[str]) -> dict[str, str]:
+    """What a service's broker user may declare (configure), publish to or bind to a queue
+    (write) and consume or bind from (read): its RPC queue, its reply queues, its own
+    ``<name>.*`` queues and ``<name>.events`` exchange, the shared RPC exchange, and the event
+    exchanges it consumes from, which it may declare and bind from but never publish to."""
+    sources = [rf"{source}\.events" for source in consumes]
+    own = [f"rpc-{name}", rf"rpc\.reply-{name}-.*", rf"{name}\..*", STANDALONE_REPLIES]
+    return {
+        "configure": _any_of([*own, RPC_EXCHANGE, *sources]),
+        "write": _any_of([*own, RPC_EXCHANGE, DEFAULT_EXCHANGE]),
+        "read": _any_of([*own, RPC_EXCHANGE, *sources]),
+    }
+
+
+def gateway_broker_permissions(consumes: Iterable[str] = GATEWAY_CONSUMES) -> dict[str, str]:
+    """The gateway calls every service and hears events on nameko's broadcast queues
+    ``evt-<source>-<event>--gateway.<handler>-<uuid>``; it owns no exchange."""
+    sources = list(consumes)
+    own = [rf"rpc\.reply-{GATEWAY}-.*", STANDALONE_REPLIES]
+    own += [rf"evt-{source}-[a-z0-9_]+--{GATEWAY}\..*" for source in sources]
+    exchanges = [rf"{source}\.events" for source in sources]
+    return {
+        "configure": _any_of([*own, RPC_EXCHANGE, *exchanges]),
+        "write": _any_of([*own, RPC_EXCHANGE]),
+        "read": _any_of([*own, RPC_EXCHANGE, *exchanges]),
+    }
+
+
+# Reply queues bind to the RPC exchange with their own uuid (no braces: RabbitMQ expands
+# `{username}`-style variables in topic permissions).
+REPLY_BINDING = "[0-9a-f-]+"
+
+
+def rpc_binding_keys(name: str | None) -> dict[str, str]:
+    """Topic permissions on the RPC exchange: read permission there would let a user bind a
+    queue of its own to another service's calls, so its binding keys are limited to its own
+    calls (``<name>.*``, none for the gateway) and its reply queues' uuids."""
+    keys = [REPLY_BINDING] if name is None else [rf"{name}\.\*", REPLY_BINDING]
+    return {"exchange": RPC_EXCHANGE, "write": ".*", "read": _any_of(keys)}
+
+
+def broker_password_hash(password: str, user: str) -> str:
+    """RabbitMQ's ``rabbit_password_hashing_sha256`` hash, salted from the user name so that the
+    generated file is stable (a real deployment replaces it, see README)."""
+    salt = hashlib.sha256(user.encode()).digest()[:4]
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def broker_users(services: tuple[Service, ...]) -> dict[str, dict[str, str]]:
+    """Each process's broker user and its permissions on the suite's vhost."""
+    users = {
+        service.name: broker_permissions(service.name, service.consumes) for service in services
+    }
+    users[GATEWAY] = gateway_broker_permissions()
+    return users
+
+
+def broker_uri(user: str, host: str = "rabbitmq:5672") -> str:
+    """A process's AMQP_URI in the compose stack: its own user on the suite's vhost."""
+    return f"amqp://{user}:{user}@{host}/{BROKER_VHOST}"
+
+
+def render_broker_definitions(services: tuple[Service, ...]) -> str:
+    users = broker_users(services)
+    every = _any_of([".*"])
+    definitions = {
+        "vhosts": [{"name": BROKER_VHOST}],
+        "users": [
+            {
+                "name": user,
+                "password_hash": broker_password_hash(user, user),
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": ["administrator"] if user == BROKER_ADMIN else [],
+            }
+            for user in [BROKER_ADMIN, *users]
+        ],
+        "permissions": [
+            {"user": BROKER_ADMIN, "vhost": BROKER_VHOST}
+            | {"configure": every, "write": every, "read": every},
+            *({"user": user, "vhost": BROKER_VHOST} | rights for user, rights in users.items()),
+        ],
+        "topic_permissions": [
+            {"user": user, "vhost": BROKER_VHOST}
+            | rpc_binding_keys(None if user == GATEWAY else user)
+            for user in users
+        ],
+    }
+    return json.dumps(definitions, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
@@ -361,6 +485,10 @@ GENERATED_FILES = (
         "deploy/postgres/01-databases.sql", lambda _, services: render_postgres_script(services)
     ),
     Generated("deploy/docker-compose.yml", lambda _, services: render_compose(services)),
+    Generated(
+        "deploy/rabbitmq/definitions.json",
+        lambda _, services: render_broker_definitions(services),
+    ),
 )
 
 

@@ -62,8 +62,11 @@ class Suite:
         demo: bool = False,
         db_uri: str | None = None,
         amqp_host: str | None = None,
+        amqp_users: dict[str, str] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        # ``{"customer": "user:password", ...}``: a process named here connects as that user.
+        self.amqp_users = dict(amqp_users or {})
         self.demo = demo
         self.amqp_host = amqp_host or AMQP_HOST
         self.registry = registry.load()
@@ -121,6 +124,8 @@ class Suite:
         name = process_name(module)
         config = self.workdir / f"config-{name}.yml"
         values = {**self.config(), "METRICS_PORT": self.metrics_ports[name]}
+        if name in self.amqp_users:
+            values["AMQP_URI"] = f"amqp://{self.amqp_users[name]}@{self.amqp_host}/{self.vhost}"
         config.write_text(yaml.safe_dump(values, allow_unicode=True), encoding="utf-8")
         with open(self.workdir / f"{name}.log", "ab") as log:
             return subprocess.Popen(

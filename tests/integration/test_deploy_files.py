@@ -8,7 +8,9 @@ The dev config, the pins and `make run`'s answer when RabbitMQ is down are check
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -250,21 +252,49 @@ def test_databases_in_the_init_script_match_the_services(services):
     assert set(used) == set(service_packages())
 
 
-def test_amqp_uris_point_at_the_broker_with_its_credentials(services):
-    broker = environment(services["rabbitmq"])
-    assert services["rabbitmq"]["image"].endswith("-management")
-    checked = 0
+def broker_definitions() -> dict[str, Any]:
+    return json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text(encoding="utf-8"))
+
+
+def test_the_broker_loads_its_definitions_from_the_mounted_files(services):
+    rabbitmq = services["rabbitmq"]
+    assert rabbitmq["image"].endswith("-management")
+    assert "RABBITMQ_DEFAULT_USER" not in environment(rabbitmq), "users come from definitions"
+    mounts = {}
+    for volume in rabbitmq["volumes"]:
+        source, target, *_ = str(volume).split(":")
+        if source.startswith("."):
+            assert (DEPLOY / source).is_file(), source
+            mounts[target] = (DEPLOY / source).resolve()
+    assert mounts["/etc/rabbitmq/definitions.json"] == DEPLOY / "rabbitmq" / "definitions.json"
+    [conf] = [path for target, path in mounts.items() if target.startswith("/etc/rabbitmq/conf.d/")]
+    settings = dict(
+        line.split(" = ", 1)
+        for line in conf.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    assert settings == {"load_definitions": "/etc/rabbitmq/definitions.json"}
+
+
+def test_each_process_connects_as_its_own_broker_user(services):
+    definitions = broker_definitions()
+    hashes = {user["name"]: user["password_hash"] for user in definitions["users"]}
+    granted = {(grant["user"], grant["vhost"]) for grant in definitions["permissions"]}
+    users = {}
     for name, service in services.items():
         uri = environment(service).get("AMQP_URI")
         if not uri:
             continue
         parts = urlsplit(uri)
         assert parts.hostname == "rabbitmq", name
-        assert parts.username == broker["RABBITMQ_DEFAULT_USER"], name
-        assert parts.password == broker["RABBITMQ_DEFAULT_PASS"], name
+        assert parts.username == name, f"{name} connects as {parts.username}"
+        salt = base64.b64decode(hashes[name])[:4]
+        expected = base64.b64encode(salt + hashlib.sha256(salt + parts.password.encode()).digest())
+        assert hashes[name] == expected.decode(), f"{name}: the password is not the user's"
+        assert (name, parts.path.lstrip("/")) in granted, f"{name} has no rights on its vhost"
         assert depends_on(service)["rabbitmq"]["condition"] == "service_healthy", name
-        checked += 1
-    assert checked >= 2
+        users[name] = parts.username
+    assert set(users) == {*service_packages(), "gateway"}
 
 
 def test_gateway_publishes_port_8000_and_checks_its_health_there(services):

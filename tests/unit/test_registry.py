@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -215,6 +216,8 @@ def test_entries_are_read_into_records(tmp_path):
         ('[[service]]\nname = "gateway"\n', "not a valid service name"),
         ('[[service]]\nname = "sales"\ndatabse = true\n', "unknown keys"),
         ('[[service]]\nname = "sales"\ndatabase = "yes"\n', "true or false"),
+        ('[[service]]\nname = "sales"\nconsumes = "org"\n', "consumes must list"),
+        ('[[service]]\nname = "sales"\nconsumes = ["Org"]\n', "consumes must list"),
     ],
 )
 def test_a_wrong_entry_is_refused_with_its_reason(tmp_path, text, problem):
@@ -229,13 +232,132 @@ def test_a_stale_generated_file_is_named_and_rewritten(tmp_path):
     assert set(registry.outdated(tmp_path)) == {
         "deploy/postgres/01-databases.sql",
         "deploy/docker-compose.yml",
+        "deploy/rabbitmq/definitions.json",
     }
     registry.write(tmp_path)
     with (tmp_path / "services.toml").open("a", encoding="utf-8") as stream:
         stream.write('\n[[service]]\nname = "notify"\ndatabase = true\n')
-    assert len(registry.outdated(tmp_path)) == 4
+    assert len(registry.outdated(tmp_path)) == 5
     registry.write(tmp_path)
     assert registry.outdated(tmp_path) == []
     config = (tmp_path / "config.yml").read_text("utf-8")
     assert "  notify: ${NOTIFY_DB_URI:sqlite:///var/notify.db}\n" in config
     assert f"BACKEND_SERVICES: ${{BACKEND_SERVICES:{','.join(NAMES)},notify}}" in config
+
+
+# --- broker users ---------------------------------------------------------------------------
+
+
+def event_sources(service_cls: type) -> set[str]:
+    """The services whose events a Nameko service class handles, read from its entrypoints."""
+    from nameko.events import EventHandler
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    from crm_common.consumer import EventConsumer
+
+    sources = set()
+    for name in dir(service_cls):
+        for entrypoint in getattr(getattr(service_cls, name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            if isinstance(entrypoint, (EventConsumer, EventHandler)):
+                sources.add(entrypoint.source_service)
+    return sources
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=NAMES)
+def test_each_service_consumes_what_the_registry_says(service):
+    module = importlib.import_module(service.module)
+    [service_cls] = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type) and getattr(value, "name", None) == service.name
+    ]
+    assert event_sources(service_cls) == set(service.consumes)
+
+
+def test_the_gateway_consumes_what_the_registry_says():
+    from gateway.service import GatewayService
+
+    assert event_sources(GatewayService) == set(registry.GATEWAY_CONSUMES)
+
+
+def definitions() -> dict:
+    path = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_the_broker_definitions_give_each_process_its_own_user_on_the_suite_vhost():
+    loaded = definitions()
+    processes = [*NAMES, "gateway"]
+    assert [vhost["name"] for vhost in loaded["vhosts"]] == [registry.BROKER_VHOST]
+    users = {user["name"]: user for user in loaded["users"]}
+    assert set(users) == {registry.BROKER_ADMIN, *processes}
+    assert users[registry.BROKER_ADMIN]["tags"] == ["administrator"]
+    for process in processes:
+        assert users[process]["tags"] == [], process
+        assert users[process]["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+    granted = {grant["user"]: grant for grant in loaded["permissions"]}
+    assert {grant["vhost"] for grant in loaded["permissions"]} == {registry.BROKER_VHOST}
+    for service in SERVICES:
+        expected = registry.broker_permissions(service.name, service.consumes)
+        assert {k: granted[service.name][k] for k in expected} == expected
+
+
+def matches(pattern: str, name: str) -> bool:
+    return re.search(pattern, name) is not None
+
+
+def test_each_service_reaches_its_own_queues_and_exchanges_only():
+    granted = {grant["user"]: grant for grant in definitions()["permissions"]}
+    customer, org = granted["customer"], granted["org"]
+    own = [
+        "rpc-customer",
+        "rpc.reply-customer-5afe379c-fc7a-4aba-b4cc-4588b0970ba7",
+        "customer.on_department_changed",
+        "customer.on_department_changed.retry.10000ms",
+        "customer.dead-letters",
+        "customer.events",
+    ]
+    for name in own:
+        for right in ("configure", "write", "read"):
+            assert matches(customer[right], name), (right, name)
+    for right in ("configure", "write", "read"):
+        assert matches(customer[right], "nameko-rpc"), right
+    # It binds from org's events but may not publish there; nothing else of org's is its own.
+    assert matches(customer["read"], "org.events")
+    assert not matches(customer["write"], "org.events")
+    for name in ("rpc-org", "rpc.reply-org-1", "org.dead-letters", "org.on_x", "xcustomer.y"):
+        for right in ("configure", "write", "read"):
+            assert not matches(customer[right], name), (right, name)
+    assert not matches(org["read"], "customer.events")
+    assert matches(org["write"], "org.events")
+
+
+def test_the_gateway_reaches_its_broadcast_and_reply_queues_only():
+    gateway = {grant["user"]: grant for grant in definitions()["permissions"]}["gateway"]
+    broadcast = "evt-org-grants_changed--gateway.on_grants_changed-5afe379c-fc7a-4aba-b4cc"
+    for right in ("configure", "write", "read"):
+        assert matches(gateway[right], broadcast), right
+        assert matches(gateway[right], "rpc.reply-gateway-5afe379c"), right
+        assert not matches(gateway[right], "rpc-org"), right
+        assert not matches(gateway[right], "evt-org-grants_changed--customer.on_x-1"), right
+    assert matches(gateway["read"], "org.events")
+    assert not matches(gateway["write"], "org.events")
+
+
+def test_rpc_bindings_are_limited_to_a_service_own_calls_and_reply_queues():
+    topics = {grant["user"]: grant for grant in definitions()["topic_permissions"]}
+    assert {grant["exchange"] for grant in topics.values()} == {"nameko-rpc"}
+    assert matches(topics["customer"]["read"], "customer.*")
+    assert matches(topics["customer"]["read"], "5afe379c-fc7a-4aba-b4cc-4588b0970ba7")
+    for key in ("org.*", "#", "*.*", "org.sign_in"):
+        assert not matches(topics["customer"]["read"], key), key
+        assert not matches(topics["gateway"]["read"], key), key
+
+
+def test_the_broker_password_hash_is_rabbitmq_sha256():
+    import base64
+    import hashlib
+
+    raw = base64.b64decode(registry.broker_password_hash("secret", "customer"))
+    salt, digest = raw[:4], raw[4:]
+    assert digest == hashlib.sha256(salt + b"secret").digest()
