@@ -89,8 +89,8 @@ class ServiceRpc(RpcProxy):
             self.rpc_reply_listener,
             timeout,
             self.bulkheads,
-            self.stragglers,
             self.options,
+            self.stragglers,
         )
 
 
@@ -102,15 +102,15 @@ class TimedServiceProxy:
         reply_listener: Any,
         timeout: float,
         bulkheads: Bulkheads,
-        stragglers: set[GreenThread],
         options: dict[str, Any] | None = None,
+        stragglers: set[GreenThread] | None = None,
     ) -> None:
         self.worker_ctx = worker_ctx
         self.service_name = service_name
         self.reply_listener = reply_listener
         self.timeout = timeout
         self.bulkheads = bulkheads
-        self.stragglers = stragglers
+        self.stragglers = set() if stragglers is None else stragglers
         self.options = dict(options or {})
 
     def with_timeout(self, timeout: float) -> TimedServiceProxy:
@@ -121,8 +121,8 @@ class TimedServiceProxy:
             self.reply_listener,
             timeout,
             self.bulkheads,
-            self.stragglers,
             self.options,
+            self.stragglers,
         )
 
     def for_service(self, service_name: str) -> TimedServiceProxy:
@@ -132,8 +132,8 @@ class TimedServiceProxy:
             self.reply_listener,
             self.timeout,
             self.bulkheads,
-            self.stragglers,
             self.options,
+            self.stragglers,
         )
 
     def __getattr__(self, method_name: str) -> TimedMethodProxy:
