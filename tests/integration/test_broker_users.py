@@ -75,12 +75,12 @@ def suite(tmp_path_factory, users, passwords):
 @pytest.fixture
 def as_customer(suite, users, passwords):
     """A connection to the suite's vhost as the customer service's user."""
-    with connection_as(suite, users["customer"], passwords["customer"]) as connection:
+    with connect(users["customer"], passwords["customer"], suite.vhost) as connection:
         yield connection
 
 
-def connection_as(suite: Suite, user: str, password: str) -> Connection:
-    return Connection(f"amqp://{user}:{password}@{AMQP_HOST}/{suite.vhost}")
+def connect(user: str, password: str, vhost: str) -> Connection:
+    return Connection(f"amqp://{user}:{password}@{AMQP_HOST}/{quote(vhost, safe='')}")
 
 
 def test_every_process_connects_as_its_own_user(suite, users):
@@ -167,3 +167,41 @@ def test_no_process_was_refused_anything_it_does(suite):
     sync) stayed within its permissions."""
     logs = suite.logs()
     assert "ACCESS_REFUSED" not in logs, logs
+
+
+def test_the_broker_imports_the_definitions_and_their_passwords_work():
+    """The generated file as the broker loads it (users renamed for this run, on a vhost of
+    its own): every user logs in with its documented local password."""
+    run = uuid.uuid4().hex[:8]
+    vhost = f"crm_definitions_{run}"
+    definitions = json.loads(DEFINITIONS.read_text(encoding="utf-8"))
+    processes = [u["name"] for u in definitions["users"] if u["name"] != registry.BROKER_ADMIN]
+    renamed = {name: f"crm-test-{run}-{name}" for name in processes}
+
+    def ours(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {**entry, "user": renamed[entry["user"]], "vhost": vhost}
+            for entry in entries
+            if entry["user"] in renamed
+        ]
+
+    imported = {
+        "vhosts": [{"name": vhost}],
+        "users": [
+            {**u, "name": renamed[u["name"]]} for u in definitions["users"] if u["name"] in renamed
+        ],
+        "permissions": ours(definitions["permissions"]),
+        "topic_permissions": ours(definitions["topic_permissions"]),
+    }
+    try:
+        management("post", "/api/definitions", json=imported)
+        for name, user in renamed.items():
+            with connect(user, name, vhost) as connection:
+                channel = connection.channel()
+                channel.queue_declare(f"rpc.reply-{name}-{run}", auto_delete=True)
+            topics = management("get", f"/api/topic-permissions/{quote(vhost)}/{user}").json()
+            assert [t["exchange"] for t in topics] == ["nameko-rpc"], user
+    finally:
+        for user in renamed.values():
+            requests.delete(f"{MANAGEMENT_URI.rstrip('/')}/api/users/{user}", timeout=10)
+        requests.delete(f"{MANAGEMENT_URI.rstrip('/')}/api/vhosts/{vhost}", timeout=10)
