@@ -116,7 +116,9 @@ def test_the_new_service_migrates_starts_and_appears_in_openapi(
         container_factory(GatewayService, gateway_config).start()
 
         def ready():
-            return requests.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200
+            # the gateway as a whole waits for org's revocation state, which is not running
+            checks = requests.get(f"http://127.0.0.1:{port}/ready", timeout=5).json()["checks"]
+            return checks[name] == "ok"
 
         eventually(ready, timeout=15, what="the gateway to find the new service ready")
         document = requests.get(f"http://127.0.0.1:{port}/api/openapi.json", timeout=10).json()
