@@ -1,91 +1,201 @@
-"""A closed-loop HTTP load generator: N client threads, a fixed duration, latency percentiles."""
+"""HTTP load for the benchmarks: wrk when it is installed, else a small Python fallback.
+
+Both are closed loops (``connections`` requests in flight, back to back, for ``seconds``) and
+give the same :class:`Result`: requests per second, p50/p95/p99, non-2xx answers, and the
+CPU time the generator itself used, so a reader can see whether it was the bottleneck.
+"""
 
 from __future__ import annotations
 
-import statistics
+import json
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import requests
+
+# wrk's per-thread Lua state: rotate through the paths, and print the summary as JSON at the end
+# (wrk's own --latency table has no p95).
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format(nil, paths[(n %% #paths) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {"requests": %%d, "duration_us": %%d, "failed": %%d, '
+      .. '"p50": %%d, "p95": %%d, "p99": %%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
 
 
 @dataclass
 class Result:
     name: str
     requests: int
-    errors: int
+    failed: int
     seconds: float
-    latencies_ms: list[float]
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    generator_cpu_seconds: float
 
     @property
     def throughput(self) -> float:
         return self.requests / self.seconds
 
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
     def row(self, baseline: Result | None = None) -> str:
-        ratio = ""
-        if baseline is not None:
-            ratio = (
-                f"  x{self.throughput / baseline.throughput:.2f} throughput"
-                f"  x{self.percentile(0.5) / baseline.percentile(0.5):.2f} p50"
-            )
+        ratio = f"x{self.throughput / baseline.throughput:.2f}" if baseline else "1 (base)"
         return (
-            f"{self.name:<34} {self.requests:>7} req {self.throughput:>8.1f} req/s "
-            f"p50 {self.percentile(0.5):6.2f} ms  p95 {self.percentile(0.95):6.2f} ms  "
-            f"p99 {self.percentile(0.99):6.2f} ms  "
-            f"mean {statistics.fmean(self.latencies_ms):6.2f} ms"
-            f"  errors {self.errors}{ratio}"
+            f"{_pad(self.name, 44)} {self.throughput:>9.1f} {self.p50_ms:>8.2f} "
+            f"{self.p95_ms:>8.2f} {self.p99_ms:>8.2f} {self.failed:>6} {ratio:>9} "
+            f"{self.generator_cpu_seconds:>6.2f}s/{self.seconds:.0f}s"
         )
+
+
+HEADER = (
+    f"{'route':<44} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non2xx':>6} "
+    f"{'vs base':>9} {'gen CPU':>9}"
+)
+
+
+def generator(prefer_wrk: bool = True) -> str:
+    """``wrk`` when it is on the PATH (and wanted), else ``python``."""
+    return "wrk" if prefer_wrk and shutil.which("wrk") else "python"
 
 
 def run(
     name: str,
-    make_url: Callable[[int], str],
+    base_url: str,
+    paths: Sequence[str],
     *,
     headers: dict[str, str] | None = None,
-    clients: int = 16,
+    connections: int = 16,
     seconds: float = 10.0,
-    warmup: float = 1.0,
+    tool: str = "wrk",
 ) -> Result:
-    """Each client thread requests ``make_url(i)`` back to back; only 2xx answers count."""
+    """Request ``paths`` (in turn) on ``base_url`` with ``connections`` in flight."""
+    if tool == "wrk":
+        return _run_wrk(name, base_url, paths, headers or {}, connections, seconds)
+    return _run_python(name, base_url, paths, headers or {}, connections, seconds)
+
+
+def _run_wrk(
+    name: str,
+    base_url: str,
+    paths: Sequence[str],
+    headers: dict[str, str],
+    connections: int,
+    seconds: float,
+) -> Result:
+    threads = max(1, min(connections, os.cpu_count() or 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "rotate.lua"
+        script.write_text(
+            WRK_SCRIPT % {"paths": ", ".join(json.dumps(path) for path in paths)},
+            encoding="utf-8",
+        )
+        command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s"]
+        command += ["--latency", "--timeout", "30s", "-s", str(script)]
+        for key, value in headers.items():
+            command += ["-H", f"{key}: {value}"]
+        # Nothing else of ours ends meanwhile, so the children's CPU that grows is wrk's.
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            [*command, base_url], capture_output=True, text=True, check=False, timeout=seconds + 60
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    figures = json.loads(line.removeprefix("RESULT "))
+    return Result(
+        name=name,
+        requests=figures["requests"],
+        failed=figures["failed"],
+        seconds=figures["duration_us"] / 1e6,
+        p50_ms=figures["p50"] / 1000,
+        p95_ms=figures["p95"] / 1000,
+        p99_ms=figures["p99"] / 1000,
+        generator_cpu_seconds=_cpu(after) - _cpu(before),
+    )
+
+
+def _run_python(
+    name: str,
+    base_url: str,
+    paths: Sequence[str],
+    headers: dict[str, str],
+    connections: int,
+    seconds: float,
+) -> Result:
+    """One thread per connection, each with its own keep-alive session."""
     latencies: list[float] = []
-    errors = 0
+    failed = 0
     lock = threading.Lock()
-    start_at = time.monotonic() + warmup
-    stop_at = start_at + seconds
+    stop_at = time.monotonic() + seconds
 
     def client(index: int) -> None:
-        nonlocal errors
+        nonlocal failed
         session = requests.Session()
-        session.headers.update(headers or {})
+        session.headers.update(headers)
         mine: list[float] = []
-        failed = 0
+        refused = 0
         n = index
-        while True:
+        while time.monotonic() < stop_at:
             began = time.monotonic()
-            if began >= stop_at:
-                break
-            response = session.get(make_url(n), timeout=30)
-            ended = time.monotonic()
-            n += clients
-            if began < start_at:
-                continue
-            if response.ok:
-                mine.append((ended - began) * 1000)
-            else:
-                failed += 1
+            response = session.get(base_url + paths[n % len(paths)], timeout=30)
+            mine.append((time.monotonic() - began) * 1000)
+            refused += not response.ok
+            n += connections
         with lock:
             latencies.extend(mine)
-            errors += failed
+            failed += refused
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return Result(name, len(latencies), errors, seconds, latencies)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    began = time.monotonic()
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(connections)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.monotonic() - began
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    ordered = sorted(latencies) or [0.0]
+
+    def percentile(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return Result(
+        name=name,
+        requests=len(latencies),
+        failed=failed,
+        seconds=elapsed,
+        p50_ms=percentile(0.50),
+        p95_ms=percentile(0.95),
+        p99_ms=percentile(0.99),
+        generator_cpu_seconds=_cpu(after) - _cpu(before),
+    )
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-justify to ``width`` terminal columns (CJK characters take two)."""
+    columns = sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+    return text + " " * max(0, width - columns)
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
