@@ -1,6 +1,6 @@
 """What data scoping costs at 100k customers: a crossed-grant principal against an unrestricted one.
 
-    .venv/bin/python -m bench.bench_scope [--customers 100000] [--seconds 5] [--clients 16]
+    .venv/bin/python -m bench.bench_scope [--customers 100000] [--seconds 5] [--connections 16]
                                           [--db-uri URI] [--skip-http]
 
 Two measurements on one database filled with ``--customers`` rows:
@@ -200,34 +200,36 @@ class FilledSuite(Suite):
         self._python("-m", "demo.org", env={"DB_URI": self.org_db_uri})
 
 
-def over_http(uri: str, seconds: float, clients: int) -> None:
+def over_http(uri: str, seconds: float, clients: int, tool: str) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         FilledSuite(Path(tmp) / "suite", db_uri=uri) as suite,
         Baseline(Path(tmp) / "base") as base,
     ):
-        print(f"\n# over HTTP: {clients} clients, {seconds}s per row, tokens from /api/auth/token")
+        print(f"\n# over HTTP: {clients} connections, {seconds}s per row, load from {tool}")
+        print(load.HEADER)
         bare = load.run(
             "bare @http + 1 RPC (baseline)",
-            lambda n: f"{base.base_url}/echo/{n}",
-            clients=clients,
+            base.base_url,
+            ["/echo/1", "/echo/2"],
+            connections=clients,
             seconds=seconds,
+            tool=tool,
         )
         print(bare.row())
         callers = {}
         for username in ("admin", "manager01"):
             client = suite.client(username)
             listed = client.get(suite.url("/api/customers?limit=200")).json()
-            callers[username] = (dict(client.headers), [item["id"] for item in listed["items"]])
-        routes = {
-            "GET /api/customers?limit=20": lambda n, ids: suite.url("/api/customers?limit=20"),
-            "GET /api/customers/{id}": lambda n, ids: suite.url(
-                f"/api/customers/{ids[n % len(ids)]}"
-            ),
-            "GET /api/customers/count": lambda n, ids: suite.url("/api/customers/count"),
+            headers = {"Authorization": str(client.headers["Authorization"])}
+            callers[username] = (headers, [item["id"] for item in listed["items"]])
+        routes: dict[str, Callable[[list[str]], list[str]]] = {
+            "GET /api/customers?limit=20": lambda ids: ["/api/customers?limit=20"],
+            "GET /api/customers/{id}": lambda ids: [f"/api/customers/{i}" for i in ids],
+            "GET /api/customers/count": lambda ids: ["/api/customers/count"],
         }
         ratios = []
-        for route, make_url in routes.items():
+        for route, paths_for in routes.items():
             # A-B-B-A halves, so drift during the run (caches warming) favours neither caller.
             halves: dict[str, list[load.Result]] = {"admin": [], "manager01": []}
             for username in ("admin", "manager01", "manager01", "admin"):
@@ -235,10 +237,12 @@ def over_http(uri: str, seconds: float, clients: int) -> None:
                 halves[username].append(
                     load.run(
                         f"{route} as {username}",
-                        lambda n, ids=ids, make_url=make_url: make_url(n, ids),
+                        suite.base_url,
+                        paths_for(ids),
                         headers=headers,
-                        clients=clients,
+                        connections=clients,
                         seconds=seconds / 2,
+                        tool=tool,
                     )
                 )
             free, crossed = (combined(halves[name]) for name in ("admin", "manager01"))
@@ -249,17 +253,26 @@ def over_http(uri: str, seconds: float, clients: int) -> None:
         for route, free, crossed in ratios:
             print(
                 f"{route:<34} throughput x{crossed.throughput / free.throughput:.2f}"
-                f"  p50 x{crossed.percentile(0.5) / free.percentile(0.5):.2f}"
+                f"  p50 x{crossed.p50_ms / free.p50_ms:.2f}"
             )
 
 
 def combined(results: list[load.Result]) -> load.Result:
+    """Two halves as one row; its percentiles are the halves' weighted by their requests."""
+    total = sum(r.requests for r in results) or 1
+
+    def weighted(figure: Callable[[load.Result], float]) -> float:
+        return sum(figure(r) * r.requests for r in results) / total
+
     return load.Result(
         results[0].name,
         sum(r.requests for r in results),
-        sum(r.errors for r in results),
+        sum(r.failed for r in results),
         sum(r.seconds for r in results),
-        [ms for r in results for ms in r.latencies_ms],
+        weighted(lambda r: r.p50_ms),
+        weighted(lambda r: r.p95_ms),
+        weighted(lambda r: r.p99_ms),
+        sum(r.generator_cpu_seconds for r in results),
     )
 
 
@@ -267,7 +280,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--connections", "--clients", dest="clients", type=int, default=16)
+    parser.add_argument("--python-load", action="store_true", help="not wrk, even if installed")
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--db-uri", default=None, help="an empty database (default: SQLite)")
     parser.add_argument("--skip-http", action="store_true")
@@ -280,7 +294,7 @@ def main() -> None:
         print(f"# python {sys.version.split()[0]}, {os.cpu_count()} cores")
         in_process(uri, args.repeat)
         if not args.skip_http:
-            over_http(uri, args.seconds, args.clients)
+            over_http(uri, args.seconds, args.clients, load.generator(not args.python_load))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The gateway under a stalled backend: the customers table locked in PostgreSQL.
 
-    .venv/bin/python -m bench.bench_stall [--lock-seconds 30] [--clients 16] [--baseline-seconds 5]
+    .venv/bin/python -m bench.bench_stall [--lock-seconds 30] [--baseline-seconds 5]
+                                          [--connections 16] [--seconds N: both phases]
 
 Starts the suite as processes (devstack.stack.Suite) on a vhost of its own, with the customer
 database in a PostgreSQL database of its own (created here, dropped at the end; admin URI from
@@ -165,8 +166,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lock-seconds", type=float, default=30.0)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--connections", "--clients", dest="clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, help="both phases this long (as make bench)")
     args = parser.parse_args()
+    if args.seconds:
+        args.lock_seconds = args.baseline_seconds = args.seconds
 
     with (
         tempfile.TemporaryDirectory() as tmp,
