@@ -145,6 +145,8 @@ compose-check: install
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 
 bench: broker-check install
+	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; } \
+		|| echo "wrk could not be installed: the benchmarks fall back to Python load"
 	@found=0; for script in bench/bench_*.py; do \
 		[ -e "$$script" ] || continue; found=1; module=$${script%.py}; \
 		echo "== $${module//\//.}"; $(PY) -m "$${module//\//.}" $(BENCH_ARGS); \
