@@ -1,0 +1,1 @@
+"""The sales bounded context of the CRM."""

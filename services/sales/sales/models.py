@@ -1,0 +1,24 @@
+"""The sales context's tables (SQLAlchemy 2, typed)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import DeclarativeBase
+
+from crm_common.idempotency import IdempotencyRecordMixin
+from crm_common.models import InboxMixin, OutboxMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OutboxMessage(OutboxMixin, Base):
+    pass
+
+
+class InboxEvent(InboxMixin, Base):
+    pass
+
+
+class IdempotencyRecord(IdempotencyRecordMixin, Base):
+    pass
