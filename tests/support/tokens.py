@@ -28,7 +28,7 @@ from crm_common.identity import (
 
 ISSUER = "crm-test"
 AUDIENCE = "crm-api-test"
-SERVICES = ("org", "customer", "gateway")
+SERVICES = ("org", "customer", "sales", "gateway")
 
 
 class TestKeys:

@@ -81,6 +81,7 @@ SERVICE_TOKEN_TTL = 300
 SERVICE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "gateway": ("org:sessions:read",),
     "customer": ("org:structure:read",),
+    "sales": ("org:structure:read", "customer:snapshot:read"),
     "org": (),
 }
 """What each service may do when it calls another as itself: the one place that says so."""
