@@ -223,6 +223,22 @@ def test_entering_a_lost_stage_needs_a_loss_reason():
     assert (change.loss_reason, change.won_competitor_id) == ("lost_to_competitor", "k1")
 
 
+def test_a_move_back_keeps_its_reason():
+    change = change_stage(
+        PROCESS,
+        status="open",
+        stage_code="negotiation",
+        to_code="needs_confirmed",
+        values={},
+        reason=" 客户换了负责人 ",
+    )
+    assert (change.stage_code, change.probability, change.reason) == (
+        "needs_confirmed",
+        30,
+        "客户换了负责人",
+    )
+
+
 def test_a_closed_opportunity_does_not_move():
     with pytest.raises(Conflict):
         change_stage(
@@ -257,6 +273,7 @@ def test_closing(outcome, kwargs, stage, status, probability):
         **kwargs,
     )
     assert (change.stage_code, change.status, change.probability) == (stage, status, probability)
+    assert change.reason == kwargs.get("reason")
 
 
 def test_winning_early_is_a_skip():

@@ -180,6 +180,8 @@ class StageChange:
     move: StageMove | None = None
     loss_reason: str | None = None
     won_competitor_id: str | None = None
+    reason: str | None = None
+    """Why, when a move back or an abandon needed one (for the stage history)."""
 
     @property
     def closes(self) -> bool:
@@ -215,6 +217,7 @@ def change_stage(
         move=move,
         loss_reason=loss_reason if new_status is Status.LOST else None,
         won_competitor_id=won_competitor_id if new_status is Status.LOST else None,
+        reason=move.reason,
     )
 
 
@@ -241,7 +244,7 @@ def close(
     if target is Status.ABANDONED:
         if not (reason or "").strip():
             raise ValidationFailed.on("reason", "is required to abandon an opportunity")
-        return StageChange(stage_code, target.value, 0, None)
+        return StageChange(stage_code, target.value, 0, None, reason=(reason or "").strip())
     if target is Status.WON:
         to_code = process.won_stage.code
     else:
