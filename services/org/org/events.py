@@ -9,12 +9,13 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
-from org.schemas import DepartmentSchema, RegionSchema
+from org.schemas import DepartmentSchema, RegionSchema, SharedPersonSchema
 
 USER_CHANGED = "user_changed"
 GRANTS_CHANGED = "grants_changed"
 DEPARTMENT_CHANGED = "department_changed"
 REGION_CHANGED = "region_changed"
+PERSON_CHANGED = "person_changed"
 SESSION_REVOKED = "session_revoked"
 
 
@@ -50,6 +51,14 @@ class RegionChangedSchema(Schema):
     region = fields.Nested(RegionSchema, required=True)
 
 
+class PersonChangedSchema(Schema):
+    """A person as they are now (created, edited, disabled or enabled, or given another user
+    account), with the user linked to them. ``version`` as above: a change of the linked user
+    moves the person's version on too."""
+
+    person = fields.Nested(SharedPersonSchema, required=True)
+
+
 class SessionRevokedSchema(Schema):
     session_id = fields.String(required=True)
     user_id = fields.String(required=True)
@@ -66,6 +75,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     GRANTS_CHANGED: GrantsChangedSchema,
     DEPARTMENT_CHANGED: DepartmentChangedSchema,
     REGION_CHANGED: RegionChangedSchema,
+    PERSON_CHANGED: PersonChangedSchema,
     SESSION_REVOKED: SessionRevokedSchema,
 }
 
@@ -94,6 +104,10 @@ def department_changed(department: dict[str, Any]) -> dict[str, Any]:
 
 def region_changed(region: dict[str, Any]) -> dict[str, Any]:
     return {"region": region}
+
+
+def person_changed(person: dict[str, Any]) -> dict[str, Any]:
+    return {"person": person}
 
 
 def session_revoked(session_id: str, user_id: str, reason: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from crm_common.errors import NotFound, ValidationFailed
 from crm_common.pagination import Page, SortKey, keyset_page
@@ -80,6 +81,14 @@ def flush(session: Session) -> None:
         raise saved_meanwhile() from None
 
 
+def touch(session: Session, record: OrgRecord, now: datetime) -> None:
+    """Save ``record`` as changed at ``now`` although none of its own fields changed (what
+    others see of it did): its version moves on."""
+    record.updated_at = now
+    flag_modified(record, "updated_at")
+    flush(session)
+
+
 def missing_ids(session: Session, model: type[OrgRecord], ids: Iterable[str]) -> list[str]:
     wanted = set(ids)
     if not wanted:
@@ -145,6 +154,16 @@ def users_of_people(session: Session, person_ids: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     return set(session.scalars(select(User.id).where(User.person_id.in_(wanted))))
+
+
+def user_of_each_person(session: Session, person_ids: Iterable[str]) -> dict[str, str]:
+    """Person id → the id of the user account linked to that person (people without one are
+    left out)."""
+    wanted = set(person_ids)
+    if not wanted:
+        return {}
+    stmt = select(User.person_id, User.id).where(User.person_id.in_(wanted))
+    return {person_id: user_id for person_id, user_id in session.execute(stmt) if person_id}
 
 
 def users_with_grants_on(session: Session, column: InstrumentedAttribute[Any]) -> set[str]:

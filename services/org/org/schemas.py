@@ -144,6 +144,15 @@ class PersonSchema(RecordSchema):
     status = fields.String(validate=OneOf(PERSON_STATUSES))
 
 
+class SharedPersonSchema(PersonSchema):
+    """A person as other contexts keep them (``person_changed``, the people snapshot): the
+    record and the user account linked to it."""
+
+    user_id = fields.String(
+        allow_none=True, metadata=describe("The person's user account; null if they have none")
+    )
+
+
 class UserInputSchema(StrictSchema):
     username = Text(
         required=True,

@@ -23,6 +23,7 @@ from crm_common.history import FieldChange, created, diff, snapshot
 from org import events, repository
 from org.application import audit
 from org.application.authz import Authz
+from org.application.structure import shared_people
 from org.domain.conflicts import already_used
 from org.domain.permissions import ORG_ADMIN
 from org.domain.trees import child_path
@@ -82,6 +83,10 @@ class OrgAdmin(UseCases):
             self.context.publish(
                 events.REGION_CHANGED, events.region_changed(region_schema.dump(region))
             )
+
+    def person_changed(self, people: Iterable[Person]) -> None:
+        for person in shared_people(self.session, people):
+            self.context.publish(events.PERSON_CHANGED, events.person_changed(person))
 
     def user_changed(self, user: User) -> None:
         self.context.publish(

@@ -27,6 +27,7 @@ class People(Aggregate):
         self.check_exist(Department, [values.get("department_id")], "department_id")
         person = Person(**values)
         self.add(person)
+        self.announce(person)
         return person
 
     def update(self, person: Person, values: dict[str, Any]) -> None:
@@ -45,6 +46,10 @@ class People(Aggregate):
         if was_active and person.status != ACTIVE:
             revoke_all(self.session, self.context.outbox, users, "person_left", self.now)
         self.settle(watched)
+        self.announce(person)
 
     def concerned_users(self, record: Person) -> set[str]:
         return repository.users_of_people(self.session, [record.id])
+
+    def announce(self, record: Person) -> None:
+        self.person_changed([record])

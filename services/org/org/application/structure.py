@@ -1,28 +1,44 @@
-"""The org structure other services keep a copy of: departments and regions, page by page.
+"""The org structure other services keep a copy of: departments, regions and people, page by
+page.
 
-``department_changed`` and ``region_changed`` keep a consumer's copy current; this snapshot
-lets a consumer with an empty (or doubtful) copy catch up. Only services read it: the caller
-must be a service identity holding ``org:structure:read`` (no role hands that out).
+``department_changed``, ``region_changed`` and ``person_changed`` keep a consumer's copy
+current; this snapshot lets a consumer with an empty (or doubtful) copy catch up. Only services
+read it: the caller must be a service identity holding ``org:structure:read`` (no role hands
+that out).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from crm_common.application import UseCases
 from crm_common.errors import Forbidden, ValidationFailed
 from crm_common.schemas import load
 from org import repository
-from org.schemas import DepartmentSchema, QuerySchema, RegionSchema
+from org.models import Person
+from org.schemas import DepartmentSchema, PersonSchema, QuerySchema, RegionSchema
 
 STRUCTURE_READ = "org:structure:read"
-KINDS = {"departments": DepartmentSchema(), "regions": RegionSchema()}
+KINDS = ("departments", "regions", "people")
+DUMPERS = {"departments": DepartmentSchema(), "regions": RegionSchema()}
+person_schema = PersonSchema()
+
+
+def shared_people(session: Session, people: Iterable[Person]) -> list[dict[str, Any]]:
+    """People as other contexts keep them (``SharedPersonSchema``): each with the id of the
+    user account linked to them, or none."""
+    people = list(people)
+    users = repository.user_of_each_person(session, [person.id for person in people])
+    return [{**person_schema.dump(person), "user_id": users.get(person.id)} for person in people]
 
 
 class Structure(UseCases):
     def snapshot(self, kind: Any, cursor: Any = None, limit: Any = None) -> dict[str, Any]:
-        """One page of every department or region, disabled ones included, each as its
-        ``*_changed`` event carries it."""
+        """One page of every department, region or person, disabled ones included, each as
+        its ``*_changed`` event carries it."""
         if not self.principal.is_service:
             raise Forbidden("only a service may read the org structure snapshot")
         self.principal.require(STRUCTURE_READ)
@@ -30,4 +46,8 @@ class Structure(UseCases):
             raise ValidationFailed.on("kind", f"is one of {', '.join(KINDS)}")
         params = load(QuerySchema(), {"cursor": cursor, "limit": limit})
         page = repository.page(self.session, kind, params)
-        return {"items": KINDS[kind].dump(page.items, many=True), "next_cursor": page.next_cursor}
+        if kind == "people":
+            items = shared_people(self.session, page.items)
+        else:
+            items = DUMPERS[kind].dump(page.items, many=True)
+        return {"items": items, "next_cursor": page.next_cursor}

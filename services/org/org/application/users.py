@@ -45,6 +45,7 @@ class Users(Aggregate):
         )
         self.add(user)
         self.announce(user)
+        self._relinked([user.person_id])
         return user
 
     def update(self, user: User, values: dict[str, Any]) -> None:
@@ -60,9 +61,12 @@ class Users(Aggregate):
         if "role_ids" in values:
             values["roles"] = self._roles(values.pop("role_ids"))
         watched = self.authz.effective([user.id])
+        linked_before = user.person_id
         if self.edit(user, values):
             self.settle(watched)
             self.announce(user)
+            if user.person_id != linked_before:
+                self._relinked([linked_before, user.person_id])
 
     def concerned_users(self, record: User) -> set[str]:
         return {record.id}
@@ -100,6 +104,15 @@ class Users(Aggregate):
         repository.flush(self.session)
         self.audit(self.entity_type, user.id, "unlocked", changes)
         return self.dump(user)
+
+    def _relinked(self, person_ids: list[str | None]) -> None:
+        """People who got or lost a user account: touched, so that their version moves on,
+        and announced with their user as it is now."""
+        people = [repository.find(self.session, Person, person_id) for person_id in person_ids]
+        touched = [person for person in people if person is not None]
+        for person in touched:
+            repository.touch(self.session, person, self.now)
+        self.person_changed(touched)
 
     def _check_person_free(self, person_id: str | None, own_id: str | None) -> None:
         if not person_id:
