@@ -572,3 +572,22 @@ def open_transaction(session: Session) -> None:
             .where(false())
             .values(last_value=CustomerCodeCounter.last_value)
         )
+
+
+# -- the snapshot other services catch up from -----------------------------------------------
+SNAPSHOT_MODELS: dict[str, type[Customer] | type[Contact]] = {
+    "customers": Customer,
+    "contacts": Contact,
+}
+
+
+def snapshot_page(session: Session, kind: str, after: uuid.UUID | None, size: int) -> Page:
+    """One page of every customer or contact in id order (the primary key's index), after
+    the id ``after``; the next cursor is the page's last id."""
+    model = SNAPSHOT_MODELS[kind]
+    stmt = select(model).order_by(model.id).limit(size + 1)
+    if after is not None:
+        stmt = stmt.where(model.id > after)
+    rows = list(session.scalars(stmt))
+    items = rows[:size]
+    return Page(items=items, next_cursor=str(items[-1].id) if len(rows) > size else None)

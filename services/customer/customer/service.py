@@ -26,6 +26,7 @@ from customer.application.history import History
 from customer.application.merge import Merges
 from customer.application.org_units import OrgUnits
 from customer.application.relationships import Relationships
+from customer.application.snapshot import Snapshot
 from customer.application.transfer import Transfer
 from customer.domain.org_units import DEPARTMENT, REGION
 from customer.events import EVENT_SCHEMAS
@@ -204,3 +205,11 @@ class CustomerService(kit.ServiceKit):
     def add_care_record(self, customer_id: str, data: dict[str, Any]) -> dict[str, Any]:
         with unit_of_work(self.db, self.outbox) as context:
             return CareRecords(context).add(customer_id, data)
+
+    # -- for other services ------------------------------------------------------------------
+    @rpc
+    def customer_snapshot(
+        self, kind: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Snapshot(context).page(kind, cursor, limit)
