@@ -6,17 +6,18 @@ from __future__ import annotations
 import uuid
 
 import eventlet
+import psycopg2.extensions
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import worker_factory
-from sqlalchemy import inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from crm_common.context import Principal, bind
 from crm_common.db import SessionScope, engine_for
-from crm_common.errors import Conflict, NotFound, ValidationFailed
+from crm_common.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
 from customer.models import Base, Contact, CustomerCodeCounter, OrgUnit, OutboxMessage
@@ -26,6 +27,7 @@ from demo.customer import ensure_demo
 from demo.org import load_demo
 from org.hashing import HashCost, Passwords
 from org.service import OrgService
+from tests.fixtures import PG_ADMIN_URI
 from tests.support.polling import eventually
 from tests.support.tokens import context_of
 from tests.unit.customer.org_units import seed_org_units
@@ -356,3 +358,52 @@ def wait_for(predicate, timeout=10.0):
                 return value
             eventlet.sleep(0.1)
     return None
+
+
+# -- reads without a transaction, and a connection the server dropped ------------------------
+def backend_pid(db):
+    with db.read() as session:
+        return session.scalar(text("SELECT pg_backend_pid()"))
+
+
+def terminate(pg_uri, pid):
+    admin = create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()
+
+
+def test_a_read_sends_no_transaction_and_leaves_the_connection_as_it_found_it(db, service):
+    created = make(service, "上海只读机电有限公司")
+    with db.read() as session:
+        session.scalar(text("SELECT 1"))
+        driver = session.connection().connection.dbapi_connection
+        assert driver.autocommit
+        assert driver.status == psycopg2.extensions.STATUS_READY  # no BEGIN sent
+    with db.session() as session:
+        session.scalar(text("SELECT 1"))
+        driver = session.connection().connection.dbapi_connection
+        assert not driver.autocommit
+        assert driver.status == psycopg2.extensions.STATUS_BEGIN
+    assert service.get_customer(created["id"])["name"] == "上海只读机电有限公司"
+
+
+def test_a_read_on_a_connection_the_server_killed_runs_again_on_a_new_one(pg_uri, db, service):
+    created = make(service, "上海断线机电有限公司")
+    dead = backend_pid(db)
+    terminate(pg_uri, dead)
+
+    assert service.get_customer(created["id"])["code"] == created["code"]
+    assert backend_pid(db) != dead
+
+
+def test_a_write_on_a_connection_the_server_killed_is_unavailable_not_a_crash(pg_uri, db, service):
+    created = make(service, "上海断线写入有限公司")
+    terminate(pg_uri, backend_pid(db))
+
+    with pytest.raises(Unavailable):
+        service.update_customer(created["id"], {"remark": "lost"}, created["version"])
+    updated = service.update_customer(created["id"], {"remark": "kept"}, created["version"])
+    assert updated["remark"] == "kept"

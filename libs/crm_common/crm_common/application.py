@@ -11,7 +11,8 @@ rules of ``domain/``, writes history and events, and returns dumped records. It 
 the entrypoint's ``db.session()`` does, so a use case may call another class's use case on the
 same context (``Customers(self.context).apply_changes(…)``) and both land or neither.
 
-The service's entrypoints stay one line each::
+The service's entrypoints stay one line each; a read runs on ``read_only``, which sends the
+database no transaction to begin or end (see ``crm_common.db.SessionScope.read``)::
 
     class SalesService(ServiceKit):
         db = Database(Base)
@@ -21,6 +22,11 @@ The service's entrypoints stay one line each::
         def advance_stage(self, opportunity_id: str, stage: str) -> dict[str, Any]:
             with unit_of_work(self.db, self.outbox) as context:
                 return Opportunities(context).advance(opportunity_id, stage)
+
+        @rpc
+        def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+            with read_only(self.db) as context:
+                return Opportunities(context).get(opportunity_id)
 
 and a test builds the same classes on a plain session:
 ``Opportunities(UseCaseContext(session, outbox_writer, principal))``.
@@ -80,3 +86,21 @@ def unit_of_work(db: SessionScope, outbox: EventSink) -> Iterator[UseCaseContext
     back on any error (a stale version becomes ``Conflict``)."""
     with db.session() as session:
         yield UseCaseContext(session, outbox, current_principal())
+
+
+class NoEvents:
+    """The event sink of a read: recording an event there is a mistake, refused at once."""
+
+    def add(self, session: Session, event_type: str, data: dict[str, Any], version: int = 1) -> Any:
+        raise RuntimeError(f"a read cannot publish {event_type}: use unit_of_work")
+
+
+@contextmanager
+def read_only(db: SessionScope) -> Iterator[UseCaseContext]:
+    """A context for one entrypoint call that only reads: its session (``db.read()``) begins
+    no transaction and refuses writes, and it publishes no events."""
+    with db.read() as session:
+        yield UseCaseContext(session, NO_EVENTS, current_principal())
+
+
+NO_EVENTS = NoEvents()

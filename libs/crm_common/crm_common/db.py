@@ -2,6 +2,12 @@
 
 SQLite (the one-machine default) runs with WAL and foreign keys on. PostgreSQL runs through
 psycopg2 made green by psycogreen, so a slow query parks only its own green thread.
+
+Writes run in transactions (``SessionScope.session``). Reads run without one
+(``SessionScope.read``): each statement on its own, no BEGIN, COMMIT or ROLLBACK sent, so a
+read costs the database one round trip per statement. Connections are not pinged when taken
+from the pool; they are recycled after ``POOL_RECYCLE_SECONDS``, and a read whose connection
+turns out dead (the server restarted, a proxy dropped it) runs again once on a new one.
 """
 
 from __future__ import annotations
@@ -15,12 +21,20 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.dml import UpdateBase
 
 from crm_common import metrics
-from crm_common.errors import Conflict
+from crm_common.errors import Conflict, Unavailable
+
+POOL_RECYCLE_SECONDS = 1800
+"""A PostgreSQL connection older than this is closed and replaced when next taken from the
+pool: below the idle timeouts of the usual firewalls and connection proxies."""
+READS = "crm_reads_only"
+"""Execution option of the connections ``SessionScope.read`` uses: no transaction is begun."""
 
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
@@ -54,8 +68,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+    def _on_begin(connection: Connection) -> None:
+        if not connection.get_execution_options().get(READS):
+            connection.exec_driver_sql("BEGIN")
 
     @event.listens_for(engine, "checkin")
     def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
@@ -66,6 +81,24 @@ def _configure_sqlite(engine: Engine) -> None:
         # there is nothing to do it costs a few microseconds.
         if dbapi_connection is not None:
             dbapi_connection.execute("PRAGMA optimize")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    """Reads run with the driver in autocommit mode, so it sends no BEGIN (and the pool's
+    rollback on return sends nothing either); the connection goes back to the pool as it was.
+
+    Toggling the driver's flag costs no round trip, unlike an isolation-level execution
+    option, which makes psycopg2 send ``SET default_transaction_isolation`` at each switch."""
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(READS):
+            connection.connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None and not dbapi_connection.closed:
+            dbapi_connection.autocommit = False
 
 
 def engine_for(uri: str) -> Engine:
@@ -91,7 +124,10 @@ def engine_for(uri: str) -> Engine:
         else:
             if url.get_driver_name() == "psycopg2":
                 _green_psycopg()
-            engine = create_engine(uri, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            engine = create_engine(
+                uri, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_SECONDS
+            )
+            _configure_postgresql(engine)
         _engines[uri] = engine
         return engine
 
@@ -109,17 +145,57 @@ def database_uri(config: dict[str, Any], service_name: str) -> str:
     return uris.get(service_name) or config.get("DB_URI") or f"sqlite:///var/{service_name}.db"
 
 
+class ReadSession(Session):
+    """The session of ``SessionScope.read``: refuses to write, and runs a statement again,
+    once, on a new connection when its connection was found dead.
+
+    Without a transaction each statement stands alone, so running one again is safe."""
+
+    def execute(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(statement, UpdateBase):
+            raise RuntimeError("a read cannot write: use db.session()")
+        return self._again_if_dead(super().execute, statement, *args, **kwargs)
+
+    def scalar(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._again_if_dead(super().scalar, statement, *args, **kwargs)
+
+    def scalars(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._again_if_dead(super().scalars, statement, *args, **kwargs)
+
+    def _again_if_dead(self, run: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            self.rollback()  # lets the dead connection go; the next statement takes another
+        return run(*args, **kwargs)
+
+
+@event.listens_for(ReadSession, "before_flush")
+def _refuse_flush(_session: Session, _context: Any, _instances: Any) -> None:
+    raise RuntimeError("a read cannot write: use db.session()")
+
+
 class SessionScope:
-    """What a worker gets: ``with db.session() as session`` commits or rolls back as a unit.
+    """What a worker gets: ``with db.session() as session`` commits or rolls back as a unit;
+    ``with db.read() as session`` reads without a transaction.
 
     Inside ``with db.transaction()`` (one per call, e.g. a write sent with an Idempotency-Key)
     every ``db.session()`` joins that one transaction as a savepoint: only the outermost
-    commits, so whatever the call writes lands together or not at all.
+    commits, so whatever the call writes lands together or not at all. ``db.read()`` there
+    reads in that transaction too, and so sees what the call wrote.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._factory = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read_factory = sessionmaker(
+            bind=engine.execution_options(**{READS: True}),
+            class_=ReadSession,
+            autoflush=False,
+            expire_on_commit=False,
+        )
         self._ambient: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
             f"ambient_session_{id(self)}", default=None
         )
@@ -135,6 +211,22 @@ class SessionScope:
                 yield session
             finally:
                 self._ambient.reset(token)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads only: no transaction, nothing committed, writes refused.
+
+        Each statement sees what was committed when it ran; a read needing several statements
+        to agree with one another (a snapshot) belongs in ``session()``."""
+        ambient = self._ambient.get()
+        if ambient is not None:
+            yield ambient
+            return
+        session = self._read_factory()
+        try:
+            yield session
+        finally:
+            session.close()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -158,6 +250,11 @@ class SessionScope:
         except StaleDataError as exc:
             session.rollback()
             raise _stale() from exc
+        except DBAPIError as exc:
+            session.rollback()
+            if exc.connection_invalidated:
+                raise _connection_lost() from exc
+            raise
         except BaseException:
             session.rollback()
             raise
@@ -167,6 +264,12 @@ class SessionScope:
 
 def _stale() -> Conflict:
     return Conflict("the record was changed by someone else; reload it and retry")
+
+
+def _connection_lost() -> Unavailable:
+    """A write whose connection died: nothing of it was committed unless the commit itself
+    was under way, which an Idempotency-Key makes safe to retry."""
+    return Unavailable("the database connection was lost; retry the request")
 
 
 class Database(DependencyProvider):

@@ -12,7 +12,7 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from crm_common import kit
-from crm_common.application import unit_of_work
+from crm_common.application import read_only, unit_of_work
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import rpc
@@ -110,7 +110,7 @@ class CustomerService(kit.ServiceKit):
 
     @rpc
     def get_customer(self, customer_id: str) -> dict[str, Any]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Customers(context).get(customer_id)
 
     @rpc
@@ -122,17 +122,17 @@ class CustomerService(kit.ServiceKit):
 
     @rpc
     def list_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Customers(context).list(query)
 
     @rpc
     def count_customers(self, query: dict[str, Any] | None = None) -> dict[str, int]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Customers(context).count(query)
 
     @rpc
     def summarize_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Customers(context).summarize(query)
 
     @rpc
@@ -144,7 +144,7 @@ class CustomerService(kit.ServiceKit):
     def customer_history(
         self, customer_id: str, cursor: str | None = None, limit: int | None = None
     ) -> dict[str, Any]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return History(context).page(customer_id, cursor, limit)
 
     @rpc
@@ -160,7 +160,7 @@ class CustomerService(kit.ServiceKit):
     # -- contacts ---------------------------------------------------------------------------
     @rpc
     def list_contacts(self, customer_id: str) -> list[dict[str, Any]]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Contacts(context).list(customer_id)
 
     @rpc
@@ -170,7 +170,7 @@ class CustomerService(kit.ServiceKit):
 
     @rpc
     def get_contact(self, contact_id: str) -> dict[str, Any]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Contacts(context).get(contact_id)
 
     @rpc
@@ -183,7 +183,7 @@ class CustomerService(kit.ServiceKit):
     # -- relationships and care ---------------------------------------------------------------
     @rpc
     def list_relationships(self, customer_id: str) -> list[dict[str, Any]]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Relationships(context).list(customer_id)
 
     @rpc
@@ -198,7 +198,7 @@ class CustomerService(kit.ServiceKit):
 
     @rpc
     def list_care_records(self, customer_id: str) -> list[dict[str, Any]]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return CareRecords(context).list(customer_id)
 
     @rpc

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from crm_common import kit
-from crm_common.application import UseCaseContext
+from crm_common.application import NO_EVENTS, UseCaseContext
 from crm_common.context import current_principal
 from crm_common.db import Database
 from crm_common.entrypoints import public, rpc
@@ -45,15 +45,21 @@ class OrgService(kit.ServiceKit):
         with self.db.session() as session:
             yield UseCaseContext(session, self.outbox, current_principal(), self.runtime.clock())
 
+    @contextmanager
+    def _read_only(self) -> Iterator[UseCaseContext]:
+        """A read for the current principal: no transaction, no events (``db.read()``)."""
+        with self.db.read() as session:
+            yield UseCaseContext(session, NO_EVENTS, current_principal(), self.runtime.clock())
+
     # -- administration (org:admin) ---------------------------------------------------------
     @rpc
     def list_records(self, kind: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self._unit_of_work() as context:
+        with self._read_only() as context:
             return Records(context, self.runtime.passwords).page(kind, query)
 
     @rpc
     def get_record(self, kind: str, record_id: str) -> dict[str, Any]:
-        with self._unit_of_work() as context:
+        with self._read_only() as context:
             return Records(context, self.runtime.passwords).get(kind, record_id)
 
     @rpc
@@ -90,12 +96,12 @@ class OrgService(kit.ServiceKit):
 
     @rpc
     def list_permissions(self) -> list[dict[str, str]]:
-        with self._unit_of_work() as context:
+        with self._read_only() as context:
             return Roles(context).permissions()
 
     @rpc
     def audit_log(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self._unit_of_work() as context:
+        with self._read_only() as context:
             return AuditLog(context).entries(query)
 
     # -- for other services ------------------------------------------------------------------
@@ -103,7 +109,7 @@ class OrgService(kit.ServiceKit):
     def structure_snapshot(
         self, kind: str, cursor: str | None = None, limit: int | None = None
     ) -> dict[str, Any]:
-        with self._unit_of_work() as context:
+        with self._read_only() as context:
             return Structure(context).snapshot(kind, cursor, limit)
 
     # -- sign-in ----------------------------------------------------------------------------

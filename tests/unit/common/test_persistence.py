@@ -1,5 +1,5 @@
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Conflict, ValidationFailed
@@ -117,4 +117,37 @@ def test_a_savepoint_first_in_a_session_still_rolls_back_with_it(scope):
             session.add(Note(title="inside savepoint"))
         raise RuntimeError("outer failure")
     with scope.session() as session:
+        assert session.scalars(select(Note.title)).all() == []
+
+
+def test_a_read_runs_without_a_transaction_and_sees_what_was_committed(scope):
+    with scope.session() as session:
+        session.add(Note(title="committed"))
+    with scope.read() as session:
+        assert session.scalars(select(Note.title)).all() == ["committed"]
+        assert not session.connection().connection.dbapi_connection.in_transaction
+    with scope.session() as session:
+        session.scalars(select(Note.title)).all()
+        assert session.connection().connection.dbapi_connection.in_transaction
+
+
+def test_a_read_refuses_to_write(scope):
+    with pytest.raises(RuntimeError, match="a read cannot write"), scope.read() as session:
+        session.add(Note(title="sneaked in"))
+        session.flush()
+    with pytest.raises(RuntimeError, match="a read cannot write"), scope.read() as session:
+        session.execute(insert(Note).values(title="sneaked in", version=1))
+    with scope.read() as session:
+        assert session.scalars(select(Note.title)).all() == []
+
+
+def test_a_read_inside_the_calls_transaction_sees_its_uncommitted_writes(scope):
+    with pytest.raises(RuntimeError), scope.transaction() as outer:
+        outer.add(Note(title="not yet committed"))
+        outer.flush()
+        with scope.read() as session:
+            assert session is outer
+            assert session.scalars(select(Note.title)).all() == ["not yet committed"]
+        raise RuntimeError("the call fails")
+    with scope.read() as session:
         assert session.scalars(select(Note.title)).all() == []

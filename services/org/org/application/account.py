@@ -29,7 +29,7 @@ INACTIVE = "the user is disabled or no longer exists"
 class Account(OwnTransactions):
     def describe(self, principal: Principal) -> dict[str, Any]:
         """The user, their person and department, roles, permissions, grants and scope."""
-        with self.db.session() as session:
+        with self.db.read() as session:
             user = repository.find(session, User, principal.user_id)
             if user is None or not is_active(user):
                 raise Unauthenticated(INACTIVE)
