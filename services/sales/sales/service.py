@@ -1,6 +1,7 @@
-"""The sales service: thin Nameko entrypoints over ``sales.application``.
+"""The sales service: thin Nameko entrypoints over ``sales.application``, and the handlers and
+timer that keep its copy of customers, contacts, people, departments and regions.
 
-Each entrypoint is one line that runs a use case in one transaction::
+Each RPC is one line that runs a use case in one transaction::
 
     @rpc
     def get_thing(self, thing_id: str) -> dict[str, Any]:
@@ -14,18 +15,124 @@ with ``rpc`` from ``crm_common.entrypoints`` and ``unit_of_work`` from
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from typing import Any
+
+from nameko.exceptions import RpcTimeout, UnknownService
+from nameko.extensions import DependencyProvider
+from nameko.timer import timer
+
 from crm_common import kit
+from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
+from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.outbox import Outbox
+from sales.application.catch_up import CatchUp
+from sales.application.read_models import ReadModels
 from sales.events import EVENT_SCHEMAS
-from sales.models import Base, OutboxMessage
+from sales.models import Base, InboxEvent, OutboxMessage
 from sales.schemas import PUBLIC_SCHEMAS
+
+SERVICE_NAME = "sales"
+CATCH_UP_CHECK_SECONDS = 15
+"""How often the service tries again to read the snapshots it has not read to their end."""
+
+log = logging.getLogger(__name__)
+
+
+class CatchUpState(DependencyProvider):
+    """Whether this container has seen every snapshot read to its end (then the timer stops
+    looking at the database)."""
+
+    def setup(self) -> None:
+        self.finished = False
+
+    def get_dependency(self, worker_ctx: Any) -> CatchUpState:
+        return self
 
 
 class SalesService(kit.ServiceKit):
-    name = "sales"
+    name = SERVICE_NAME
     public_schemas = PUBLIC_SCHEMAS
     event_schemas = EVENT_SCHEMAS
 
     db = Database(Base)
     outbox = Outbox(OutboxMessage)
+    inbox_model = InboxEvent
+    identity: ServiceCredentials = ServiceIdentity()
+    catch_up_state: CatchUpState = CatchUpState()
+
+    # -- the copy of customer's customers and contacts ----------------------------------------
+    @event_handler("customer", "customer_created")
+    def on_customer_created(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_customer(event.data.get("customer"))
+
+    @event_handler("customer", "customer_updated")
+    def on_customer_updated(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_customer(event.data.get("customer"))
+
+    @event_handler("customer", "customer_owner_changed")
+    def on_customer_owner_changed(self, event: ReceivedEvent) -> None:
+        occurred_at = datetime.fromisoformat(event.envelope["occurred_at"])
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).move_owner(event.data, occurred_at)
+
+    @event_handler("customer", "customer_merged")
+    def on_customer_merged(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).merge(event.data, event.actor_id)
+
+    @event_handler("customer", "contact_created")
+    def on_contact_created(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_contact(event.data.get("contact"))
+
+    @event_handler("customer", "contact_updated")
+    def on_contact_updated(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_contact(event.data.get("contact"))
+
+    # -- the copy of org's people, departments and regions ------------------------------------
+    @event_handler("org", "person_changed")
+    def on_person_changed(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_person(event.data.get("person"))
+
+    @event_handler("org", "department_changed")
+    def on_department_changed(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_department(event.data.get("department"))
+
+    @event_handler("org", "region_changed")
+    def on_region_changed(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_region(event.data.get("region"))
+
+    @timer(interval=CATCH_UP_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def catch_up_from_snapshots(self) -> None:
+        """Fill a fresh database from org's and customer's snapshots, read as this service;
+        each snapshot read to its end is not read again (see ``application.catch_up``)."""
+        if self.catch_up_state.finished:
+            return
+        catch_up = CatchUp(self.db)
+        for service in catch_up.pending_services():
+            try:
+                with self.identity.rpc(service) as proxy:
+                    kept = catch_up.read(service, proxy)
+            except (RpcTimeout, UnknownService) as exc:
+                log.warning("%s's snapshots not read yet, it does not answer: %r", service, exc)
+                continue
+            log.info("%s's snapshots read: %s rows new or changed", service, kept)
+        self.catch_up_state.finished = not catch_up.pending()
