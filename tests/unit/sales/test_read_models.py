@@ -32,9 +32,11 @@ from sales.repository import ChainLink
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def db(sqlite_uri):
-    engine = engine_for(sqlite_uri)
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db(request, sqlite_uri):
+    """An empty sales database on SQLite and on PostgreSQL (the upserts differ)."""
+    uri = sqlite_uri if request.param == "sqlite" else request.getfixturevalue("pg_uri")
+    engine = engine_for(uri)
     Base.metadata.create_all(engine)
     return SessionScope(engine)
 
