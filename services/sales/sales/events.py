@@ -2,8 +2,10 @@
 schema of its envelope's ``data`` (published through ``api_events``). Consumers must tolerate
 fields they do not know.
 
-Opportunity events carry the opportunity as it is after the change; ``opportunity_stage_changed``
-also the stage it left and the one it entered. Activity and expense events carry the record.
+Each event has a schema class of its own. Opportunity events
+carry the opportunity as it is after the change, ``opportunity_stage_changed`` also the stage
+it left and the one it entered; activity and expense events carry the record. The records'
+fields are the use cases' to define: until then a schema says only that the record is there.
 """
 
 from __future__ import annotations
@@ -29,31 +31,79 @@ class OpportunityEventSchema(Schema):
     opportunity = fields.Dict(required=True)
 
 
-class StageChangedSchema(OpportunityEventSchema):
+class OpportunityCreatedSchema(OpportunityEventSchema):
+    pass
+
+
+class OpportunityUpdatedSchema(OpportunityEventSchema):
+    pass
+
+
+class OpportunityStageChangedSchema(OpportunityEventSchema):
     from_stage = fields.String(required=True)
     to_stage = fields.String(required=True)
+
+
+class OpportunityWonSchema(OpportunityEventSchema):
+    pass
+
+
+class OpportunityLostSchema(OpportunityEventSchema):
+    pass
+
+
+class OpportunityAbandonedSchema(OpportunityEventSchema):
+    pass
+
+
+class OpportunityReopenedSchema(OpportunityEventSchema):
+    pass
 
 
 class ActivityEventSchema(Schema):
     activity = fields.Dict(required=True)
 
 
+class ActivityPlannedSchema(ActivityEventSchema):
+    pass
+
+
+class ActivityCompletedSchema(ActivityEventSchema):
+    pass
+
+
 class ExpenseEventSchema(Schema):
     expense = fields.Dict(required=True)
 
 
+class ExpenseSubmittedSchema(ExpenseEventSchema):
+    pass
+
+
+class ExpenseApprovedSchema(ExpenseEventSchema):
+    pass
+
+
+class ExpenseRejectedSchema(ExpenseEventSchema):
+    pass
+
+
+class ExpensePaidSchema(ExpenseEventSchema):
+    pass
+
+
 EVENT_SCHEMAS: dict[str, type[Schema]] = {
-    OPPORTUNITY_CREATED: OpportunityEventSchema,
-    OPPORTUNITY_UPDATED: OpportunityEventSchema,
-    OPPORTUNITY_STAGE_CHANGED: StageChangedSchema,
-    OPPORTUNITY_WON: OpportunityEventSchema,
-    OPPORTUNITY_LOST: OpportunityEventSchema,
-    OPPORTUNITY_ABANDONED: OpportunityEventSchema,
-    OPPORTUNITY_REOPENED: OpportunityEventSchema,
-    ACTIVITY_PLANNED: ActivityEventSchema,
-    ACTIVITY_COMPLETED: ActivityEventSchema,
-    EXPENSE_SUBMITTED: ExpenseEventSchema,
-    EXPENSE_APPROVED: ExpenseEventSchema,
-    EXPENSE_REJECTED: ExpenseEventSchema,
-    EXPENSE_PAID: ExpenseEventSchema,
+    OPPORTUNITY_CREATED: OpportunityCreatedSchema,
+    OPPORTUNITY_UPDATED: OpportunityUpdatedSchema,
+    OPPORTUNITY_STAGE_CHANGED: OpportunityStageChangedSchema,
+    OPPORTUNITY_WON: OpportunityWonSchema,
+    OPPORTUNITY_LOST: OpportunityLostSchema,
+    OPPORTUNITY_ABANDONED: OpportunityAbandonedSchema,
+    OPPORTUNITY_REOPENED: OpportunityReopenedSchema,
+    ACTIVITY_PLANNED: ActivityPlannedSchema,
+    ACTIVITY_COMPLETED: ActivityCompletedSchema,
+    EXPENSE_SUBMITTED: ExpenseSubmittedSchema,
+    EXPENSE_APPROVED: ExpenseApprovedSchema,
+    EXPENSE_REJECTED: ExpenseRejectedSchema,
+    EXPENSE_PAID: ExpensePaidSchema,
 }
