@@ -2,10 +2,10 @@
 schema of its envelope's ``data`` (published through ``api_events``). Consumers must tolerate
 fields they do not know.
 
-Each event has a schema class of its own. Opportunity events
-carry the opportunity as it is after the change, ``opportunity_stage_changed`` also the stage
-it left and the one it entered; activity and expense events carry the record. The records'
-fields are the use cases' to define: until then a schema says only that the record is there.
+Each event has a schema class of its own. Opportunity events carry the opportunity as it is
+after the change, ``opportunity_stage_changed`` also the stage it left and the one it entered;
+activity and expense events carry the record. The records' fields are the use cases' to
+define: until then a schema says only that the record is there.
 """
 
 from __future__ import annotations
