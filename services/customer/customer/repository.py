@@ -588,6 +588,6 @@ def snapshot_page(session: Session, kind: str, after: uuid.UUID | None, size: in
     stmt = select(model).order_by(model.id).limit(size + 1)
     if after is not None:
         stmt = stmt.where(model.id > after)
-    rows = list(session.scalars(stmt))
+    rows: list[Customer | Contact] = list(session.scalars(stmt))
     items = rows[:size]
     return Page(items=items, next_cursor=str(items[-1].id) if len(rows) > size else None)
