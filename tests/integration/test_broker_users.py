@@ -1,8 +1,9 @@
 """The broker users of deploy/rabbitmq/definitions.json, on the real broker.
 
-A fresh vhost gets the generated users and permissions through the management API; the org and
-customer services and the gateway then run as those users. The suite works (sign-in, a customer
-read, an org event reaching customer's consumer) and a service cannot reach what is not its own.
+A fresh vhost gets the generated users and permissions through the management API; every
+service of the registry and the gateway then run as those users. The suite works (sign-in, a
+customer read, an org event reaching customer's consumer) and a service cannot reach what is
+not its own.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from devstack.stack import AMQP_HOST, MANAGEMENT_URI, Suite
 from tests.support.polling import eventually
 
 DEFINITIONS = registry.ROOT / "deploy" / "rabbitmq" / "definitions.json"
-PROCESSES = ["org", "customer", "gateway"]
+PROCESSES = [*(service.name for service in registry.load()), "gateway"]
 
 
 def management(method: str, path: str, **kwargs: object) -> requests.Response:
