@@ -1,8 +1,9 @@
 """HTTP load for the benchmarks: wrk when it is installed, else a small Python fallback.
 
 Both are closed loops (``connections`` requests in flight, back to back, for ``seconds``) and
-give the same :class:`Result`: requests per second, p50/p95/p99, non-2xx answers, and the
-CPU time the generator itself used, so a reader can see whether it was the bottleneck.
+give the same :class:`Result`: requests per second, p50/p95/p99, non-2xx answers, the CPU time
+the generator itself used, so a reader can see whether it was the bottleneck, and (given their
+process ids) the CPU time the serving processes used per request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tempfile
 import threading
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,24 +53,67 @@ class Result:
     p95_ms: float
     p99_ms: float
     generator_cpu_seconds: float
+    server_cpu_seconds: float | None = None
 
     @property
     def throughput(self) -> float:
         return self.requests / self.seconds
 
-    def row(self, baseline: Result | None = None) -> str:
-        ratio = f"x{self.throughput / baseline.throughput:.2f}" if baseline else "1 (base)"
+    @property
+    def server_cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_seconds is None or not self.requests:
+            return None
+        return self.server_cpu_seconds * 1000 / self.requests
+
+    def row(self, *references: Result) -> str:
+        """The figures, with the ratio of requests/s to each reference (see :func:`header`)."""
+        ratios = [f"x{self.throughput / ref.throughput:.2f}" for ref in references] or ["1 (base)"]
+        cpu = self.server_cpu_ms_per_request
         return (
-            f"{_pad(self.name, 44)} {self.throughput:>9.1f} {self.p50_ms:>8.2f} "
-            f"{self.p95_ms:>8.2f} {self.p99_ms:>8.2f} {self.failed:>6} {ratio:>9} "
-            f"{self.generator_cpu_seconds:>6.2f}s/{self.seconds:.0f}s"
+            f"{_pad(self.name, NAME_WIDTH)} {self.throughput:>9.1f} {self.p50_ms:>8.2f} "
+            f"{self.p95_ms:>8.2f} {self.p99_ms:>8.2f} {self.failed:>6} "
+            + "".join(f"{ratio:>10}" for ratio in ratios)
+            + f" {'-' if cpu is None else f'{cpu:.2f}':>10}"
+            f" {self.generator_cpu_seconds:>6.2f}s/{self.seconds:.0f}s"
         )
 
 
-HEADER = (
-    f"{'route':<44} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'non2xx':>6} "
-    f"{'vs base':>9} {'gen CPU':>9}"
-)
+NAME_WIDTH = 44
+
+
+def header(*references: str) -> str:
+    """Column titles for :meth:`Result.row` given one ratio column per reference."""
+    return (
+        f"{'route':<{NAME_WIDTH}} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+        f"{'non2xx':>6} "
+        + "".join(f"{title:>10}" for title in references or ("vs base",))
+        + f" {'srv ms/req':>10} {'gen CPU':>9}"
+    )
+
+
+HEADER = header()
+
+
+def combine(results: Sequence[Result], name: str | None = None) -> Result:
+    """Several runs of one route as one row: requests and seconds add up; the percentiles are
+    the runs' own, weighted by their requests (wrk reports percentiles, not samples)."""
+    total = sum(r.requests for r in results) or 1
+
+    def weighted(figure: float | None, result: Result) -> float:
+        return (figure or 0.0) * result.requests / total
+
+    cpu = [r.server_cpu_seconds for r in results]
+    return Result(
+        name or results[0].name,
+        sum(r.requests for r in results),
+        sum(r.failed for r in results),
+        sum(r.seconds for r in results),
+        sum(weighted(r.p50_ms, r) for r in results),
+        sum(weighted(r.p95_ms, r) for r in results),
+        sum(weighted(r.p99_ms, r) for r in results),
+        sum(r.generator_cpu_seconds for r in results),
+        None if None in cpu else sum(c or 0.0 for c in cpu),
+    )
 
 
 def generator(prefer_wrk: bool = True) -> str:
@@ -86,11 +130,30 @@ def run(
     connections: int = 16,
     seconds: float = 10.0,
     tool: str = "wrk",
+    server_pids: Iterable[int] = (),
 ) -> Result:
-    """Request ``paths`` (in turn) on ``base_url`` with ``connections`` in flight."""
+    """Request ``paths`` (in turn) on ``base_url`` with ``connections`` in flight; with
+    ``server_pids``, also the CPU time those processes used meanwhile."""
+    pids = list(server_pids)
+    before = process_cpu_seconds(pids)
     if tool == "wrk":
-        return _run_wrk(name, base_url, paths, headers or {}, connections, seconds)
-    return _run_python(name, base_url, paths, headers or {}, connections, seconds)
+        result = _run_wrk(name, base_url, paths, headers or {}, connections, seconds)
+    else:
+        result = _run_python(name, base_url, paths, headers or {}, connections, seconds)
+    if pids:
+        result.server_cpu_seconds = process_cpu_seconds(pids) - before
+    return result
+
+
+def process_cpu_seconds(pids: Iterable[int]) -> float:
+    """User and system CPU time the processes have used so far (Linux /proc)."""
+    ticks = 0
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # Fields after the command name, which is in parentheses and may hold spaces.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _run_wrk(
@@ -161,6 +224,7 @@ def _run_python(
             mine.append((time.monotonic() - began) * 1000)
             refused += not response.ok
             n += connections
+        session.close()
         with lock:
             latencies.extend(mine)
             failed += refused
