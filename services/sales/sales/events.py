@@ -27,6 +27,7 @@ EXPENSE_REJECTED = "expense_rejected"
 EXPENSE_PAID = "expense_paid"
 
 
+# -- opportunity events
 class OpportunityEventSchema(Schema):
     opportunity = fields.Dict(required=True)
 
@@ -60,6 +61,19 @@ class OpportunityReopenedSchema(OpportunityEventSchema):
     pass
 
 
+OPPORTUNITY_EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    OPPORTUNITY_CREATED: OpportunityCreatedSchema,
+    OPPORTUNITY_UPDATED: OpportunityUpdatedSchema,
+    OPPORTUNITY_STAGE_CHANGED: OpportunityStageChangedSchema,
+    OPPORTUNITY_WON: OpportunityWonSchema,
+    OPPORTUNITY_LOST: OpportunityLostSchema,
+    OPPORTUNITY_ABANDONED: OpportunityAbandonedSchema,
+    OPPORTUNITY_REOPENED: OpportunityReopenedSchema,
+}
+# -- end opportunity events
+
+
+# -- activity and expense events
 class ActivityEventSchema(Schema):
     activity = fields.Dict(required=True)
 
@@ -92,14 +106,7 @@ class ExpensePaidSchema(ExpenseEventSchema):
     pass
 
 
-EVENT_SCHEMAS: dict[str, type[Schema]] = {
-    OPPORTUNITY_CREATED: OpportunityCreatedSchema,
-    OPPORTUNITY_UPDATED: OpportunityUpdatedSchema,
-    OPPORTUNITY_STAGE_CHANGED: OpportunityStageChangedSchema,
-    OPPORTUNITY_WON: OpportunityWonSchema,
-    OPPORTUNITY_LOST: OpportunityLostSchema,
-    OPPORTUNITY_ABANDONED: OpportunityAbandonedSchema,
-    OPPORTUNITY_REOPENED: OpportunityReopenedSchema,
+ACTIVITY_EVENT_SCHEMAS: dict[str, type[Schema]] = {
     ACTIVITY_PLANNED: ActivityPlannedSchema,
     ACTIVITY_COMPLETED: ActivityCompletedSchema,
     EXPENSE_SUBMITTED: ExpenseSubmittedSchema,
@@ -107,3 +114,7 @@ EVENT_SCHEMAS: dict[str, type[Schema]] = {
     EXPENSE_REJECTED: ExpenseRejectedSchema,
     EXPENSE_PAID: ExpensePaidSchema,
 }
+# -- end activity and expense events
+
+
+EVENT_SCHEMAS: dict[str, type[Schema]] = {**OPPORTUNITY_EVENT_SCHEMAS, **ACTIVITY_EVENT_SCHEMAS}

@@ -120,6 +120,12 @@ class SalesService(kit.ServiceKit):
             if event.first_delivery(session):
                 ReadModels(session).keep_region(event.data.get("region"))
 
+    # -- opportunities, processes and competitors --------------------------------------------
+    # -- end opportunities ----------------------------------------------------------------------
+
+    # -- activities, expenses, targets and forecast -------------------------------------------
+    # -- end activities -------------------------------------------------------------------------
+
     @timer(interval=CATCH_UP_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
     def catch_up_from_snapshots(self) -> None:
         """Fill a fresh database from org's and customer's snapshots, read as this service;

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from crm_common.db import SessionScope, engine_for
-from sales import repository
 from sales.application.read_models import ReadModels, UnusableRecord
 from sales.models import (
     Activity,
@@ -27,7 +26,8 @@ from sales.models import (
     Region,
     SalesProcess,
 )
-from sales.repository import ChainLink
+from sales.repository import read_models as repository
+from sales.repository.read_models import ChainLink
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 

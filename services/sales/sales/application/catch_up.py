@@ -18,8 +18,8 @@ from typing import Any
 
 from crm_common.db import SessionScope
 from crm_common.models import utcnow
-from sales import repository
 from sales.application.read_models import ReadModels, UnusableRecord
+from sales.repository import read_models as repository
 
 PAGE_SIZE = 200
 MAX_PAGES = 100_000

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 
 from crm_common.history import diff, snapshot
 from crm_common.models import utcnow
-from sales import repository
 from sales.models import Activity, Expense, HistoryEntry, Opportunity
-from sales.schemas import (
+from sales.repository import read_models as repository
+from sales.schemas.read_models import (
     ContactCopySchema,
     CustomerCopySchema,
     DepartmentCopySchema,

@@ -1,7 +1,4 @@
-"""Marshmallow schemas of the sales service: what it accepts (``crm_common.schemas.
-StrictSchema``) and returns. ``PUBLIC_SCHEMAS`` become the gateway's OpenAPI components.
-
-The ``*CopySchema`` classes read what other contexts send (their events' records and their
+"""The ``*CopySchema`` classes read what other contexts send (their events' records and their
 snapshots' items) into sales' read models: the fields sales keeps are checked, fields it does
 not know are ignored (a publisher may add fields in a minor version).
 """
@@ -12,19 +9,7 @@ from datetime import UTC
 
 from marshmallow import EXCLUDE, Schema, fields
 
-from crm_common.schemas import UtcDateTime
 
-
-class RecordSchema(Schema):
-    """What every record of the service carries (``crm_common.models.EntityMixin``)."""
-
-    id = fields.UUID(dump_only=True)
-    created_at = UtcDateTime(dump_only=True)
-    updated_at = UtcDateTime(dump_only=True)
-    version = fields.Integer(dump_only=True)
-
-
-# -- what other contexts send ------------------------------------------------------------------
 class CopySchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -122,8 +107,3 @@ class RegionCopySchema(CopySchema):
     parent_id = optional_text()
     path = fields.String(required=True)
     disabled = fields.Boolean(load_default=False)
-
-
-PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
-    "Record": RecordSchema,
-}

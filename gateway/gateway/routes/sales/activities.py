@@ -1,0 +1,7 @@
+"""Sales routes: activities."""
+
+from __future__ import annotations
+
+from gateway.table import Row
+
+ROWS: tuple[Row, ...] = ()

@@ -1,0 +1,7 @@
+"""Sales routes: opportunities."""
+
+from __future__ import annotations
+
+from gateway.table import Row
+
+ROWS: tuple[Row, ...] = ()

@@ -1,0 +1,13 @@
+"""Marshmallow schemas of the sales service, one module per aggregate: what it accepts
+(``crm_common.schemas.StrictSchema``) and returns. ``PUBLIC_SCHEMAS``, every module's, become
+the gateway's OpenAPI components."""
+
+from __future__ import annotations
+
+from marshmallow import Schema
+
+from sales.schemas.common import RecordSchema
+
+PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
+    "Record": RecordSchema,
+}
