@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import worker_factory
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, delete, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from crm_common.context import Principal, bind
@@ -20,8 +20,9 @@ from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
-from customer.models import Base, Contact, CustomerCodeCounter, OrgUnit, OutboxMessage
-from customer.repository import allocate_code
+from customer.models import Base, Contact, Customer, CustomerCodeCounter, OrgUnit, OutboxMessage
+from customer.repository import allocate_code, compact_counts
+from customer.schemas import CustomerSchema
 from customer.service import CustomerService
 from demo.customer import ensure_demo
 from demo.org import load_demo
@@ -407,3 +408,109 @@ def test_a_write_on_a_connection_the_server_killed_is_unavailable_not_a_crash(pg
         service.update_customer(created["id"], {"remark": "lost"}, created["version"])
     updated = service.update_customer(created["id"], {"remark": "kept"}, created["version"])
     assert updated["remark"] == "kept"
+
+
+# -- customer_counts on PostgreSQL: statement triggers and folding under concurrent writes -----
+def counts_agree(db):
+    """``customer_counts`` adds up to the customers there are, combination by combination."""
+    combination = ", ".join(
+        f"coalesce({name}, '')"
+        for name in ("status", "kind", "category", "region", "owner_id", "department_id")
+    )
+    with db.session() as session:
+        counted = session.execute(
+            text(
+                "SELECT status, kind, category, region, owner_id, department_id, sum(n) "
+                "FROM customer_counts GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0"
+            )
+        ).all()
+        actual = session.execute(
+            text(f"SELECT {combination}, count(*) FROM customers GROUP BY 1, 2, 3, 4, 5, 6")
+        ).all()
+    assert sorted(counted) == sorted(actual)
+
+
+def bulk_customers(count, start=0, **values):
+    return [
+        {
+            "id": uuid.uuid4(),
+            "code": f"C2001{start + n:06d}",
+            "name": f"批量客户{start + n}",
+            "name_key": f"批量客户{start + n}",
+            "kind": "enterprise",
+            "status": ("formal", "potential", "dormant")[n % 3],
+            "category": (None, "A", "VIP")[n % 3],
+            "region": ("华东/上海", None, "华北/北京")[n % 3],
+            "owner_id": f"u-{n % 4}",
+            "department_id": None if n % 5 == 0 else f"d-{n % 2}",
+            "version": 1,
+            **values,
+        }
+        for n in range(count)
+    ]
+
+
+def test_counts_follow_bulk_statements_and_the_services_writes(db, service):
+    survivor = make(service, "上海计数机电有限公司", category="A", region="华东/上海")
+    merged = make(service, "上海计数机电（重复）有限公司", region="华东/上海")
+    service.merge_customers(survivor["id"], merged["id"])
+    with db.session() as session:
+        session.execute(insert(Customer), bulk_customers(300))
+        session.execute(update(Customer).where(Customer.status == "dormant").values(category="B"))
+        session.execute(
+            update(Customer).where(Customer.owner_id == "u-1").values(remark="只改备注")
+        )
+        session.execute(delete(Customer).where(Customer.owner_id == "u-2"))
+    counts_agree(db)
+    assert service.count_customers({}) == {"count": 300 - 75 + 1}  # u-2 owned every 4th
+    with db.session() as session:
+        assert compact_counts(session) > 0
+        assert compact_counts(session) == 0
+    counts_agree(db)
+    with db.session() as session:
+        session.execute(text("TRUNCATE customers CASCADE"))
+    counts_agree(db)
+    assert service.count_customers({}) == {"count": 0}
+
+
+def test_folding_while_others_write_loses_no_customer(db):
+    def write(batch):
+        for n in range(10):
+            with db.session() as session:
+                session.execute(insert(Customer), bulk_customers(7, start=batch * 100 + n * 7))
+
+    def fold():
+        for _ in range(15):
+            with db.session() as session:
+                compact_counts(session)
+            eventlet.sleep(0)
+
+    writers = [eventlet.spawn(write, batch) for batch in range(4)]
+    folder = eventlet.spawn(fold)
+    for thread in (*writers, folder):
+        thread.wait()
+    counts_agree(db)
+
+
+def test_the_migration_fills_the_counts_of_the_customers_already_there(pg_uri):
+    upgrade("customer", pg_uri, "0003")
+    engine = engine_for(pg_uri)
+    with engine.begin() as connection:
+        connection.execute(insert(Customer.__table__), bulk_customers(50))
+    upgrade("customer", pg_uri)
+    counts_agree(SessionScope(engine))
+
+
+def test_reads_answer_on_postgres_what_the_schema_dumps(db, service):
+    created = make(
+        service, "上海标签机电有限公司", tags=["重点客户", "A级", "华东"], region="华东/上海"
+    )
+    make(service, "上海无标签机电有限公司")
+    service.create_contact(created["id"], {"name": "王建国"})
+    with db.session() as session:
+        customers = {str(c.id): CustomerSchema().dump(c) for c in session.scalars(select(Customer))}
+    answered = service.get_customer(created["id"])
+    assert list(answered.items()) == [*customers[created["id"]].items(), ("contacts_count", 1)]
+    assert answered["tags"] == ["重点客户", "A级", "华东"]
+    for item in service.list_customers({"q": "机电"})["items"]:
+        assert list(item.items()) == list(customers[item["id"]].items())

@@ -1,4 +1,9 @@
-"""Keyset (cursor) pagination: stable pages however deep, no OFFSET scans."""
+"""Keyset (cursor) pagination: stable pages however deep, no OFFSET scans.
+
+``keyset_page`` runs a statement built for the call. A read path that builds its statements
+once instead takes two of them from ``keyset_select`` (the first page, and the pages after a
+cursor), runs one with ``page_parameters`` and makes the page with ``rows_page``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Uuid, and_, or_
+from sqlalchemy import Integer, Select, Uuid, and_, bindparam, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from crm_common.errors import ValidationFailed
 from crm_common.schemas import unstorable_text
@@ -20,11 +26,35 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
+AFTER_VALUE = "page_after_value"
+AFTER_ID = "page_after_id"
+PAGE_LIMIT = "page_limit"
+
+
 @dataclass(frozen=True)
 class SortKey:
-    column: InstrumentedAttribute[Any]
-    id_column: InstrumentedAttribute[Any]
+    """A NOT NULL sort column and the id breaking its ties: mapped attributes, or the table
+    columns of a statement that selects columns."""
+
+    column: InstrumentedAttribute[Any] | ColumnElement[Any]
+    id_column: InstrumentedAttribute[Any] | ColumnElement[Any]
     descending: bool = False
+
+    @property
+    def order(self) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+        if self.descending:
+            return self.column.desc(), self.id_column.desc()
+        return self.column.asc(), self.id_column.asc()
+
+    def after(self, value: Any, last_id: Any) -> ColumnElement[bool]:
+        """The rows that come after (``value``, ``last_id``) in this order."""
+        column, id_column = self.column, self.id_column
+        if self.descending:
+            return or_(column < value, and_(column == value, id_column < last_id))
+        return or_(column > value, and_(column == value, id_column > last_id))
+
+    def decode(self, cursor: str) -> tuple[Any, Any]:
+        return _decode(cursor, self.column, uuid_ids=isinstance(self.id_column.type, Uuid))
 
 
 @dataclass(frozen=True)
@@ -54,7 +84,7 @@ def _encode(value: Any, identifier: Any) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str, column: InstrumentedAttribute[Any], uuid_ids: bool) -> tuple[Any, Any]:
+def _decode(cursor: str, column: Any, uuid_ids: bool) -> tuple[Any, Any]:
     """The sort value and id a cursor holds, checked against the sort column's type: a
     tampered cursor is a 422, never a query the database refuses."""
     try:
@@ -70,7 +100,7 @@ def _decode(cursor: str, column: InstrumentedAttribute[Any], uuid_ids: bool) -> 
         raise ValidationFailed.on("cursor", "is not a cursor this list gave out") from None
 
 
-def _fits(value: Any, column: InstrumentedAttribute[Any]) -> bool:
+def _fits(value: Any, column: Any) -> bool:
     try:
         expected = column.type.python_type
     except NotImplementedError:
@@ -97,19 +127,44 @@ def keyset_page(
     appears exactly once.
     """
     size = page_size(limit)
-    column, id_column = sort.column, sort.id_column
     if cursor:
-        value, last_id = _decode(cursor, column, uuid_ids=isinstance(id_column.type, Uuid))
-        if sort.descending:
-            after = or_(column < value, and_(column == value, id_column < last_id))
-        else:
-            after = or_(column > value, and_(column == value, id_column > last_id))
-        stmt = stmt.where(after)
-    order = (column.desc(), id_column.desc()) if sort.descending else (column, id_column)
-    rows = list(session.scalars(stmt.order_by(*order).limit(size + 1)))
+        stmt = stmt.where(sort.after(*sort.decode(cursor)))
+    rows = list(session.scalars(stmt.order_by(*sort.order).limit(size + 1)))
+    return _page(rows, sort, size)
+
+
+def keyset_select(stmt: Select[Any], sort: SortKey, *, after_cursor: bool) -> Select[Any]:
+    """``stmt`` in ``sort``'s order, one page long (``page_limit``), and with ``after_cursor``
+    only the rows after the cursor's (``page_after_value``, ``page_after_id``): a statement to
+    build once and run with ``page_parameters``. ``stmt`` selects the sort and id columns
+    under their own names."""
+    if after_cursor:
+        value = bindparam(AFTER_VALUE, type_=sort.column.type)
+        last_id = bindparam(AFTER_ID, type_=sort.id_column.type)
+        stmt = stmt.where(sort.after(value, last_id))
+    return stmt.order_by(*sort.order).limit(bindparam(PAGE_LIMIT, type_=Integer))
+
+
+def page_parameters(sort: SortKey, cursor: str | None, limit: int | str | None) -> dict[str, Any]:
+    """The parameters of a ``keyset_select`` statement (``after_cursor`` when ``cursor``)."""
+    values: dict[str, Any] = {PAGE_LIMIT: page_size(limit) + 1}
+    if cursor:
+        values[AFTER_VALUE], values[AFTER_ID] = sort.decode(cursor)
+    return values
+
+
+def rows_page(rows: list[Any], sort: SortKey, limit: int | str | None) -> Page:
+    """The page of the rows a ``keyset_select`` statement gave (one more than a page when
+    there is a next one)."""
+    return _page(rows, sort, page_size(limit))
+
+
+def _page(rows: list[Any], sort: SortKey, size: int) -> Page:
     items = rows[:size]
     next_cursor = None
     if len(rows) > size:
         last = items[-1]
-        next_cursor = _encode(getattr(last, column.key), getattr(last, id_column.key))
+        next_cursor = _encode(
+            getattr(last, str(sort.column.key)), getattr(last, str(sort.id_column.key))
+        )
     return Page(items=items, next_cursor=next_cursor)

@@ -10,9 +10,12 @@ list every department id they cover (sub-departments expanded), region constrain
 such as ``华东/江苏`` matched exactly or, with ``subtree``, together with everything below.
 
 ``scope_filter`` turns a principal into one SQL condition for a model's scope columns, so that
-lists, searches, counts, exports and aggregates all filter in the database. ``in_scope``
-evaluates the same rules on plain values, for checking where a write would put a record;
-``check_in_scope`` refuses such a write, naming the fields that keep the record out
+lists, searches, counts, exports and aggregates all filter in the database. Its values are bound
+parameters named after their place in the grants, so the condition has one *shape* for every
+principal whose grants constrain the same dimensions (``scope_shape``): a read path builds its
+statement once per shape with ``scope_condition`` and runs it with ``scope_parameters``.
+``in_scope`` evaluates the same rules on plain values, for checking where a write would put a
+record; ``check_in_scope`` refuses such a write, naming the fields that keep the record out
 (``blamed_fields``).
 """
 
@@ -22,7 +25,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, func, or_, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    SQLColumnExpression,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    true,
+)
 
 from crm_common.errors import ValidationFailed
 
@@ -54,14 +67,6 @@ class RegionRule:
         if region == self.path:
             return True
         return self.subtree and region.startswith(self.path + REGION_SEPARATOR)
-
-    def condition(self, column: SQLColumnExpression[Any]) -> ColumnElement[bool]:
-        exact = column == self.path
-        if not self.subtree:
-            return exact
-        # substr rather than LIKE: exact and case-sensitive on every backend, no escaping.
-        prefix = self.path + REGION_SEPARATOR
-        return or_(exact, func.substr(column, 1, len(prefix)) == prefix)
 
 
 @dataclass(frozen=True)
@@ -121,27 +126,6 @@ class Grant:
             return False
         return not self.owner_self or record.owner_id == user_id
 
-    def condition(self, columns: ScopeColumns, user_id: str) -> ColumnElement[bool]:
-        parts: list[ColumnElement[bool]] = []
-        if self.departments is not None:
-            if columns.department is None:
-                return false()
-            parts.append(columns.department.in_(sorted(self.departments)))
-        if self.regions is not None:
-            if columns.region is None:
-                return false()
-            region = columns.region
-            parts.append(or_(false(), *(rule.condition(region) for rule in self.regions)))
-        if self.categories is not None:
-            if columns.category is None:
-                return false()
-            parts.append(columns.category.in_(sorted(self.categories)))
-        if self.owner_self:
-            if columns.owner is None:
-                return false()
-            parts.append(columns.owner == user_id)
-        return and_(true(), *parts)
-
 
 @dataclass(frozen=True)
 class ScopeColumns:
@@ -165,12 +149,139 @@ class ScopeValues:
     category: str | None = None
 
 
+@dataclass(frozen=True)
+class GrantShape:
+    """What a grant constrains, without the values: the dimensions, and for regions the
+    subtree flag of each rule."""
+
+    departments: bool
+    regions: tuple[bool, ...] | None
+    categories: bool
+    owner_self: bool
+
+
+ScopeShape = tuple[GrantShape, ...] | None
+"""The shape of a principal's grants; ``None`` for an unrestricted principal."""
+
+
 def scope_filter(principal: Principal, columns: ScopeColumns) -> ColumnElement[bool]:
     """One SQL condition selecting exactly the rows ``principal``'s grants cover."""
+    return _condition(scope_shape(principal), columns, scope_parameters(principal))
+
+
+def scope_shape(principal: Principal) -> ScopeShape:
+    """The shape of ``principal``'s scope condition: principals of one shape share a statement."""
     if any(grant.unrestricted for grant in principal.grants):
+        return None
+    return tuple(
+        GrantShape(
+            departments=grant.departments is not None,
+            regions=None if grant.regions is None else tuple(r.subtree for r in grant.regions),
+            categories=grant.categories is not None,
+            owner_self=grant.owner_self,
+        )
+        for grant in principal.grants
+    )
+
+
+def scope_condition(shape: ScopeShape, columns: ScopeColumns) -> ColumnElement[bool]:
+    """The scope condition of every principal of ``shape``, its values left as parameters for
+    ``scope_parameters`` to give at execution."""
+    return _condition(shape, columns, None)
+
+
+def scope_parameters(principal: Principal) -> dict[str, Any]:
+    """The values of ``principal``'s scope condition, by parameter name."""
+    if any(grant.unrestricted for grant in principal.grants):
+        return {}
+    values: dict[str, Any] = {USER_PARAMETER: principal.user_id}
+    for index, grant in enumerate(principal.grants):
+        name = _Names(index)
+        if grant.departments is not None:
+            values[name.departments] = sorted(grant.departments)
+        for position, rule in enumerate(grant.regions or ()):
+            values[name.region(position)] = rule.path
+            prefix = rule.path + REGION_SEPARATOR
+            values[name.region_prefix(position)] = prefix
+            values[name.region_length(position)] = len(prefix)
+        if grant.categories is not None:
+            values[name.categories] = sorted(grant.categories)
+    return values
+
+
+USER_PARAMETER = "scope_user"
+
+
+@dataclass(frozen=True)
+class _Names:
+    """The parameter names of grant number ``index``."""
+
+    index: int
+
+    @property
+    def departments(self) -> str:
+        return f"scope{self.index}_departments"
+
+    @property
+    def categories(self) -> str:
+        return f"scope{self.index}_categories"
+
+    def region(self, position: int) -> str:
+        return f"scope{self.index}_region{position}"
+
+    def region_prefix(self, position: int) -> str:
+        return f"scope{self.index}_region{position}_prefix"
+
+    def region_length(self, position: int) -> str:
+        return f"scope{self.index}_region{position}_length"
+
+
+def _condition(
+    shape: ScopeShape, columns: ScopeColumns, values: Mapping[str, Any] | None
+) -> ColumnElement[bool]:
+    if shape is None:
         return true()
-    conditions = [grant.condition(columns, principal.user_id) for grant in principal.grants]
+    conditions = [
+        _grant_condition(grant, columns, _Names(index), values) for index, grant in enumerate(shape)
+    ]
     return or_(false(), *conditions)
+
+
+def _grant_condition(
+    shape: GrantShape, columns: ScopeColumns, names: _Names, values: Mapping[str, Any] | None
+) -> ColumnElement[bool]:
+    def param(name: str, **kwargs: Any) -> Any:
+        if values is None:
+            return bindparam(name, **kwargs)
+        return bindparam(name, values[name], **kwargs)
+
+    parts: list[ColumnElement[bool]] = []
+    if shape.departments:
+        if columns.department is None:
+            return false()
+        parts.append(columns.department.in_(param(names.departments, expanding=True)))
+    if shape.regions is not None:
+        if columns.region is None:
+            return false()
+        region = columns.region
+        rules: list[ColumnElement[bool]] = []
+        for position, subtree in enumerate(shape.regions):
+            rules.append(region == param(names.region(position)))
+            if subtree:
+                # substr rather than LIKE: exact and case-sensitive on every backend, no escaping.
+                length = param(names.region_length(position), type_=Integer)
+                start = func.substr(region, 1, length)
+                rules.append(start == param(names.region_prefix(position)))
+        parts.append(or_(false(), *rules))
+    if shape.categories:
+        if columns.category is None:
+            return false()
+        parts.append(columns.category.in_(param(names.categories, expanding=True)))
+    if shape.owner_self:
+        if columns.owner is None:
+            return false()
+        parts.append(columns.owner == param(USER_PARAMETER))
+    return and_(true(), *parts)
 
 
 def in_scope(principal: Principal, record: ScopeValues) -> bool:

@@ -7,7 +7,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -144,6 +147,124 @@ class CustomerTag(Base):
     customer: Mapped[Customer] = relationship(back_populates="tag_rows")
 
     __table_args__ = (Index("ix_customer_tags_tag", "tag", "customer_id"),)
+
+
+class CustomerCount(Base):
+    """How many customers have each combination of the values that scopes, counts and
+    summaries filter on: a count or summary adds up these rows instead of reading every
+    customer.
+
+    Triggers on ``customers`` (``COUNT_TRIGGERS``) add a row of +n or -n for every insert,
+    delete or move between combinations, in the transaction that makes it, so the sum is exact
+    for every reader; ``repository.compact_counts`` folds the rows of a combination into one
+    from time to time. A missing value is stored as ``''`` (no dimension value is empty), so
+    that rows of one combination compare equal."""
+
+    __tablename__ = "customer_counts"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    status: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))
+    category: Mapped[str] = mapped_column(String(10))
+    region: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[str] = mapped_column(String(64))
+    department_id: Mapped[str] = mapped_column(String(64))
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+SQLITE_COUNT_TRIGGERS = (
+    """CREATE TRIGGER IF NOT EXISTS customer_counts_insert AFTER INSERT ON customers
+BEGIN
+  INSERT INTO customer_counts (status, kind, category, region, owner_id, department_id, n)
+  VALUES (NEW.status, NEW.kind, coalesce(NEW.category, ''), coalesce(NEW.region, ''),
+          coalesce(NEW.owner_id, ''), coalesce(NEW.department_id, ''), 1);
+END""",
+    """CREATE TRIGGER IF NOT EXISTS customer_counts_delete AFTER DELETE ON customers
+BEGIN
+  INSERT INTO customer_counts (status, kind, category, region, owner_id, department_id, n)
+  VALUES (OLD.status, OLD.kind, coalesce(OLD.category, ''), coalesce(OLD.region, ''),
+          coalesce(OLD.owner_id, ''), coalesce(OLD.department_id, ''), -1);
+END""",
+    """CREATE TRIGGER IF NOT EXISTS customer_counts_update
+AFTER UPDATE OF status, kind, category, region, owner_id, department_id ON customers
+WHEN OLD.status IS NOT NEW.status OR OLD.kind IS NOT NEW.kind
+  OR OLD.category IS NOT NEW.category OR OLD.region IS NOT NEW.region
+  OR OLD.owner_id IS NOT NEW.owner_id OR OLD.department_id IS NOT NEW.department_id
+BEGIN
+  INSERT INTO customer_counts (status, kind, category, region, owner_id, department_id, n)
+  VALUES (OLD.status, OLD.kind, coalesce(OLD.category, ''), coalesce(OLD.region, ''),
+          coalesce(OLD.owner_id, ''), coalesce(OLD.department_id, ''), -1);
+  INSERT INTO customer_counts (status, kind, category, region, owner_id, department_id, n)
+  VALUES (NEW.status, NEW.kind, coalesce(NEW.category, ''), coalesce(NEW.region, ''),
+          coalesce(NEW.owner_id, ''), coalesce(NEW.department_id, ''), 1);
+END""",
+)
+"""One row per customer changed: SQLite has no statement-level triggers."""
+POSTGRESQL_COUNT_TRIGGERS = (
+    """CREATE OR REPLACE FUNCTION customer_counts_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO customer_counts (status, kind, category, region, owner_id, department_id, n)
+  SELECT status, kind, coalesce(category, ''), coalesce(region, ''), coalesce(owner_id, ''),
+         coalesce(department_id, ''), count(*)
+  FROM new_rows GROUP BY 1, 2, 3, 4, 5, 6;
+  RETURN NULL;
+END
+$$""",
+    """CREATE OR REPLACE FUNCTION customer_counts_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO customer_counts (status, kind, category, region, owner_id, department_id, n)
+  SELECT status, kind, coalesce(category, ''), coalesce(region, ''), coalesce(owner_id, ''),
+         coalesce(department_id, ''), -count(*)
+  FROM old_rows GROUP BY 1, 2, 3, 4, 5, 6;
+  RETURN NULL;
+END
+$$""",
+    """CREATE OR REPLACE FUNCTION customer_counts_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO customer_counts (status, kind, category, region, owner_id, department_id, n)
+  SELECT status, kind, coalesce(category, ''), coalesce(region, ''), coalesce(owner_id, ''),
+         coalesce(department_id, ''), sum(n)
+  FROM (SELECT status, kind, category, region, owner_id, department_id, -1 AS n FROM old_rows
+        UNION ALL
+        SELECT status, kind, category, region, owner_id, department_id, 1 FROM new_rows) AS moved
+  GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(n) <> 0;
+  RETURN NULL;
+END
+$$""",
+    """CREATE OR REPLACE FUNCTION customer_counts_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM customer_counts;
+  RETURN NULL;
+END
+$$""",
+    """CREATE OR REPLACE TRIGGER customer_counts_insert AFTER INSERT ON customers
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION customer_counts_inserted()""",
+    """CREATE OR REPLACE TRIGGER customer_counts_delete AFTER DELETE ON customers
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION customer_counts_deleted()""",
+    """CREATE OR REPLACE TRIGGER customer_counts_update AFTER UPDATE ON customers
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION customer_counts_updated()""",
+    """CREATE OR REPLACE TRIGGER customer_counts_truncate AFTER TRUNCATE ON customers
+FOR EACH STATEMENT EXECUTE FUNCTION customer_counts_truncated()""",
+)
+"""One set of rows per statement: a bulk load adds one row per combination it touches."""
+COUNT_TRIGGERS = {"sqlite": SQLITE_COUNT_TRIGGERS, "postgresql": POSTGRESQL_COUNT_TRIGGERS}
+
+for _dialect, _statements in COUNT_TRIGGERS.items():
+    for _statement in _statements:
+        ddl = DDL(_statement).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
+        event.listen(Base.metadata, "after_create", ddl)
+# Created before customers, so emptied after them (their triggers write to it) when tables
+# are emptied in reverse dependency order.
+Customer.__table__.add_is_dependent_on(CustomerCount.__table__)  # type: ignore[attr-defined]
 
 
 class CustomerCodeCounter(Base):

@@ -3,28 +3,43 @@
 Every query that answers with customers, or with what hangs off them (contacts,
 relationships), takes the caller's ``visible`` condition (``visible_to(principal)``): a
 customer outside it is answered exactly like one that does not exist.
+
+The reads every screen makes (a customer, a page of a list or search, a count, a summary) run
+one statement each, built once per shape of the call (the caller's grants, the filters set,
+the sort) and run with the call's values as parameters (``crm_common.reads``); they answer
+rows, not objects. Counts and summaries add up ``customer_counts`` rather than read every
+customer, unless the query names text or tags.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     CursorResult,
     Row,
     Select,
+    Table,
     and_,
+    bindparam,
     case,
+    delete,
     exists,
     false,
     func,
+    insert,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -33,9 +48,24 @@ from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound, ValidationFailed
-from crm_common.pagination import Page, SortKey, keyset_page
+from crm_common.pagination import (
+    Page,
+    SortKey,
+    keyset_page,
+    keyset_select,
+    page_parameters,
+    rows_page,
+)
 from crm_common.phones import is_mobile, normalize_mobile
-from crm_common.scope import ScopeColumns, scope_filter
+from crm_common.reads import value_list
+from crm_common.scope import (
+    ScopeColumns,
+    ScopeShape,
+    scope_condition,
+    scope_filter,
+    scope_parameters,
+    scope_shape,
+)
 from customer.domain.codes import (
     MAX_SEQUENCE,
     checked_customer_code,
@@ -55,6 +85,7 @@ from customer.models import (
     Contact,
     Customer,
     CustomerCodeCounter,
+    CustomerCount,
     CustomerTag,
     HistoryEntry,
     OrgUnit,
@@ -359,13 +390,39 @@ def duplicate_suspects(
     return session.execute(stmt.order_by(Customer.code).limit(MAX_DUPLICATE_ROWS)).all()
 
 
-# -- lists -----------------------------------------------------------------------------------
-SORT_COLUMNS = {"name": Customer.name, "created_at": Customer.created_at, "code": Customer.code}
+# -- reads: statements built once per shape of the call --------------------------------------
+_customers = cast(Table, Customer.__table__)
+_tags = cast(Table, CustomerTag.__table__)
+_contacts = cast(Table, Contact.__table__)
+_counts = cast(Table, CustomerCount.__table__)
+
+RECORD_COLUMNS = tuple(
+    column for column in _customers.c if column.key not in ("name_key", "phone_key")
+)
+"""The columns a customer is answered with; its tags come from ``customer_tags``."""
+ROW_SCOPE = ScopeColumns(
+    owner=_customers.c.owner_id,
+    department=_customers.c.department_id,
+    region=_customers.c.region,
+    category=_customers.c.category,
+)
+COUNT_SCOPE = ScopeColumns(
+    owner=_counts.c.owner_id,
+    department=_counts.c.department_id,
+    region=_counts.c.region,
+    category=_counts.c.category,
+)
+SORT_COLUMNS = {
+    "name": _customers.c.name,
+    "created_at": _customers.c.created_at,
+    "code": _customers.c.code,
+}
+ESCAPE = "/"
 
 
 def sort_key(sort: str) -> SortKey:
     descending = sort.startswith("-")
-    return SortKey(SORT_COLUMNS[sort.lstrip("-")], Customer.id, descending=descending)
+    return SortKey(SORT_COLUMNS[sort.lstrip("-")], _customers.c.id, descending=descending)
 
 
 def _digits_of(query: str) -> str | None:
@@ -380,93 +437,267 @@ def _digits_of(query: str) -> str | None:
     return digits if len(digits) >= 3 else None
 
 
-def _text_search(query: str) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = [
-        Customer.name.icontains(query, autoescape=True),
-        Customer.short_name.icontains(query, autoescape=True),
-        Customer.code.icontains(query, autoescape=True),
-        Customer.phone.icontains(query, autoescape=True),
-    ]
-    contact_match: list[ColumnElement[bool]] = [Contact.name.icontains(query, autoescape=True)]
-    digits = _digits_of(query)
-    if digits:
-        conditions.append(Customer.phone_key.contains(digits, autoescape=True))
-        contact_match.append(Contact.mobile.contains(digits, autoescape=True))
-    conditions.append(exists().where(Contact.customer_id == Customer.id, or_(*contact_match)))
-    return or_(*conditions)
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE … ESCAPE '/'."""
+    return text.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
 
 
-def filter_conditions(query: dict[str, Any]) -> list[ColumnElement[bool]]:
-    """SQL conditions for a validated ``CustomerQuerySchema`` result."""
-    conditions: list[ColumnElement[bool]] = []
-    statuses = query.get("status") or []
-    if statuses:
-        conditions.append(Customer.status.in_(statuses))
-    else:
-        conditions.append(Customer.status != Status.MERGED.value)
+@dataclass(frozen=True)
+class FilterShape:
+    """Which filters of a validated ``CustomerFilterSchema`` result are set (and how many tags):
+    calls of one shape share a statement."""
+
+    statuses: bool
+    text: bool
+    digits: bool
+    categories: bool
+    kind: bool
+    region: bool
+    owner: bool
+    department: bool
+    tags: int
+
+    @property
+    def countable(self) -> bool:
+        """Whether ``customer_counts`` can answer: it holds no names and no tags."""
+        return not self.text and not self.tags
+
+
+def filter_shape(query: dict[str, Any]) -> FilterShape:
+    text = query.get("q")
+    return FilterShape(
+        statuses=bool(query.get("status")),
+        text=bool(text),
+        digits=bool(text and _digits_of(text)),
+        categories=bool(query.get("category")),
+        kind=bool(query.get("kind")),
+        region=bool(query.get("region")),
+        owner=bool(query.get("owner_id")),
+        department=bool(query.get("department_id")),
+        tags=len(query.get("tags") or ()),
+    )
+
+
+def filter_parameters(query: dict[str, Any]) -> dict[str, Any]:
+    """The values of the filters ``filter_conditions`` leaves as parameters."""
+    values: dict[str, Any] = {}
+    if query.get("status"):
+        values["statuses"] = list(query["status"])
     if query.get("q"):
-        conditions.append(_text_search(query["q"]))
+        values["text"] = _like_escaped(query["q"])
+        digits = _digits_of(query["q"])
+        if digits:
+            values["digits"] = _like_escaped(digits)
     if query.get("category"):
-        conditions.append(Customer.category.in_(query["category"]))
+        values["categories"] = list(query["category"])
     if query.get("kind"):
-        conditions.append(Customer.kind == query["kind"])
+        values["kind"] = query["kind"]
     if query.get("region"):
-        region = query["region"]
-        conditions.append(
-            or_(
-                Customer.region == region, Customer.region.startswith(region + "/", autoescape=True)
-            )
-        )
+        values["region"] = query["region"]
+        values["region_below"] = _like_escaped(query["region"] + "/")
     if query.get("owner_id"):
-        conditions.append(Customer.owner_id == query["owner_id"])
+        values["owner"] = query["owner_id"]
     if query.get("department_id"):
-        conditions.append(Customer.department_id == query["department_id"])
-    for tag in query.get("tags") or []:
+        values["department"] = query["department_id"]
+    for index, tag in enumerate(query.get("tags") or ()):
+        values[f"tag{index}"] = tag
+    return values
+
+
+def filter_conditions(shape: FilterShape, table: Table) -> list[ColumnElement[bool]]:
+    """SQL conditions of ``shape`` on ``customers``, or on ``customer_counts`` when it is
+    ``countable``, with their values left as ``filter_parameters``."""
+    columns = table.c
+    conditions: list[ColumnElement[bool]] = []
+    if shape.statuses:
+        conditions.append(columns.status.in_(bindparam("statuses", expanding=True)))
+    else:
+        conditions.append(columns.status != Status.MERGED.value)
+    if shape.text:
+        conditions.append(_text_search(shape.digits))
+    if shape.categories:
+        conditions.append(columns.category.in_(bindparam("categories", expanding=True)))
+    if shape.kind:
+        conditions.append(columns.kind == bindparam("kind"))
+    if shape.region:
+        below = columns.region.startswith(bindparam("region_below"), escape=ESCAPE)
+        conditions.append(or_(columns.region == bindparam("region"), below))
+    if shape.owner:
+        conditions.append(columns.owner_id == bindparam("owner"))
+    if shape.department:
+        conditions.append(columns.department_id == bindparam("department"))
+    for index in range(shape.tags):
         conditions.append(
-            exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == tag)
+            exists().where(
+                _tags.c.customer_id == _customers.c.id, _tags.c.tag == bindparam(f"tag{index}")
+            )
         )
     return conditions
 
 
-def customer_select(query: dict[str, Any], visible: ColumnElement[bool]) -> Select[Customer]:
-    return select(Customer).where(visible, *filter_conditions(query))
+def _text_search(digits: bool) -> ColumnElement[bool]:
+    text: BindParameter[str] = bindparam("text")
+    conditions: list[ColumnElement[bool]] = [
+        _customers.c.name.icontains(text, escape=ESCAPE),
+        _customers.c.short_name.icontains(text, escape=ESCAPE),
+        _customers.c.code.icontains(text, escape=ESCAPE),
+        _customers.c.phone.icontains(text, escape=ESCAPE),
+    ]
+    contact_match: list[ColumnElement[bool]] = [_contacts.c.name.icontains(text, escape=ESCAPE)]
+    if digits:
+        number: BindParameter[str] = bindparam("digits")
+        conditions.append(_customers.c.phone_key.contains(number, escape=ESCAPE))
+        contact_match.append(_contacts.c.mobile.contains(number, escape=ESCAPE))
+    conditions.append(
+        exists().where(_contacts.c.customer_id == _customers.c.id, or_(*contact_match))
+    )
+    return or_(*conditions)
 
 
-def customers_page(session: Session, query: dict[str, Any], visible: ColumnElement[bool]) -> Page:
-    """One page of the visible customers matching a validated ``CustomerQuerySchema`` result."""
-    return keyset_page(
-        session,
-        customer_select(query, visible),
-        sort_key(query["sort"]),
-        query.get("cursor"),
-        query.get("limit"),
+def _tag_list(dialect: str) -> ColumnElement[list[Any]]:
+    return value_list(
+        dialect, _tags.c.tag, _tags.c.customer_id == _customers.c.id, _tags.c.position
+    ).label("tags")
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+@lru_cache(maxsize=64)
+def _customer_statement(dialect: str, scope: ScopeShape) -> Select[Any]:
+    contacts = (
+        select(func.count())
+        .select_from(_contacts)
+        .where(_contacts.c.customer_id == _customers.c.id)
+        .scalar_subquery()
+    )
+    return select(*RECORD_COLUMNS, _tag_list(dialect), contacts.label("contacts_count")).where(
+        _customers.c.id == bindparam("customer_id"), scope_condition(scope, ROW_SCOPE)
+    )
+
+
+def customer_row(session: Session, customer_id: Any, principal: Principal) -> Row[Any]:
+    """The customer with its tags and number of contacts, in one statement; ``NotFound`` alike
+    for one that is missing, outside the scope or whose id is not even well formed."""
+    key = lookup_id(customer_id)
+    row = None
+    if key is not None:
+        stmt = _customer_statement(_dialect(session), scope_shape(principal))
+        row = session.execute(stmt, {"customer_id": key, **scope_parameters(principal)}).first()
+    if row is None:
+        raise NotFound.of("customer", customer_id)
+    return row
+
+
+@lru_cache(maxsize=512)
+def _page_statement(
+    dialect: str, scope: ScopeShape, filters: FilterShape, sort: str, after_cursor: bool
+) -> Select[Any]:
+    stmt = select(*RECORD_COLUMNS, _tag_list(dialect)).where(
+        scope_condition(scope, ROW_SCOPE), *filter_conditions(filters, _customers)
+    )
+    return keyset_select(stmt, sort_key(sort), after_cursor=after_cursor)
+
+
+def customers_page(session: Session, query: dict[str, Any], principal: Principal) -> Page:
+    """One page of the customers ``principal`` may see matching a validated
+    ``CustomerQuerySchema`` result, with their tags, in one statement; rows, not objects."""
+    sort, cursor, limit = query["sort"], query.get("cursor"), query.get("limit")
+    key = sort_key(sort)
+    shape = filter_shape(query)
+    stmt = _page_statement(_dialect(session), scope_shape(principal), shape, sort, bool(cursor))
+    parameters = {
+        **scope_parameters(principal),
+        **filter_parameters(query),
+        **page_parameters(key, cursor, limit),
+    }
+    return rows_page(list(session.execute(stmt, parameters)), key, limit)
+
+
+def _customer_entities(scope: ScopeShape, filters: FilterShape, sort: str) -> Select[Any]:
+    key = sort_key(sort)
+    return (
+        select(Customer)
+        .where(scope_condition(scope, ROW_SCOPE), *filter_conditions(filters, _customers))
+        .order_by(*key.order)
     )
 
 
 def all_customers(
-    session: Session, query: dict[str, Any], visible: ColumnElement[bool]
+    session: Session, query: dict[str, Any], principal: Principal
 ) -> Iterable[Customer]:
-    """Every visible customer matching ``query`` in its sort order, fetched in batches."""
-    key = sort_key(query["sort"])
-    order = (
-        (key.column.desc(), key.id_column.desc()) if key.descending else (key.column, key.id_column)
+    """Every customer ``principal`` may see matching ``query``, in its sort order, fetched in
+    batches."""
+    stmt = _customer_entities(scope_shape(principal), filter_shape(query), query["sort"])
+    parameters = {**scope_parameters(principal), **filter_parameters(query)}
+    return session.scalars(stmt.execution_options(yield_per=500), parameters)
+
+
+@lru_cache(maxsize=256)
+def _count_statement(scope: ScopeShape, filters: FilterShape) -> Select[Any]:
+    if filters.countable:
+        return select(func.coalesce(func.sum(_counts.c.n), 0)).where(
+            scope_condition(scope, COUNT_SCOPE), *filter_conditions(filters, _counts)
+        )
+    return (
+        select(func.count())
+        .select_from(_customers)
+        .where(scope_condition(scope, ROW_SCOPE), *filter_conditions(filters, _customers))
     )
-    stmt = customer_select(query, visible).order_by(*order).execution_options(yield_per=500)
-    return session.scalars(stmt)
 
 
-def count_customers(session: Session, query: dict[str, Any], visible: ColumnElement[bool]) -> int:
-    stmt = select(func.count()).select_from(Customer).where(visible, *filter_conditions(query))
-    return session.scalar(stmt) or 0
+def count_customers(session: Session, query: dict[str, Any], principal: Principal) -> int:
+    """How many customers ``principal`` may see match ``query``: added up from
+    ``customer_counts`` unless the query names text or tags, which only customers hold."""
+    stmt = _count_statement(scope_shape(principal), filter_shape(query))
+    parameters = {**scope_parameters(principal), **filter_parameters(query)}
+    return int(session.scalar(stmt, parameters) or 0)
+
+
+@lru_cache(maxsize=256)
+def _breakdown_statement(scope: ScopeShape, filters: FilterShape) -> Select[Any]:
+    table, columns = (_counts, COUNT_SCOPE) if filters.countable else (_customers, ROW_SCOPE)
+    groups = (table.c.status, table.c.category, table.c.department_id)
+    counted = func.sum(_counts.c.n) if filters.countable else func.count()
+    return (
+        select(*groups, counted)
+        .where(scope_condition(scope, columns), *filter_conditions(filters, table))
+        .group_by(*groups)
+        .having(counted != 0)
+    )
 
 
 def customer_breakdown(
-    session: Session, query: dict[str, Any], visible: ColumnElement[bool]
-) -> Sequence[Row[str, str | None, str | None, int]]:
-    """(status, category, department_id, count) of the visible customers matching ``query``."""
-    groups = (Customer.status, Customer.category, Customer.department_id)
-    stmt = select(*groups, func.count()).where(visible, *filter_conditions(query)).group_by(*groups)
-    return session.execute(stmt).all()
+    session: Session, query: dict[str, Any], principal: Principal
+) -> Sequence[Row[str, str, str, int]]:
+    """(status, category, department_id, count) of the customers ``principal`` may see
+    matching ``query``; no category or department is ``None`` or ``''``."""
+    stmt = _breakdown_statement(scope_shape(principal), filter_shape(query))
+    parameters = {**scope_parameters(principal), **filter_parameters(query)}
+    return session.execute(stmt, parameters).all()
+
+
+def compact_counts(session: Session) -> int:
+    """Fold the rows of each combination in ``customer_counts`` into one (dropping those that
+    add up to nothing); how many rows were folded. Exact however many writers run meanwhile:
+    the rows deleted are the rows added up, and rows other transactions add stay."""
+    key = [_counts.c[name] for name in ("status", "kind", "category", "region")]
+    key += [_counts.c.owner_id, _counts.c.department_id]
+    repeated = select(*key).group_by(*key).having(func.count() > 1)
+    if session.execute(repeated.limit(1)).first() is None:
+        return 0
+    moved = session.execute(
+        delete(_counts).where(tuple_(*key).in_(repeated)).returning(*key, _counts.c.n)
+    ).all()
+    sums: Counter[tuple[Any, ...]] = Counter()
+    for row in moved:
+        sums[tuple(row[:-1])] += row[-1]
+    names = [column.key for column in key]
+    folded = [{**dict(zip(names, k, strict=True)), "n": n} for k, n in sums.items() if n]
+    if folded:
+        session.execute(insert(_counts), folded)
+    return len(moved)
 
 
 # -- relationships ---------------------------------------------------------------------------

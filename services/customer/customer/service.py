@@ -19,6 +19,7 @@ from crm_common.entrypoints import rpc
 from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.outbox import Outbox
 from crm_common.schemas import parse_flag
+from customer import repository
 from customer.application.care import CareRecords
 from customer.application.contacts import Contacts
 from customer.application.customers import Customers
@@ -37,6 +38,8 @@ SERVICE_NAME = "customer"
 ORG_SYNC_CHECK_SECONDS = 15
 """How often the service looks whether its copy of the org structure is due for a catch-up."""
 DEFAULT_ORG_RESYNC_SECONDS = 3600
+COUNTS_FOLD_SECONDS = 60
+"""How often the rows each customer write adds to ``customer_counts`` are folded together."""
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,12 @@ class CustomerService(kit.ServiceKit):
             return
         self.org_sync.done()
         log.info("org structure read: %d departments and regions new or changed", kept)
+
+    @timer(interval=COUNTS_FOLD_SECONDS)  # type: ignore[untyped-decorator]
+    def fold_customer_counts(self) -> None:
+        """Keep ``customer_counts`` short: one row per combination (``models.CustomerCount``)."""
+        with self.db.session() as session:
+            repository.compact_counts(session)
 
     # -- customers --------------------------------------------------------------------------
     @rpc

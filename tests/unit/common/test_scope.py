@@ -15,7 +15,10 @@ from crm_common.scope import (
     ScopeColumns,
     ScopeValues,
     in_scope,
+    scope_condition,
     scope_filter,
+    scope_parameters,
+    scope_shape,
 )
 
 metadata = MetaData()
@@ -169,6 +172,35 @@ grants = st.fixed_dictionaries(
 )
 
 
+def test_one_statement_per_shape_serves_every_principal_of_that_shape(engine):
+    statements = {}
+    for grants, expected in CASES.values():
+        principal = principal_with(*grants)
+        shape = scope_shape(principal)
+        stmt = statements.setdefault(
+            shape,
+            select(records.c.id).where(scope_condition(shape, COLUMNS)).order_by(records.c.id),
+        )
+        with engine.connect() as connection:
+            assert list(connection.scalars(stmt, scope_parameters(principal))) == expected
+    assert len(statements) < len(CASES)
+
+
+def test_principals_whose_grants_differ_only_in_values_share_a_shape():
+    one = principal_with({"departments": ["d-1"], "regions": [{"path": "华东"}]}, {"owner": "self"})
+    other = principal_with(
+        {"departments": ["d-2", "d-3"], "regions": [{"path": "华北/北京"}]},
+        {"owner": "self"},
+        user_id="u-2",
+    )
+    exact_region = principal_with(
+        {"departments": ["d-1"], "regions": [{"path": "华东", "subtree": False}]},
+        {"owner": "self"},
+    )
+    assert scope_shape(one) == scope_shape(other) != scope_shape(exact_region)
+    assert scope_shape(principal_with({}, {"owner": "self"})) is None
+
+
 @settings(max_examples=300, deadline=None)
 @given(rows=st.lists(values, max_size=12), grant_list=st.lists(grants, max_size=3))
 def test_the_sql_filter_agrees_with_the_python_evaluation(rows, grant_list):
@@ -180,7 +212,12 @@ def test_the_sql_filter_agrees_with_the_python_evaluation(rows, grant_list):
                 insert(records), [{"id": i, **vars(row)} for i, row in enumerate(rows)]
             )
         principal = principal_with(*grant_list)
+        expected = [i for i, row in enumerate(rows) if in_scope(principal, row)]
         stmt = select(records.c.id).where(scope_filter(principal, COLUMNS)).order_by(records.c.id)
-        assert list(connection.scalars(stmt)) == [
-            i for i, row in enumerate(rows) if in_scope(principal, row)
-        ]
+        assert list(connection.scalars(stmt)) == expected
+        shared = (
+            select(records.c.id)
+            .where(scope_condition(scope_shape(principal), COLUMNS))
+            .order_by(records.c.id)
+        )
+        assert list(connection.scalars(shared, scope_parameters(principal))) == expected

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from functools import cached_property
 from typing import Any
 
 from marshmallow import Schema
+from sqlalchemy import ColumnElement
 
-from crm_common.application import UseCaseContext, UseCases
+from crm_common.application import UseCases
 from crm_common.history import FieldChange, jsonable
+from crm_common.reads import RowDumper
 from customer import repository
 from customer.models import Customer, HistoryEntry
 from customer.schemas import CustomerSchema
@@ -27,6 +30,9 @@ EXPORT = "customer:export"
 MERGE = "customer:merge"
 
 customer_schema = CustomerSchema()
+customer_rows = RowDumper(CustomerSchema(exclude=("contacts_count",)))
+"""Customers as ``customer_schema`` dumps them, from rows of ``repository.RECORD_COLUMNS``
+and their tags."""
 
 
 def dump(schema: Schema, record: Any) -> dict[str, Any]:
@@ -44,9 +50,10 @@ def dump_customer(customer: Customer) -> dict[str, Any]:
 
 
 class CustomerUseCases(UseCases):
-    def __init__(self, context: UseCaseContext) -> None:
-        super().__init__(context)
-        self.visible = repository.visible_to(self.principal)
+    @cached_property
+    def visible(self) -> ColumnElement[bool]:
+        """The SQL condition on customers the caller may see."""
+        return repository.visible_to(self.principal)
 
     def customer(self, customer_id: Any) -> Customer:
         """The customer, if the caller may see it; else ``NotFound``."""

@@ -19,7 +19,13 @@ from crm_common.scope import (
     scope_values,
 )
 from customer import events, repository
-from customer.application.base import READ, WRITE, CustomerUseCases, dump_customer
+from customer.application.base import (
+    READ,
+    WRITE,
+    CustomerUseCases,
+    customer_rows,
+    dump_customer,
+)
 from customer.domain.customers import (
     candidate_views,
     check_credit_code_allowed,
@@ -49,6 +55,9 @@ from customer.domain.phones import phone_key
 from customer.domain.status import check_transition
 from customer.models import CUSTOMER_FIELDS, Customer
 from customer.schemas import CustomerFilterSchema, CustomerInputSchema, CustomerQuerySchema
+
+QUERY_SCHEMA = CustomerQuerySchema()
+FILTER_SCHEMA = CustomerFilterSchema()
 
 
 class Customers(CustomerUseCases):
@@ -165,9 +174,9 @@ class Customers(CustomerUseCases):
 
     def get(self, customer_id: Any) -> dict[str, Any]:
         self.principal.require(READ)
-        customer = self.customer(customer_id)
-        result = dump_customer(customer)
-        result["contacts_count"] = repository.count_contacts(self.session, customer.id)
+        row = repository.customer_row(self.session, customer_id, self.principal)
+        result = customer_rows.dump(row)
+        result["contacts_count"] = row.contacts_count
         return result
 
     def update(self, customer_id: Any, changes: Any, expected_version: Any) -> dict[str, Any]:
@@ -232,25 +241,25 @@ class Customers(CustomerUseCases):
 
     def list(self, query: Any) -> dict[str, Any]:
         self.principal.require(READ)
-        params = load(CustomerQuerySchema(), query)
-        page = repository.customers_page(self.session, params, self.visible)
-        return {"items": [dump_customer(c) for c in page.items], "next_cursor": page.next_cursor}
+        params = load(QUERY_SCHEMA, query)
+        page = repository.customers_page(self.session, params, self.principal)
+        return {"items": customer_rows.dump_all(page.items), "next_cursor": page.next_cursor}
 
     def count(self, query: Any) -> dict[str, int]:
         self.principal.require(READ)
-        params = load(CustomerFilterSchema(), query)
-        return {"count": repository.count_customers(self.session, params, self.visible)}
+        params = load(FILTER_SCHEMA, query)
+        return {"count": repository.count_customers(self.session, params, self.principal)}
 
     def summarize(self, query: Any) -> dict[str, Any]:
         """Counts of the visible customers matching ``query`` by status, category and
         department (``"none"`` for customers without one), grouped in SQL."""
         self.principal.require(READ)
-        params = load(CustomerFilterSchema(), query)
+        params = load(FILTER_SCHEMA, query)
         by_status: Counter[str] = Counter()
         by_category: Counter[str] = Counter()
         by_department: Counter[str] = Counter()
         for status, category, department_id, n in repository.customer_breakdown(
-            self.session, params, self.visible
+            self.session, params, self.principal
         ):
             by_status[status] += n
             by_category[category or "none"] += n

@@ -133,10 +133,10 @@ class Transfer(CustomerUseCases):
     def export_csv(self, query: Any) -> str:
         self.principal.require(EXPORT)
         params = load(CustomerExportQuerySchema(), query)
-        total = repository.count_customers(self.session, params, self.visible)
+        total = repository.count_customers(self.session, params, self.principal)
         if total > MAX_EXPORT_ROWS:
             raise ValidationFailed.on(
                 "query", f"{total} customers match; narrow the filter to at most {MAX_EXPORT_ROWS}"
             )
-        customers = repository.all_customers(self.session, params, self.visible)
+        customers = repository.all_customers(self.session, params, self.principal)
         return csvio.write(dump_customer(c) for c in customers)
