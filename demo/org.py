@@ -269,17 +269,34 @@ EMAIL_DOMAIN = "example.com"
 READ, WRITE, EXPORT = "customer:read", "customer:write", "customer:export"
 MERGE, IMPORT = "customer:merge", "customer:import"
 TRANSFER, CARE_ON_BEHALF = "customer:transfer", "customer:care-on-behalf"
+SELLING = (
+    "opportunity:read",
+    "opportunity:write",
+    "activity:read",
+    "activity:write",
+    "expense:read",
+    "expense:submit",
+    "forecast:read",
+)
+"""What a salesperson does in the sales pipeline; managers add ``MANAGING``."""
+MANAGING = ("expense:approve", "opportunity:reopen")
 
 # id, code, name, permissions, description
 ROLES = (
     ("role-admin", "admin", "系统管理员", tuple(CATALOG), "Everything, everywhere"),
-    ("role-sales-rep", "sales_rep", "销售代表", (READ, WRITE, EXPORT), "Own customers"),
-    ("role-sales-manager", "sales_manager", "销售经理", (READ, WRITE, EXPORT, MERGE), None),
+    ("role-sales-rep", "sales_rep", "销售代表", (READ, WRITE, EXPORT, *SELLING), "Own customers"),
+    (
+        "role-sales-manager",
+        "sales_manager",
+        "销售经理",
+        (READ, WRITE, EXPORT, MERGE, *SELLING, *MANAGING),
+        None,
+    ),
     (
         "role-branch-manager",
         "branch_manager",
         "分公司经理",
-        (READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE_ON_BEHALF),
+        (READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE_ON_BEHALF, *SELLING, *MANAGING),
         "A branch and its offices",
     ),
     ("role-marketing", "marketing", "市场专员", (READ, EXPORT), None),

@@ -38,33 +38,46 @@ READ, WRITE, EXPORT, MERGE, IMPORT = (
     "customer:import",
 )
 TRANSFER, CARE = "customer:transfer", "customer:care-on-behalf"
+SELLING = [
+    "opportunity:read",
+    "opportunity:write",
+    "activity:read",
+    "activity:write",
+    "expense:read",
+    "expense:submit",
+    "forecast:read",
+]
+MANAGING = ["expense:approve", "opportunity:reopen"]
+SALES_ADMIN = [*SELLING, *MANAGING, "expense:pay", "sales:admin"]
+OPERATING = ["org:admin", "system:admin"]
 EAST = ["d-east", "d-east-js", "d-east-sh"]
 EVERYTHING = [{}]
-# What the contract of issue 3 says each demo user may do and see.
+# What the contracts of issue 3 (customers) and issue 10 (sales) say each demo user may do
+# and see.
 EXPECTED = {
     "admin": (
         "d-hq",
-        [READ, WRITE, IMPORT, EXPORT, MERGE, TRANSFER, CARE, "org:admin", "system:admin"],
+        [READ, WRITE, IMPORT, EXPORT, MERGE, TRANSFER, CARE, *SALES_ADMIN, *OPERATING],
         EVERYTHING,
     ),
     "manager01": (
         "d-east",
-        [READ, WRITE, EXPORT, MERGE],
+        [READ, WRITE, EXPORT, MERGE, *SELLING, *MANAGING],
         [{"categories": ["A", "VIP"], "departments": EAST}, {"owner": "self"}],
     ),
     "branch.east": (
         "d-east",
-        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE],
+        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE, *SELLING, *MANAGING],
         [{"departments": EAST}],
     ),
     "branch.north": (
         "d-north",
-        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE],
+        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE, *SELLING, *MANAGING],
         [{"departments": ["d-north", "d-north-bj", "d-north-tj"]}],
     ),
     "branch.south": (
         "d-south",
-        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE],
+        [READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE, *SELLING, *MANAGING],
         [{"departments": ["d-south", "d-south-gd", "d-south-xn"]}],
     ),
     "marketing01": (
@@ -76,7 +89,7 @@ EXPECTED = {
     "engineer01": ("d-service", [READ], [{"regions": [{"path": "华东/上海", "subtree": True}]}]),
     "service.manager": ("d-service", [READ, EXPORT], EVERYTHING),
     **{
-        f"sales0{n}": (office, [READ, WRITE, EXPORT], [{"owner": "self"}])
+        f"sales0{n}": (office, [READ, WRITE, EXPORT, *SELLING], [{"owner": "self"}])
         for n, office in enumerate(
             ["d-east-sh", "d-east-js", "d-north-bj", "d-north-tj", "d-south-gd", "d-south-xn"],
             start=1,

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from crm_common.context import bind
 from crm_common.errors import TooManyRequests, Unauthenticated, ValidationFailed
-from demo.org import DEMO_PASSWORD
+from demo.org import DEMO_PASSWORD, MANAGING, SELLING
 from org.application.sign_in import BAD_CREDENTIALS
 from org.domain.lockout import LockoutPolicy
 from org.hashing import HashCost, Passwords
@@ -48,7 +48,16 @@ def test_sign_in_gives_a_session_with_the_compiled_principal(service, demo, cloc
         "username": "manager01",
         "department_id": "d-east",
         "roles": ["sales_manager"],
-        "permissions": ["customer:export", "customer:merge", "customer:read", "customer:write"],
+        "permissions": sorted(
+            [
+                "customer:export",
+                "customer:merge",
+                "customer:read",
+                "customer:write",
+                *SELLING,
+                *MANAGING,
+            ]
+        ),
         "grants": [
             {"categories": ["A", "VIP"], "departments": ["d-east", "d-east-js", "d-east-sh"]},
             {"owner": "self"},

@@ -22,6 +22,22 @@ CATALOG: dict[str, str] = {
     "customer:transfer": "Transfer a customer out of one's own scope: give it an owner, "
     "department or region one would no longer see it under (recorded in its history)",
     "customer:care-on-behalf": "Record customer care done by another user",
+    "opportunity:read": "See the opportunities of one's data scope: lists, stage history, "
+    "history, competitors and loss reasons",
+    "opportunity:write": "Create opportunities for customers of one's data scope, edit them, "
+    "move them through their stages and close them as won, lost or abandoned",
+    "opportunity:reopen": "Open a won, lost or abandoned opportunity of one's data scope again",
+    "activity:read": "See the activities of one's data scope: lists, calendars, overdue ones",
+    "activity:write": "Plan, complete, reschedule and cancel activities in one's data scope",
+    "expense:read": "See the expenses of one's data scope and their totals",
+    "expense:submit": "Submit sales expenses",
+    "expense:approve": "Approve or reject the expenses waiting for one's decision as the "
+    "manager their approval chain names",
+    "expense:pay": "Mark approved expenses of one's data scope paid",
+    "forecast:read": "See the forecast of one's data scope: weighted pipeline, attainment "
+    "against targets, funnel, days per stage, win rates",
+    "sales:admin": "Administer sales processes, competitors, loss reasons, expense categories "
+    "and sales targets",
     ORG_ADMIN: "Administer departments, regions, people, users, roles and data grants",
     SYSTEM_ADMIN: "Operate the suite: dead letters and other operator tools",
 }
