@@ -23,11 +23,11 @@ import eventlet
 from nameko.extensions import DependencyProvider, SharedExtension
 from werkzeug.wrappers import Request
 
-from crm_common.identity import ServiceCredentials, Trust
+from crm_common.identity import ServiceCredentials, Trust, VerifiedTokens
 from gateway.problems import HttpProblem, unauthenticated
 from gateway.revocation import Revocations
 from gateway.throttle import SignInThrottle
-from gateway.tokens import Caller, InvalidToken, caller_of, token_response
+from gateway.tokens import Caller, InvalidToken, caller_from_claims, token_response
 
 __all__ = ["Caller", "TokenAuthority", "Tokens", "bearer_token"]
 
@@ -54,6 +54,7 @@ class TokenAuthority(SharedExtension):
     """The gateway's keys, revocation list and sign-in throttle, one per gateway process."""
 
     trust: Trust
+    callers: VerifiedTokens[Caller]
     revocations: Revocations
     sign_ins: SignInThrottle
     started_at: int
@@ -62,6 +63,9 @@ class TokenAuthority(SharedExtension):
     def setup(self) -> None:
         config = self.container.config
         self.trust = Trust.from_config(config, signs=True)
+        self.callers = VerifiedTokens(
+            self.trust, lambda token, claims: caller_from_claims(claims, token)
+        )
         self.credentials = ServiceCredentials(self.trust, self.container.service_name, config)
         self.credentials.context_data()  # without a key of its own the gateway cannot sync
         self.revocations = Revocations(self.trust.ttl + self.trust.leeway)
@@ -91,9 +95,10 @@ class TokenAuthority(SharedExtension):
 
     def authenticate(self, request: Request) -> Caller:
         """The caller of ``request``; a 401 problem for a missing, invalid or revoked token,
-        a 503 for a token older than this process while revocations are not loaded yet."""
+        a 503 for a token older than this process while revocations are not loaded yet.
+        The token is verified once (``callers``); revocation is checked on every request."""
         try:
-            caller = caller_of(self.trust, bearer_token(request))
+            caller = self.callers(bearer_token(request))
         except InvalidToken as exc:
             raise unauthenticated(exc.reason) from None
         refusal = self.revocations.refusal(
@@ -124,7 +129,7 @@ class TokenAuthority(SharedExtension):
         if scheme.lower() != "bearer" or not token.strip():
             return
         try:
-            caller = caller_of(self.trust, token.strip())
+            caller = self.callers(token.strip())
         except InvalidToken:
             return
         self.revocations.end_session(caller.session_id)

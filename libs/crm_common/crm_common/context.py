@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from nameko.extensions import DependencyProvider
@@ -140,9 +141,16 @@ def is_public(function: Any) -> bool:
 
 class CallContext(DependencyProvider):
     """Binds the verified caller and request id of each worker's call to its green thread
-    (see the module for who a worker runs as)."""
+    (see the module for who a worker runs as). A token is verified, and its principal read,
+    once per process (``identity.VerifiedTokens``)."""
 
     store = identity.TrustStore()
+
+    @cached_property
+    def principals(self) -> identity.VerifiedTokens[Principal]:
+        return identity.VerifiedTokens(
+            self.store.trust, lambda _token, claims: Principal.from_claims(claims)
+        )
 
     def worker_setup(self, worker_ctx: Any) -> None:
         request_id = worker_ctx.data.get(REQUEST_ID_KEY)
@@ -161,7 +169,7 @@ class CallContext(DependencyProvider):
         if token is None:
             return None, "the call carries no access token"
         try:
-            return Principal.from_claims(identity.verify(self.store.trust, token)), None
+            return self.principals(token), None
         except identity.InvalidToken as exc:
             return None, exc.reason
 

@@ -25,7 +25,10 @@ service into ``DIR/private.jwks`` and ``DIR/public.jwks``, keeping the keys alre
 ``sub``, ``iat`` and ``exp``; any other algorithm (``none``, HS256, RS256…) is refused before
 anything else is read. The gateway passes the caller's access token itself to the services in
 Nameko context data (``ACCESS_TOKEN_KEY``), and every service verifies it
-(``crm_common.context.CallContext``): the services trust the signer, not the gateway.
+(``crm_common.context.CallContext``): the services trust the signer, not the gateway. A process
+verifies a given token once: :class:`VerifiedTokens` keeps what it read from each token that
+verified (the principal, the gateway's caller) until verification would refuse the token for
+its age, so a signed-in user's next calls cost a dictionary look-up, not an EdDSA check.
 
 **Service identity.** Event handlers and timers run as their own service. A service calls
 another as itself (not as the user whose call it is handling) through the ``ServiceIdentity``
@@ -56,11 +59,11 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -77,6 +80,8 @@ REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp")
 DEVELOPMENT = "development"
 DEV_LABEL_PREFIX = "dev"
 SERVICE_TOKEN_TTL = 300
+VERIFIED_TOKENS_KEPT = 4096
+"""How many verified tokens a process keeps what it read from (see :class:`VerifiedTokens`)."""
 
 SERVICE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "gateway": ("org:sessions:read",),
@@ -96,6 +101,8 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_LEEWAY": 30,
 }
 _RESERVED_CLAIMS = frozenset(REQUIRED_CLAIMS) | {"nbf", "jti"}
+
+T = TypeVar("T")
 
 
 class KeyConfigurationError(ValueError):
@@ -355,6 +362,51 @@ def _decode(trust: Trust, token: str, key: Ed25519PublicKey) -> dict[str, Any]:
         raise InvalidToken("the token is not valid yet") from exc
     except jwt.InvalidTokenError as exc:
         raise InvalidToken("the token is not valid") from exc
+
+
+class VerifiedTokens(Generic[T]):
+    """What ``read(token, claims)`` makes of each token that verified, kept by token.
+
+    A token is a signed string: the same string verifies the same way until it is too old.
+    So each token is verified (:func:`verify`) the first time it is presented, and what was
+    read from it is answered again until its ``exp`` plus ``TOKEN_LEEWAY``, the moment
+    :func:`verify` would refuse it; after that it is verified afresh (and refused). A token
+    that fails verification, or that ``read`` refuses with ``InvalidToken``, is never kept.
+    Keys come from the process's :class:`Trust`, read once at start, so a removed kid is
+    refused after the restart that removes it, as before. Revocation is not a property of
+    the token: whoever checks it (the gateway) still checks it on every request. At most
+    ``size`` tokens are kept; the one kept longest is dropped first.
+    """
+
+    def __init__(
+        self,
+        trust: Trust,
+        read: Callable[[str, dict[str, Any]], T],
+        size: int = VERIFIED_TOKENS_KEPT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.trust = trust
+        self.read = read
+        self.size = size
+        self.clock = clock
+        self._kept: dict[str, tuple[float, T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __call__(self, token: Any) -> T:
+        """What ``token`` says; ``InvalidToken`` when it does not verify."""
+        kept = self._kept.get(token) if isinstance(token, str) else None
+        if kept is not None:
+            if self.clock() < kept[0]:
+                return kept[1]
+            del self._kept[token]
+        claims = verify(self.trust, token)
+        value = self.read(token, claims)
+        if len(self._kept) >= self.size:
+            del self._kept[next(iter(self._kept))]
+        self._kept[token] = (claims["exp"] + self.trust.leeway, value)
+        return value
 
 
 # -- Nameko extensions -------------------------------------------------------------------------
