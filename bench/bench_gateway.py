@@ -224,6 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     tool = load.generator(prefer_wrk=not args.python_load)
+    with closing(redis.Redis.from_url(REDIS_URI)) as client:
+        try:
+            client.ping()
+        except redis.RedisError as error:
+            raise SystemExit(
+                f"Redis at {REDIS_URI} does not answer ({error}): the product read needs it "
+                "(set REDIS_URI to use another server)"
+            ) from error
 
     with tempfile.TemporaryDirectory() as tmp:
         suite = Suite(Path(tmp) / "suite", demo=True)
