@@ -48,7 +48,7 @@ INSTALL_STAMP := $(VENV)/.installed-$(call short_hash,$(REQUIREMENT_FILES),$(PAC
 DEMO ?= $(if $(filter-out sqlite:%,$(foreach s,$(DB_SERVICES),$(call db_uri,$(s)))),0,1)
 
 .PHONY: help keys run test lint format bench chaos install venv broker-check broker-check-test broker-check-run migrate \
-	demo lock compose-check clean distclean registry new-service
+	demo lock compose-check clean distclean registry new-service topology
 
 help:
 	@echo "make run            install, migrate, load demo data into an empty db, serve the API on $(API)"
@@ -60,6 +60,7 @@ help:
 	@echo "make migrate        bring each service's database to the newest schema"
 	@echo "make lock           rewrite constraints.txt from what .venv has installed"
 	@echo "make compose-check  validate deploy/docker-compose.yml against the compose spec"
+	@echo "make topology       declare the ERP integration's exchanges and queues on AMQP_URI's vhost"
 	@echo "make new-service NAME=x  scaffold services/x and add it to the registry (services.toml)"
 	@echo "make registry       rewrite the files generated from services.toml (config, compose, SQL)"
 	@echo "make clean          remove var/ (databases, demo data) and caches; distclean also .venv"
@@ -157,6 +158,11 @@ bench: broker-check install
 # is lost or doubled, a committed write cannot be learnt by its client, or a process crashes.
 chaos: broker-check-test install
 	@$(QUIET) $(PY) -m devstack.chaos $(CHAOS_ARGS)
+
+# The ERP integration's exchanges, queues and bindings (devstack/topology.py) on a running
+# broker, as the definitions file gives them to a broker at boot; safe to run again.
+topology: install
+	@$(PY) -m devstack.topology --amqp-uri "$(AMQP_URI)"
 
 # --- the service registry ----------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import topology
+
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY_FILE = "services.toml"
 GATEWAY = "gateway"
@@ -176,8 +178,9 @@ services:
   rabbitmq:
     image: rabbitmq:3.13-management
     hostname: rabbitmq
-    # Users, vhost and permissions come from definitions.json (one user per process, see
-    # README, "Broker users"); rabbitmq.conf loads it at boot.
+    # Users, vhost, permissions and the ERP integration's exchanges and queues come from
+    # definitions.json (one user per process, see README, "Broker users" and "ERP
+    # integration"); rabbitmq.conf loads it at boot.
     ports:
       - "5672:5672"
       # The management UI and API answer on this host only.
@@ -465,6 +468,8 @@ def render_broker_definitions(services: tuple[Service, ...]) -> str:
             | rpc_binding_keys(None if user == GATEWAY else user)
             for user in users
         ],
+        # The ERP integration's exchanges, queues and bindings (devstack/topology.py).
+        **topology.definitions(BROKER_VHOST),
     }
     return json.dumps(definitions, indent=2) + "\n"
 
