@@ -1,0 +1,266 @@
+"""The ERP integration's broker topology on the real RabbitMQ: what ``make topology`` and the
+definitions file declare, that declaring again changes nothing, that ERP events published
+before any service ran wait for it, and that sales' handlers find their queues as
+``crm_common.consumer`` would have declared them."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import amqp
+import pika
+import pytest
+import requests
+from kombu import Connection
+from sqlalchemy import select
+
+from crm_common.consumer import DEFAULT_RETRY_DELAYS, ReceivedEvent, event_handler
+from crm_common.db import Database, SessionScope, engine_for
+from crm_common.kit import ServiceKit
+from devstack import registry, topology
+from tests.support.polling import eventually
+from tests.unit.common.models import Base, InboxEvent, Note
+
+DEFINITIONS = registry.ROOT / "deploy" / "rabbitmq" / "definitions.json"
+
+
+@pytest.fixture
+def management(pytestconfig):
+    base = pytestconfig.getoption("RABBIT_API_URI").rstrip("/")
+
+    def call(method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{base}/api{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    return call
+
+
+def apply_topology(amqp_uri: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devstack.topology", "--amqp-uri", amqp_uri],
+        cwd=registry.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def snapshot(management, vhost: str) -> dict[str, Any]:
+    """What the vhost holds: exchanges, queues with their type and arguments, bindings."""
+    v = quote(vhost, safe="")
+    return {
+        "exchanges": {
+            e["name"]: (e["type"], e["durable"], e["auto_delete"], e["internal"], e["arguments"])
+            for e in management("get", f"/exchanges/{v}")
+            if e["name"] and not e["name"].startswith("amq.")
+        },
+        "queues": {
+            q["name"]: (q.get("type"), q["durable"], q["auto_delete"], q["arguments"])
+            for q in management("get", f"/queues/{v}")
+        },
+        "bindings": sorted(
+            (b["source"], b["destination"], b["routing_key"])
+            for b in management("get", f"/bindings/{v}")
+            if b["source"]
+        ),
+    }
+
+
+def expected_snapshot() -> dict[str, Any]:
+    wanted = topology.topology()
+    return {
+        "exchanges": {e.name: ("topic", True, False, False, {}) for e in wanted.exchanges},
+        "queues": {q.name: ("quorum", True, False, q.arguments) for q in wanted.queues},
+        "bindings": sorted((b.exchange, b.queue, b.routing_key) for b in wanted.bindings),
+    }
+
+
+def message_count(amqp_uri: str, queue: str) -> int:
+    with Connection(amqp_uri) as connection:
+        return int(connection.channel().queue_declare(queue, passive=True).message_count)
+
+
+def publish_as_erp(amqp_uri: str, events: list[dict[str, Any]]) -> None:
+    """Publish as the ERP does (pika, persistent, confirmed, mandatory)."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for envelope in events:
+            channel.basic_publish(
+                exchange=topology.ERP_EXCHANGE,
+                routing_key=envelope["type"],
+                body=json.dumps(envelope).encode(),
+                properties=pika.BasicProperties(
+                    content_type="application/json",
+                    delivery_mode=pika.DeliveryMode.Persistent,
+                    message_id=envelope["event_id"],
+                ),
+                mandatory=True,
+            )
+    finally:
+        connection.close()
+
+
+def erp_event(event_type: str) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "version": 1,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "erp",
+        "data": {},
+    }
+
+
+def test_make_topology_declares_the_erp_exchanges_queues_and_bindings(rabbit_config, management):
+    result = apply_topology(rabbit_config["AMQP_URI"])
+
+    assert result.returncode == 0, result.stderr
+    assert snapshot(management, rabbit_config["vhost"]) == expected_snapshot()
+
+
+def test_the_handler_queues_agree_with_what_the_consumer_declares():
+    delays = tuple(float(part) for part in DEFAULT_RETRY_DELAYS.split(","))
+    assert delays == topology.RETRY_DELAYS
+    queues = {queue.name: queue.arguments for queue in topology.topology().queues}
+    handler = "sales.on_erp_invoice_issued"
+    assert queues[handler] == {"x-queue-type": "quorum"}
+    assert queues["sales.dead-letters"] == {"x-queue-type": "quorum"}
+    assert queues[f"{handler}.retry.10000ms"]["x-dead-letter-routing-key"] == handler
+
+
+def test_applying_again_changes_nothing(rabbit_config, management):
+    assert apply_topology(rabbit_config["AMQP_URI"]).returncode == 0
+    publish_as_erp(rabbit_config["AMQP_URI"], [erp_event("item_updated")])
+    before = snapshot(management, rabbit_config["vhost"])
+
+    again = apply_topology(rabbit_config["AMQP_URI"])
+
+    assert again.returncode == 0, again.stderr
+    assert snapshot(management, rabbit_config["vhost"]) == before
+    assert message_count(rabbit_config["AMQP_URI"], "sales.on_erp_item_updated") == 1
+
+
+def test_a_queue_declared_otherwise_is_reported_and_kept(rabbit_config, management):
+    """A classic queue of the same name (made by an older deployment, say) is not replaced:
+    that would lose its messages."""
+    uri = rabbit_config["AMQP_URI"]
+    with Connection(uri) as connection:
+        channel = connection.channel()
+        channel.queue_declare("sales.on_erp_order_created", durable=True, auto_delete=False)
+        channel.basic_publish(
+            amqp.Message(b"kept"), exchange="", routing_key="sales.on_erp_order_created"
+        )
+
+    result = apply_topology(uri)
+
+    assert result.returncode == 1
+    assert "queue sales.on_erp_order_created exists with other arguments" in result.stderr
+    queues = snapshot(management, rabbit_config["vhost"])["queues"]
+    assert queues["sales.on_erp_order_created"][0] == "classic"
+    assert message_count(uri, "sales.on_erp_order_created") == 1
+
+
+def test_the_definitions_file_gives_a_booting_broker_the_same_topology(rabbit_config, management):
+    """The broker imports the generated file's exchanges, queues and bindings (moved to this
+    test's vhost) into exactly what ``make topology`` declares."""
+    definitions = json.loads(DEFINITIONS.read_text(encoding="utf-8"))
+    assert {k: definitions[k] for k in ("exchanges", "queues", "bindings")} == (
+        topology.definitions(registry.BROKER_VHOST)
+    )
+    vhost = rabbit_config["vhost"]
+    imported = {}
+    for kind in ("exchanges", "queues", "bindings"):
+        imported[kind] = [{**entry, "vhost": vhost} for entry in copy.deepcopy(definitions[kind])]
+
+    management("post", f"/definitions/{quote(vhost, safe='')}", json=imported)
+
+    assert snapshot(management, vhost) == expected_snapshot()
+
+
+def test_an_order_request_the_erp_rejects_goes_to_its_dead_letters(rabbit_config):
+    uri = rabbit_config["AMQP_URI"]
+    assert apply_topology(uri).returncode == 0
+    with Connection(uri) as connection:
+        producer = connection.Producer()
+        for event_type in ("order_confirmed", "order_cancel_requested", "opportunity_won"):
+            producer.publish({"type": event_type}, exchange="sales.events", routing_key=event_type)
+    assert message_count(uri, topology.ERP_QUEUE) == 2
+
+    connection = pika.BlockingConnection(pika.URLParameters(uri))
+    try:
+        channel = connection.channel()
+        method, _, body = channel.basic_get(topology.ERP_QUEUE)
+        channel.basic_nack(method.delivery_tag, requeue=False)
+    finally:
+        connection.close()
+
+    assert json.loads(body) == {"type": "order_confirmed"}
+    eventually(
+        lambda: message_count(uri, topology.ERP_DEAD_LETTERS) == 1, what="a dead-lettered request"
+    )
+    assert message_count(uri, topology.ERP_QUEUE) == 1
+
+
+# -- a service that starts after the ERP has published -------------------------------------
+class ErpStandIn(ServiceKit):
+    """Sales as far as ERP events go: a handler per ERP event type, under the names the
+    topology gives sales' queues, recording what it applied."""
+
+    name = "sales"
+    db = Database(Base)
+    inbox_model = InboxEvent
+
+
+def recorder(event_type: str) -> Any:
+    def handle(self: ErpStandIn, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                session.add(Note(title=f"{event.type}:{event.event_id}"))
+
+    handle.__name__ = f"on_erp_{event_type}"
+    return event_handler("erp", event_type)(handle)
+
+
+for _event_type in topology.ERP_EVENT_TYPES:
+    setattr(ErpStandIn, f"on_erp_{_event_type}", recorder(_event_type))
+
+
+def test_events_published_before_sales_ever_ran_are_all_handled_when_it_starts(
+    rabbit_config, management, container_factory, tmp_path
+):
+    uri = rabbit_config["AMQP_URI"]
+    assert apply_topology(uri).returncode == 0
+    events = [erp_event(t) for t in topology.ERP_EVENT_TYPES for _ in range(3)]
+    publish_as_erp(uri, events)
+    for event_type in topology.ERP_EVENT_TYPES:
+        assert message_count(uri, topology.handler_queue("sales", event_type)) == 3
+    declared = snapshot(management, rabbit_config["vhost"])
+
+    db_uri = f"sqlite:///{tmp_path / 'sales.db'}"
+    Base.metadata.create_all(engine_for(db_uri))
+    container_factory(ErpStandIn, {**rabbit_config, "DB_URIS": {"sales": db_uri}}).start()
+
+    def applied() -> list[str]:
+        with SessionScope(engine_for(db_uri)).session() as session:
+            return sorted(session.scalars(select(Note.title)))
+
+    expected = sorted(f"{e['type']}:{e['event_id']}" for e in events)
+    eventually(lambda: applied() == expected, timeout=30, what="every waiting event applied")
+    after = snapshot(management, rabbit_config["vhost"])
+    for kind in ("exchanges", "queues"):
+        kept = {k: v for k, v in after[kind].items() if k in declared[kind]}
+        assert kept == declared[kind], kind
+    topology_queues = {queue.name for queue in topology.topology().queues}
+    started = {name for name in after["queues"] if name.startswith("sales.")} - topology_queues
+    assert started == set(), "the consumer declared queues the topology does not have"
+    assert all(message_count(uri, q) == 0 for q in topology_queues if q.startswith("sales."))
