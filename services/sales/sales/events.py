@@ -10,7 +10,11 @@ define: until then a schema says only that the record is there.
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
+
+from sales.schemas.opportunities import OpportunitySchema
 
 OPPORTUNITY_CREATED = "opportunity_created"
 OPPORTUNITY_UPDATED = "opportunity_updated"
@@ -28,8 +32,17 @@ EXPENSE_PAID = "expense_paid"
 
 
 # -- opportunity events
+class FieldChangeSchema(Schema):
+    field = fields.String(required=True)
+    old = fields.Raw(allow_none=True)
+    new = fields.Raw(allow_none=True)
+
+
 class OpportunityEventSchema(Schema):
-    opportunity = fields.Dict(required=True)
+    """The opportunity as it is after the change, as ``GET /api/opportunities/{id}`` shows
+    it (with its contacts, lines and competitors)."""
+
+    opportunity = fields.Nested(OpportunitySchema, required=True)
 
 
 class OpportunityCreatedSchema(OpportunityEventSchema):
@@ -37,12 +50,13 @@ class OpportunityCreatedSchema(OpportunityEventSchema):
 
 
 class OpportunityUpdatedSchema(OpportunityEventSchema):
-    pass
+    changes = fields.List(fields.Nested(FieldChangeSchema), required=True)
 
 
 class OpportunityStageChangedSchema(OpportunityEventSchema):
     from_stage = fields.String(required=True)
     to_stage = fields.String(required=True)
+    reason = fields.String(allow_none=True)
 
 
 class OpportunityWonSchema(OpportunityEventSchema):
@@ -50,7 +64,8 @@ class OpportunityWonSchema(OpportunityEventSchema):
 
 
 class OpportunityLostSchema(OpportunityEventSchema):
-    pass
+    """The loss reason and the competitor that won are the opportunity's ``loss_reason`` and
+    ``won_competitor_id``."""
 
 
 class OpportunityAbandonedSchema(OpportunityEventSchema):
@@ -70,6 +85,41 @@ OPPORTUNITY_EVENT_SCHEMAS: dict[str, type[Schema]] = {
     OPPORTUNITY_ABANDONED: OpportunityAbandonedSchema,
     OPPORTUNITY_REOPENED: OpportunityReopenedSchema,
 }
+STATUS_EVENTS = {
+    "won": OPPORTUNITY_WON,
+    "lost": OPPORTUNITY_LOST,
+    "abandoned": OPPORTUNITY_ABANDONED,
+    "open": OPPORTUNITY_REOPENED,
+}
+"""The event of an opportunity entering each status."""
+
+
+def opportunity_created(opportunity: dict[str, Any]) -> dict[str, Any]:
+    return {"opportunity": opportunity}
+
+
+def opportunity_updated(
+    opportunity: dict[str, Any], changes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {"opportunity": opportunity, "changes": changes}
+
+
+def opportunity_stage_changed(
+    opportunity: dict[str, Any], from_stage: str, to_stage: str, reason: str | None
+) -> dict[str, Any]:
+    return {
+        "opportunity": opportunity,
+        "from_stage": from_stage,
+        "to_stage": to_stage,
+        "reason": reason,
+    }
+
+
+def opportunity_status_changed(opportunity: dict[str, Any]) -> dict[str, Any]:
+    """The data of ``opportunity_won``, ``_lost``, ``_abandoned`` and ``_reopened``."""
+    return {"opportunity": opportunity}
+
+
 # -- end opportunity events
 
 

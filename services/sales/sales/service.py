@@ -24,11 +24,17 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from crm_common import kit
+from crm_common.application import read_only, unit_of_work
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
+from crm_common.entrypoints import rpc
 from crm_common.identity import ServiceCredentials, ServiceIdentity
+from crm_common.models import utcnow
 from crm_common.outbox import Outbox
 from sales.application.catch_up import CatchUp
+from sales.application.competitors import Competitors, LossReasons
+from sales.application.opportunities import Opportunities
+from sales.application.processes import SEED_CHECK_SECONDS, Processes, seed_defaults
 from sales.application.read_models import ReadModels
 from sales.events import EVENT_SCHEMAS
 from sales.models import Base, InboxEvent, OutboxMessage
@@ -121,6 +127,152 @@ class SalesService(kit.ServiceKit):
                 ReadModels(session).keep_region(event.data.get("region"))
 
     # -- opportunities, processes and competitors --------------------------------------------
+    @rpc
+    def create_opportunity(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Opportunities(context).create(data)
+
+    @rpc
+    def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Opportunities(context).get(opportunity_id)
+
+    @rpc
+    def list_opportunities(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Opportunities(context).list(query)
+
+    @rpc
+    def update_opportunity(
+        self, opportunity_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Opportunities(context).update(opportunity_id, changes, expected_version)
+
+    @rpc
+    def move_opportunity_stage(
+        self, opportunity_id: str, data: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Opportunities(context).move(opportunity_id, data, expected_version)
+
+    @rpc
+    def win_opportunity(
+        self, opportunity_id: str, data: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Opportunities(context).win(opportunity_id, data, expected_version)
+
+    @rpc
+    def lose_opportunity(
+        self, opportunity_id: str, data: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Opportunities(context).lose(opportunity_id, data, expected_version)
+
+    @rpc
+    def abandon_opportunity(
+        self, opportunity_id: str, data: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Opportunities(context).abandon(opportunity_id, data, expected_version)
+
+    @rpc
+    def reopen_opportunity(
+        self, opportunity_id: str, data: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Opportunities(context).reopen(opportunity_id, data, expected_version)
+
+    @rpc
+    def opportunity_stages(self, opportunity_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Opportunities(context).stages(opportunity_id)
+
+    @rpc
+    def opportunity_history(
+        self, opportunity_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Opportunities(context).history(opportunity_id, cursor, limit)
+
+    @rpc
+    def list_sales_processes(self, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with read_only(self.db) as context:
+            return Processes(context).list(query)
+
+    @rpc
+    def get_sales_process(self, process_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Processes(context).get(process_id)
+
+    @rpc
+    def create_sales_process(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Processes(context).create(data)
+
+    @rpc
+    def update_sales_process(
+        self, process_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Processes(context).update(process_id, changes, expected_version)
+
+    @rpc
+    def list_competitors(self, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with read_only(self.db) as context:
+            return Competitors(context).list(query)
+
+    @rpc
+    def get_competitor(self, competitor_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Competitors(context).get(competitor_id)
+
+    @rpc
+    def create_competitor(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Competitors(context).create(data)
+
+    @rpc
+    def update_competitor(
+        self, competitor_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Competitors(context).update(competitor_id, changes, expected_version)
+
+    @rpc
+    def delete_competitor(self, competitor_id: str) -> None:
+        with unit_of_work(self.db, self.outbox) as context:
+            Competitors(context).delete(competitor_id)
+
+    @rpc
+    def list_loss_reasons(self, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with read_only(self.db) as context:
+            return LossReasons(context).list(query)
+
+    @rpc
+    def create_loss_reason(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return LossReasons(context).create(data)
+
+    @rpc
+    def update_loss_reason(self, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return LossReasons(context).update(code, changes)
+
+    @rpc
+    def delete_loss_reason(self, code: str) -> None:
+        with unit_of_work(self.db, self.outbox) as context:
+            LossReasons(context).delete(code)
+
+    @timer(interval=SEED_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def seed_sales_defaults(self) -> None:
+        """The standard sales process and the default loss reasons, in a database without
+        them (see ``application.processes.seed_defaults``)."""
+        with self.db.session() as session:
+            if seed_defaults(session, utcnow()):
+                log.info("the standard sales process is stored")
+
     # -- end opportunities ----------------------------------------------------------------------
 
     # -- activities, expenses, targets and forecast -------------------------------------------

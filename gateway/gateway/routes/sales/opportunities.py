@@ -1,7 +1,276 @@
-"""Sales routes: opportunities."""
+"""Sales routes: opportunities (商机), sales processes (销售流程), competitors (竞争对手) and
+loss reasons."""
 
 from __future__ import annotations
 
-from gateway.table import Row
+from gateway.table import Body, Changes, Page, Path, Query, Row, Version
 
-ROWS: tuple[Row, ...] = ()
+OPPORTUNITY = Path("opportunity_id")
+OPPORTUNITIES = ("opportunities",)
+PROCESSES = ("sales processes",)
+MASTER_LISTS = ("competitors and loss reasons",)
+VERSIONED = "(optimistic locking: If-Match or body version)"
+CHANGE = (OPPORTUNITY, Changes())
+AT_VERSION = {"expected_version": Version()}
+
+
+def _action(action: str, rpc: str, summary: str, body: str, errors: tuple[int, ...]) -> Row:
+    """A POST that changes an opportunity's stage or status and answers with it."""
+    return Row(
+        "POST",
+        f"/api/opportunities/<opportunity_id>/{action}",
+        rpc,
+        CHANGE,
+        AT_VERSION,
+        summary=f"{summary} {VERSIONED}",
+        tags=OPPORTUNITIES,
+        body=body,
+        response="Opportunity",
+        errors=errors,
+    )
+
+
+ROWS: tuple[Row, ...] = (
+    Row(
+        "GET",
+        "/api/opportunities",
+        "list_opportunities",
+        (Query(),),
+        summary="Search and list opportunities (idle_days: open ones with no activity done "
+        "for that many days)",
+        tags=OPPORTUNITIES,
+        shape="page",
+        response="Opportunity",
+        query="OpportunityQuery",
+    ),
+    Row(
+        "POST",
+        "/api/opportunities",
+        "create_opportunity",
+        (Body(),),
+        summary="Open an opportunity for a customer you can see, in the first stage of its process",
+        tags=OPPORTUNITIES,
+        body="OpportunityInput",
+        response="Opportunity",
+        status=201,
+        location="/api/opportunities/{id}",
+    ),
+    Row(
+        "GET",
+        "/api/opportunities/<opportunity_id>",
+        "get_opportunity",
+        (OPPORTUNITY,),
+        summary="Get an opportunity with its contacts, product lines and competitors",
+        tags=OPPORTUNITIES,
+        response="Opportunity",
+    ),
+    Row(
+        "PATCH",
+        "/api/opportunities/<opportunity_id>",
+        "update_opportunity",
+        CHANGE,
+        AT_VERSION,
+        summary=f"Change an opportunity {VERSIONED}",
+        description="Contacts, lines and competitors sent replace the whole list. Once won, "
+        "lost or abandoned only its name, description, tags, sources, owner and department "
+        "change.",
+        tags=OPPORTUNITIES,
+        body="OpportunityInput",
+        response="Opportunity",
+        errors=(409,),
+    ),
+    _action(
+        "stage",
+        "move_opportunity_stage",
+        "Move an opportunity to another stage: the fields the stages entered require must be "
+        "filled, a move back needs a reason, skipping needs a process that allows it",
+        "StageMoveInput",
+        (409,),
+    ),
+    _action("win", "win_opportunity", "Win an opportunity", "WinInput", (409,)),
+    _action(
+        "lose",
+        "lose_opportunity",
+        "Lose an opportunity, with a loss reason and the competitor that won",
+        "LoseInput",
+        (409,),
+    ),
+    _action("abandon", "abandon_opportunity", "Abandon an opportunity", "AbandonInput", (409,)),
+    _action(
+        "reopen",
+        "reopen_opportunity",
+        "Reopen a won, lost or abandoned opportunity (needs opportunity:reopen)",
+        "ReopenInput",
+        (409,),
+    ),
+    Row(
+        "GET",
+        "/api/opportunities/<opportunity_id>/stages",
+        "opportunity_stages",
+        (OPPORTUNITY,),
+        summary="The stages an opportunity went through: entered, left, days in each",
+        tags=OPPORTUNITIES,
+        shape="object",
+        response="StageHistory",
+    ),
+    Row(
+        "GET",
+        "/api/opportunities/<opportunity_id>/history",
+        "opportunity_history",
+        (OPPORTUNITY,),
+        {"cursor": Page("cursor"), "limit": Page("limit")},
+        summary="Who changed which field of an opportunity, from what to what, and when",
+        tags=OPPORTUNITIES,
+        params=("cursor", "limit"),
+        shape="page",
+        response="HistoryEntry",
+    ),
+    # sales processes
+    Row(
+        "GET",
+        "/api/sales/processes",
+        "list_sales_processes",
+        (Query(),),
+        summary="The sales processes (current revisions) with their stages",
+        tags=PROCESSES,
+        shape="items",
+        response="SalesProcess",
+        query="SalesProcessQuery",
+    ),
+    Row(
+        "POST",
+        "/api/sales/processes",
+        "create_sales_process",
+        (Body(),),
+        summary="Define a sales process (sales:admin)",
+        tags=PROCESSES,
+        body="SalesProcessInput",
+        response="SalesProcess",
+        status=201,
+        location="/api/sales/processes/{id}",
+    ),
+    Row(
+        "GET",
+        "/api/sales/processes/<process_id>",
+        "get_sales_process",
+        (Path("process_id"),),
+        summary="Get a revision of a sales process",
+        tags=PROCESSES,
+        response="SalesProcess",
+    ),
+    Row(
+        "PATCH",
+        "/api/sales/processes/<process_id>",
+        "update_sales_process",
+        (Path("process_id"), Changes()),
+        AT_VERSION,
+        summary=f"Revise a sales process (sales:admin) {VERSIONED}",
+        description="The answer is a new revision with a new id; opportunities keep following "
+        "the revision they were opened in.",
+        tags=PROCESSES,
+        body="SalesProcessInput",
+        response="SalesProcess",
+        errors=(409,),
+    ),
+    # competitors and loss reasons
+    Row(
+        "GET",
+        "/api/competitors",
+        "list_competitors",
+        (Query(),),
+        summary="The competitors (active ones unless include_inactive)",
+        tags=MASTER_LISTS,
+        shape="items",
+        response="Competitor",
+        query="MasterListQuery",
+    ),
+    Row(
+        "POST",
+        "/api/competitors",
+        "create_competitor",
+        (Body(),),
+        summary="Add a competitor (sales:admin)",
+        tags=MASTER_LISTS,
+        body="CompetitorInput",
+        response="Competitor",
+        status=201,
+        location="/api/competitors/{id}",
+    ),
+    Row(
+        "GET",
+        "/api/competitors/<competitor_id>",
+        "get_competitor",
+        (Path("competitor_id"),),
+        summary="Get a competitor",
+        tags=MASTER_LISTS,
+        response="Competitor",
+    ),
+    Row(
+        "PATCH",
+        "/api/competitors/<competitor_id>",
+        "update_competitor",
+        (Path("competitor_id"), Changes()),
+        AT_VERSION,
+        summary=f"Change a competitor (sales:admin) {VERSIONED}",
+        tags=MASTER_LISTS,
+        body="CompetitorInput",
+        response="Competitor",
+    ),
+    Row(
+        "DELETE",
+        "/api/competitors/<competitor_id>",
+        "delete_competitor",
+        (Path("competitor_id"),),
+        summary="Delete a competitor no opportunity names (sales:admin); else deactivate it",
+        tags=MASTER_LISTS,
+        shape="none",
+        status=204,
+        errors=(409,),
+    ),
+    Row(
+        "GET",
+        "/api/sales/loss-reasons",
+        "list_loss_reasons",
+        (Query(),),
+        summary="The loss reasons (active ones unless include_inactive)",
+        tags=MASTER_LISTS,
+        shape="items",
+        response="LossReason",
+        query="MasterListQuery",
+    ),
+    Row(
+        "POST",
+        "/api/sales/loss-reasons",
+        "create_loss_reason",
+        (Body(),),
+        summary="Add a loss reason (sales:admin)",
+        tags=MASTER_LISTS,
+        body="LossReasonInput",
+        response="LossReason",
+        shape="object",
+        status=201,
+    ),
+    Row(
+        "PATCH",
+        "/api/sales/loss-reasons/<code>",
+        "update_loss_reason",
+        (Path("code"), Body()),
+        summary="Rename, deactivate or reactivate a loss reason (sales:admin)",
+        tags=MASTER_LISTS,
+        body="LossReasonChanges",
+        response="LossReason",
+        shape="object",
+    ),
+    Row(
+        "DELETE",
+        "/api/sales/loss-reasons/<code>",
+        "delete_loss_reason",
+        (Path("code"),),
+        summary="Delete a loss reason no opportunity was lost for (sales:admin); else "
+        "deactivate it",
+        tags=MASTER_LISTS,
+        shape="none",
+        status=204,
+        errors=(409,),
+    ),
+)

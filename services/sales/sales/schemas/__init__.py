@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
+from sales.schemas import opportunities
 from sales.schemas.common import RecordSchema
 
 PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "Record": RecordSchema,
+    **opportunities.PUBLIC_SCHEMAS,
 }

@@ -1,0 +1,57 @@
+"""Sales service methods run through nameko's worker_factory on a fresh SQLite database whose
+copies of org and customer hold the sample organisation (``sample_org``)."""
+
+from __future__ import annotations
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from crm_common.context import bind
+from crm_common.db import SessionScope, engine_for
+from crm_common.outbox import OutboxWriter
+from sales.models import Base, OutboxMessage
+from sales.service import SalesService
+from tests.fixtures import outbox_reader
+
+from .sample_org import SALES, seed
+
+
+@pytest.fixture
+def db(sqlite_uri):
+    engine = engine_for(sqlite_uri)
+    Base.metadata.create_all(engine)
+    scope = SessionScope(engine)
+    with scope.session() as session:
+        seed(session)
+    return scope
+
+
+@pytest.fixture
+def principal():
+    """Calls are made as 张伟 (``sample_org.SALES``) unless a test acts as someone else."""
+    bind(SALES, "req-test")
+    yield SALES
+    bind(None, None)
+
+
+@pytest.fixture
+def act_as():
+    """Make the following service calls as ``principal`` (the test's principal is restored
+    afterwards by the ``principal`` fixture's teardown)."""
+
+    def act(principal):
+        bind(principal, "req-test")
+        return principal
+
+    return act
+
+
+@pytest.fixture
+def service(db, principal):
+    return worker_factory(SalesService, db=db, outbox=OutboxWriter(OutboxMessage, "sales"))
+
+
+@pytest.fixture
+def outbox_events(db):
+    """The (type, data) of every event written to the outbox so far, oldest first."""
+    return outbox_reader(db, OutboxMessage)
