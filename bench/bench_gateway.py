@@ -185,30 +185,37 @@ def schedule(routes: list[Route], rounds: int) -> Iterator[tuple[int, list[tuple
 
 
 def goals(totals: dict[str, load.Result]) -> list[Goal]:
+    """The issue's goals on requests/s; each ratio also by serving CPU per request, which
+    other work on the machine disturbs less (the same ratio when CPU is the only limit)."""
     echo, product = totals[ECHO], totals[PRODUCT]
+
+    def ratio(route: load.Result, reference: load.Result, least: float, title: str) -> Goal:
+        by_cpu = _cpu_ratio(route, reference)
+        return Goal(
+            route.name,
+            f"x{route.throughput / reference.throughput:.2f} {title} >= {least:g}{by_cpu}",
+            route.throughput >= least * reference.throughput,
+        )
+
     get = totals[GET]
-    found = [
-        Goal(
-            GET,
-            f"x{get.throughput / echo.throughput:.2f} echo >= 0.8",
-            get.throughput >= 0.8 * echo.throughput,
-        ),
-        Goal(
-            GET,
-            f"x{get.throughput / product.throughput:.2f} product >= 1.0",
-            get.throughput >= product.throughput,
-        ),
+    return [
+        ratio(get, echo, 0.8, "echo"),
+        ratio(get, product, 1.0, "product"),
         Goal(
             GET,
             f"p99 {get.p99_ms:.1f} ms <= 2x echo's {echo.p99_ms:.1f} ms",
             get.p99_ms <= 2 * echo.p99_ms,
         ),
+        ratio(totals[f"{LIST} (sales01)"], echo, 0.6, "echo"),
+        ratio(totals[f"{LIST} (admin)"], echo, 0.6, "echo"),
     ]
-    for name in (f"{LIST} (sales01)", f"{LIST} (admin)"):
-        listed = totals[name]
-        ratio = listed.throughput / echo.throughput
-        found.append(Goal(name, f"x{ratio:.2f} echo >= 0.6", ratio >= 0.6))
-    return found
+
+
+def _cpu_ratio(route: load.Result, reference: load.Result) -> str:
+    mine, theirs = route.server_cpu_ms_per_request, reference.server_cpu_ms_per_request
+    if not mine or not theirs:
+        return ""
+    return f" (by CPU per request: x{theirs / mine:.2f})"
 
 
 def main(argv: list[str] | None = None) -> None:
