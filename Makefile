@@ -55,7 +55,7 @@ help:
 	@echo "make test           install, then ruff, mypy (crm_common) and the whole pytest suite"
 	@echo "make lint           ruff check, ruff format --check, mypy --strict on crm_common"
 	@echo "make format         ruff format and ruff check --fix"
-	@echo "make bench          run the benchmarks in bench/ (prints figures; needs RabbitMQ)"
+	@echo "make bench          run the benchmarks in bench/ (prints figures; RabbitMQ, PostgreSQL, Redis)"
 	@echo "make chaos          broker cut, black hole, SIGKILL, DB lock under load (prints a table)"
 	@echo "make migrate        bring each service's database to the newest schema"
 	@echo "make lock           rewrite constraints.txt from what .venv has installed"
@@ -145,7 +145,7 @@ test: broker-check-test install lint
 compose-check: install
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/docker-compose.yml
 
-bench: broker-check install
+bench: broker-check-test install
 	@command -v wrk >/dev/null || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; } \
 		|| echo "wrk could not be installed: the benchmarks fall back to Python load"
 	@found=0; for script in bench/bench_*.py; do \
