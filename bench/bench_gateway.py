@@ -319,7 +319,10 @@ def report(routes: list[Route], results: dict[str, list[load.Result]]) -> None:
     """Every route over all rounds, the references' drift, and the goals."""
     totals = {name: load.combine(runs, name) for name, runs in results.items()}
     rounds = len(results[ECHO]) // 2
-    print(f"\n# all {rounds} round(s): each route's requests over its seconds")
+    print(
+        f"\n# all {rounds} round(s): each route's requests over its seconds; percentiles: "
+        "the runs' own, weighted by their requests"
+    )
     print(COLUMNS)
     for route in routes:
         print(totals[route.name].row(totals[ECHO], totals[PRODUCT]))

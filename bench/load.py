@@ -98,19 +98,15 @@ def combine(results: Sequence[Result], name: str | None = None) -> Result:
     """Several runs of one route as one row: requests and seconds add up; the percentiles are
     the runs' own, weighted by their requests (wrk reports percentiles, not samples)."""
     total = sum(r.requests for r in results) or 1
-
-    def weighted(figure: float | None, result: Result) -> float:
-        return (figure or 0.0) * result.requests / total
-
     cpu = [r.server_cpu_seconds for r in results]
     return Result(
         name or results[0].name,
         sum(r.requests for r in results),
         sum(r.failed for r in results),
         sum(r.seconds for r in results),
-        sum(weighted(r.p50_ms, r) for r in results),
-        sum(weighted(r.p95_ms, r) for r in results),
-        sum(weighted(r.p99_ms, r) for r in results),
+        sum(r.p50_ms * r.requests for r in results) / total,
+        sum(r.p95_ms * r.requests for r in results) / total,
+        sum(r.p99_ms * r.requests for r in results) / total,
         sum(r.generator_cpu_seconds for r in results),
         None if None in cpu else sum(c or 0.0 for c in cpu),
     )
