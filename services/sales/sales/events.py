@@ -4,8 +4,7 @@ fields they do not know.
 
 Each event has a schema class of its own. Opportunity events carry the opportunity as it is
 after the change, ``opportunity_stage_changed`` also the stage it left and the one it entered;
-activity and expense events carry the record. The records' fields are the use cases' to
-define: until then a schema says only that the record is there.
+activity and expense events carry the record as the API shows it (``Activity``, ``Expense``).
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from typing import Any
 
 from marshmallow import Schema, fields
 
+from sales.schemas.activities import ActivitySchema
+from sales.schemas.expenses import ExpenseSchema
 from sales.schemas.opportunities import OpportunitySchema
 
 OPPORTUNITY_CREATED = "opportunity_created"
@@ -125,35 +126,36 @@ def opportunity_status_changed(opportunity: dict[str, Any]) -> dict[str, Any]:
 
 # -- activity and expense events
 class ActivityEventSchema(Schema):
-    activity = fields.Dict(required=True)
+    activity = fields.Nested(ActivitySchema, required=True)
 
 
 class ActivityPlannedSchema(ActivityEventSchema):
-    pass
+    """A planned activity was added."""
 
 
 class ActivityCompletedSchema(ActivityEventSchema):
-    pass
+    """An activity was done: completed, or logged as done straight away."""
 
 
 class ExpenseEventSchema(Schema):
-    expense = fields.Dict(required=True)
+    expense = fields.Nested(ExpenseSchema, required=True)
 
 
 class ExpenseSubmittedSchema(ExpenseEventSchema):
-    pass
+    """An expense waits for its first approver (``expense.waiting_for``)."""
 
 
 class ExpenseApprovedSchema(ExpenseEventSchema):
-    pass
+    """One level approved: ``expense.status`` is ``approved`` after the last level, else
+    ``submitted`` with ``waiting_for`` the next approver."""
 
 
 class ExpenseRejectedSchema(ExpenseEventSchema):
-    pass
+    """An approver rejected the expense, with a comment."""
 
 
 class ExpensePaidSchema(ExpenseEventSchema):
-    pass
+    """An approved expense was paid."""
 
 
 ACTIVITY_EVENT_SCHEMAS: dict[str, type[Schema]] = {
@@ -164,6 +166,16 @@ ACTIVITY_EVENT_SCHEMAS: dict[str, type[Schema]] = {
     EXPENSE_REJECTED: ExpenseRejectedSchema,
     EXPENSE_PAID: ExpensePaidSchema,
 }
+
+
+def activity_event(activity: dict[str, Any]) -> dict[str, Any]:
+    return {"activity": activity}
+
+
+def expense_event(expense: dict[str, Any]) -> dict[str, Any]:
+    return {"expense": expense}
+
+
 # -- end activity and expense events
 
 

@@ -31,11 +31,16 @@ from crm_common.entrypoints import rpc
 from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.models import utcnow
 from crm_common.outbox import Outbox
+from sales.application.activities import Activities
 from sales.application.catch_up import CatchUp
 from sales.application.competitors import Competitors, LossReasons
+from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
+from sales.application.forecast import Forecast
 from sales.application.opportunities import Opportunities
 from sales.application.processes import SEED_CHECK_SECONDS, Processes, seed_defaults
 from sales.application.read_models import ReadModels
+from sales.application.targets import Targets
+from sales.domain.money import Money
 from sales.events import EVENT_SCHEMAS
 from sales.models import Base, InboxEvent, OutboxMessage
 from sales.schemas import PUBLIC_SCHEMAS
@@ -276,6 +281,185 @@ class SalesService(kit.ServiceKit):
     # -- end opportunities ----------------------------------------------------------------------
 
     # -- activities, expenses, targets and forecast -------------------------------------------
+    second_level_amount: Money = SecondLevelAmount()
+
+    @rpc
+    def plan_activity(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Activities(context).plan(data)
+
+    @rpc
+    def get_activity(self, activity_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Activities(context).get(activity_id)
+
+    @rpc
+    def update_activity(
+        self, activity_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Activities(context).update(activity_id, changes, expected_version)
+
+    @rpc
+    def complete_activity(self, activity_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Activities(context).complete(activity_id, data)
+
+    @rpc
+    def cancel_activity(self, activity_id: str) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Activities(context).cancel(activity_id)
+
+    @rpc
+    def replan_activity(
+        self, activity_id: str, data: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Activities(context).replan(activity_id, data, expected_version)
+
+    @rpc
+    def check_in_activity(self, activity_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Activities(context).check_in(activity_id, data)
+
+    @rpc
+    def list_activities(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Activities(context).list(query)
+
+    @rpc
+    def activity_calendar(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Activities(context).calendar(query)
+
+    @rpc
+    def overdue_activities(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Activities(context).overdue(query)
+
+    @rpc
+    def activity_history(
+        self, activity_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Activities(context).history_of(activity_id, cursor, limit)
+
+    @rpc
+    def submit_expense(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Expenses(context, self.second_level_amount).submit(data)
+
+    @rpc
+    def get_expense(self, expense_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Expenses(context).get(expense_id)
+
+    @rpc
+    def approve_expense(
+        self, expense_id: str, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Expenses(context).approve(expense_id, data)
+
+    @rpc
+    def reject_expense(self, expense_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Expenses(context).reject(expense_id, data)
+
+    @rpc
+    def pay_expense(self, expense_id: str) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Expenses(context).pay(expense_id)
+
+    @rpc
+    def list_expenses(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Expenses(context).list(query)
+
+    @rpc
+    def expense_totals(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Expenses(context).totals(query)
+
+    @rpc
+    def cost_of_sale(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Expenses(context).cost_of_sale(query)
+
+    @rpc
+    def expense_history(
+        self, expense_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Expenses(context).history_of(expense_id, cursor, limit)
+
+    @rpc
+    def list_expense_categories(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return ExpenseCategories(context).list(query)
+
+    @rpc
+    def create_expense_category(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return ExpenseCategories(context).create(data)
+
+    @rpc
+    def update_expense_category(self, code: str, changes: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return ExpenseCategories(context).update(code, changes)
+
+    @rpc
+    def create_target(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Targets(context).create(data)
+
+    @rpc
+    def get_target(self, target_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Targets(context).get(target_id)
+
+    @rpc
+    def update_target(
+        self, target_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Targets(context).update(target_id, changes, expected_version)
+
+    @rpc
+    def delete_target(self, target_id: str) -> None:
+        with unit_of_work(self.db, self.outbox) as context:
+            Targets(context).delete(target_id)
+
+    @rpc
+    def list_targets(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Targets(context).list(query)
+
+    @rpc
+    def forecast_pipeline(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Forecast(context).pipeline(query)
+
+    @rpc
+    def forecast_attainment(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Forecast(context).attainment(query)
+
+    @rpc
+    def forecast_funnel(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Forecast(context).funnel(query)
+
+    @rpc
+    def forecast_stage_durations(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Forecast(context).stage_durations(query)
+
+    @rpc
+    def forecast_win_rates(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Forecast(context).win_rates(query)
+
     # -- end activities -------------------------------------------------------------------------
 
     @timer(interval=CATCH_UP_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
-from sales.schemas import opportunities
+from sales.schemas import activities, expenses, forecast, opportunities, targets
 from sales.schemas.common import RecordSchema
 
 PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "Record": RecordSchema,
     **opportunities.PUBLIC_SCHEMAS,
+    **activities.PUBLIC_SCHEMAS,
+    **expenses.PUBLIC_SCHEMAS,
+    **targets.PUBLIC_SCHEMAS,
+    **forecast.PUBLIC_SCHEMAS,
 }
