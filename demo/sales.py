@@ -7,8 +7,8 @@ holds no opportunity yet, loads the same data set every time (seeded random):
   the customer book (customers, contacts), exactly as org's and customer's snapshots would
   bring them (same records, same versions), so the pipeline is usable before the catch-up ran;
   the catch-up still runs and finds nothing newer;
-- the standard sales process (``STANDARD_STAGES``) unless a current one of that code exists,
-  competitors, loss reasons and expense categories, each added only where missing;
+- the standard sales process and the default loss reasons as the service stores them on its
+  first start (unless they exist), competitors and expense categories where missing;
 - about 400 opportunities over the demo customers, owned like their customers, with stage
   history moved through the domain's own rules (required fields, moves back with a reason,
   closing as won, lost or abandoned), product lines, contacts and competitors;
@@ -45,6 +45,10 @@ from customer.schemas import ContactSchema, CustomerSchema
 from demo import customer as customer_demo
 from demo import load_once
 from demo import org as org_demo
+from sales.application.competitors import DEFAULT_LOSS_REASONS
+from sales.application.processes import STANDARD_CODE as PROCESS_CODE
+from sales.application.processes import STANDARD_NAME as PROCESS_NAME
+from sales.application.processes import seed_defaults
 from sales.application.read_models import ReadModels
 from sales.domain.activities import (
     ActivityStatus,
@@ -114,8 +118,6 @@ DEMO_NOW = datetime(2026, 11, 30, 1, 30, tzinfo=UTC)
 HISTORY_DAYS = 365
 OPPORTUNITY_COUNT = 400
 TARGET_YEAR = 2026
-PROCESS_CODE = "standard"
-PROCESS_NAME = "标准销售流程"
 IDS = uuid.UUID("6f1c2a1e-5b0d-4c1e-9a57-2f4d8e0b6a10")
 """The namespace of the master records' ids (the same ids every time)."""
 
@@ -172,17 +174,11 @@ COMPETITORS = (
     ),
 )
 
-LOSS_REASONS = (
-    ("price", "价格偏高"),
-    ("competitor_relationship", "竞争对手客户关系更好"),
-    ("delivery", "交期不满足"),
-    ("specification", "技术方案不符合要求"),
-    ("budget_cut", "客户预算取消或削减"),
-    ("no_decision", "客户暂缓，项目未立项"),
-    ("other", "其他"),
-)
-LOSS_WEIGHTS = (34, 20, 12, 12, 10, 8, 4)
-LOST_TO_COMPETITOR = ("price", "competitor_relationship", "delivery", "specification")
+LOSS_WEIGHTS = {"price": 34, "relationship": 20, "product_fit": 14, "budget": 10, "timing": 8}
+"""How often each loss reason is given (others: ``OTHER_LOSS_WEIGHT``)."""
+OTHER_LOSS_WEIGHT = 5
+LOST_TO_COMPETITOR = ("price", "relationship", "product_fit")
+"""Loss reasons that name the competitor who won, when the deal had one."""
 COMPETITOR_NOTES = ("报价低于我司", "与采购经理关系好", "交期承诺更短", "")
 
 # -- the product lines customers of each industry ask for ---------------------------------------
@@ -406,6 +402,12 @@ EXPENSE_REMARKS = {
 FESTIVAL_GIFT_DAYS = ((date(2026, 2, 4), date(2026, 2, 12)), (date(2026, 9, 16), date(2026, 9, 23)))
 REJECTIONS = ("发票抬头有误，请重新开具后提交", "超出招待标准，请说明原因", "未关联客户拜访记录")
 PAID_AFTER_DAYS = (3, 15)
+EXPENSE_OUTCOMES = (
+    (14, (("submitted", 70), ("approved", 20), ("rejected", 10))),
+    (45, (("approved", 45), ("paid", 45), ("rejected", 10))),
+    (HISTORY_DAYS * 2, (("paid", 85), ("rejected", 10), ("approved", 5))),
+)
+"""What became of an expense, by the days since it was submitted (fewer than the number)."""
 SEASONALITY = {
     1: "0.9",
     2: "0.6",
@@ -481,7 +483,7 @@ def standard_masters() -> Masters:
     return Masters(
         process=standard_process(),
         competitor_ids={row[0]: master_id("competitor", row[0]) for row in COMPETITORS},
-        loss_reasons=tuple(code for code, _ in LOSS_REASONS),
+        loss_reasons=tuple(sorted(code for code, _ in DEFAULT_LOSS_REASONS)),
         expense_categories=DEFAULT_CATEGORIES,
     )
 
@@ -787,9 +789,9 @@ class _Generator:
             return walked
         loss_reason = won_by = None
         if status == Status.LOST:
-            loss_reason = self.rng.choices([code for code, _ in LOSS_REASONS], LOSS_WEIGHTS)[0]
-            if loss_reason not in self.masters.loss_reasons:
-                loss_reason = self.masters.loss_reasons[0]
+            reasons = self.masters.loss_reasons
+            weights = [LOSS_WEIGHTS.get(code, OTHER_LOSS_WEIGHT) for code in reasons]
+            loss_reason = self.rng.choices(reasons, weights)[0]
             if loss_reason in LOST_TO_COMPETITOR and terms.competitors:
                 won_by = self.rng.choice(terms.competitors).competitor_id
         change = close(
@@ -1148,59 +1150,14 @@ class _Generator:
             submitted_at = max(submitted_at, earliest + timedelta(minutes=30))
         submitted_at = min(submitted_at, DEMO_NOW - timedelta(hours=2))
         age = (DEMO_NOW - submitted_at).days
-        if age < 14:
-            wanted = self.weighted(
-                (
-                    (ExpenseStatus.SUBMITTED, 70),
-                    (ExpenseStatus.APPROVED, 20),
-                    (ExpenseStatus.REJECTED, 10),
-                )
-            )
-        elif age < 45:
-            wanted = self.weighted(
-                (
-                    (ExpenseStatus.APPROVED, 45),
-                    (ExpenseStatus.PAID, 45),
-                    (ExpenseStatus.REJECTED, 10),
-                )
-            )
-        else:
-            wanted = self.weighted(
-                (
-                    (ExpenseStatus.PAID, 85),
-                    (ExpenseStatus.REJECTED, 10),
-                    (ExpenseStatus.APPROVED, 5),
-                )
-            )
-        status = ExpenseStatus.SUBMITTED.value
-        decided: list[ApprovalStep] = list(steps)
-        decisions: dict[int, tuple[datetime, str | None]] = {}
-        moment = submitted_at
-        rejecting_level = (
-            self.rng.choice([step.level for step in steps])
-            if wanted == ExpenseStatus.REJECTED
-            else None
-        )
-        if wanted != ExpenseStatus.SUBMITTED:
-            for step in steps:
-                decision = Decision.REJECTED if step.level == rejecting_level else Decision.APPROVED
-                comment = self.rng.choice(REJECTIONS) if decision == Decision.REJECTED else None
-                outcome = apply_decision(
-                    status, decided, step.approver_person_id, decision, comment
-                )
-                decided = [outcome.step if s.level == step.level else s for s in decided]
-                moment = min(
-                    moment + timedelta(hours=self.rng.randint(3, 60)), DEMO_NOW - timedelta(hours=1)
-                )
-                decisions[step.level] = (moment, comment)
-                status = outcome.status
-                if outcome.next_step is None:
-                    break
+        wanted = self.weighted(next(odds for days, odds in EXPENSE_OUTCOMES if age < days))
+        status, steps, decisions = self.decide(steps, wanted, submitted_at)
+        decided_at = [at for at, _ in decisions.values()]
         paid_at = None
         if wanted == ExpenseStatus.PAID:
             check_payment(status)
             paid_at = min(
-                moment + timedelta(days=self.rng.randint(*PAID_AFTER_DAYS)),
+                max(decided_at) + timedelta(days=self.rng.randint(*PAID_AFTER_DAYS)),
                 DEMO_NOW - timedelta(hours=1),
             )
             status = ExpenseStatus.PAID.value
@@ -1225,11 +1182,11 @@ class _Generator:
                 "status": status,
                 "paid_at": paid_at,
                 "created_at": submitted_at,
-                "updated_at": paid_at or moment,
+                "updated_at": paid_at or max(decided_at, default=submitted_at),
                 "version": 1 + len(decisions) + (1 if paid_at else 0),
             }
         )
-        for step in decided:
+        for step in steps:
             at, comment = decisions.get(step.level, (None, None))
             self.rows["expense_approvals"].append(
                 {
@@ -1242,6 +1199,31 @@ class _Generator:
                     "comment": comment,
                 }
             )
+
+    def decide(
+        self, steps: list[ApprovalStep], wanted: str, submitted_at: datetime
+    ) -> tuple[str, list[ApprovalStep], dict[int, tuple[datetime, str | None]]]:
+        """The approvers decide, level by level through the domain, until the expense is
+        ``wanted`` (approved for one that is paid); its status, the steps with their
+        decisions, and when each level decided with what comment."""
+        status = ExpenseStatus.SUBMITTED.value
+        decisions: dict[int, tuple[datetime, str | None]] = {}
+        if wanted == ExpenseStatus.SUBMITTED:
+            return status, steps, decisions
+        rejecting = self.rng.choice(steps).level if wanted == ExpenseStatus.REJECTED else None
+        moment = submitted_at
+        for step in list(steps):
+            decision = Decision.REJECTED if step.level == rejecting else Decision.APPROVED
+            comment = self.rng.choice(REJECTIONS) if decision == Decision.REJECTED else None
+            outcome = apply_decision(status, steps, step.approver_person_id, decision, comment)
+            steps = [outcome.step if s.level == step.level else s for s in steps]
+            moment = min(
+                moment + timedelta(hours=self.rng.randint(3, 60)), DEMO_NOW - timedelta(hours=1)
+            )
+            decisions[step.level], status = (moment, comment), outcome.status
+            if outcome.next_step is None:
+                break
+        return status, steps, decisions
 
     # -- targets ---------------------------------------------------------------------------
     def targets(self) -> None:
@@ -1420,58 +1402,39 @@ def fill_read_models(session: Session, now: datetime) -> dict[str, int]:
 
 
 def ensure_masters(session: Session, now: datetime) -> Masters:
-    """The process, competitors, loss reasons and expense categories the pipeline uses: those
-    the database holds already (the current revision of the standard process, competitors of
-    the same name), the rest added."""
+    """The process, competitors, loss reasons and expense categories the pipeline uses. The
+    standard process and the loss reasons are stored as the service stores them on its first
+    start (unless they exist); competitors and expense categories are added where missing."""
+    seed_defaults(session, now)
     current = session.scalar(
         select(SalesProcess).where(
             SalesProcess.code == PROCESS_CODE, SalesProcess.superseded_by.is_(None)
         )
     )
     if current is None:
-        process = standard_process()
-        session.add(
-            SalesProcess(
-                id=uuid.UUID(process.id),
-                code=process.code,
-                name=process.name,
-                revision=process.version,
-                allow_skip=process.allow_skip,
-                active=process.active,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        session.flush()
-        session.add_all(
-            SalesStage(process_id=uuid.UUID(process.id), **stage_as_json(stage))
-            for stage in process.stages
-        )
-    else:
-        stages = session.scalars(
-            select(SalesStage)
-            .where(SalesStage.process_id == current.id)
-            .order_by(SalesStage.position)
-        )
-        process = define_process(
-            str(current.id),
-            current.code,
-            current.name,
-            [
-                {
-                    "code": s.code,
-                    "name": s.name,
-                    "position": s.position,
-                    "probability": s.probability,
-                    "required_fields": list(s.required_fields),
-                    "outcome": s.outcome,
-                }
-                for s in stages
-            ],
-            allow_skip=current.allow_skip,
-            active=current.active,
-            version=current.revision,
-        )
+        raise LookupError(f"the sales database has no current {PROCESS_CODE} process")
+    stages = session.scalars(
+        select(SalesStage).where(SalesStage.process_id == current.id).order_by(SalesStage.position)
+    )
+    process = define_process(
+        str(current.id),
+        current.code,
+        current.name,
+        [
+            {
+                "code": s.code,
+                "name": s.name,
+                "position": s.position,
+                "probability": s.probability,
+                "required_fields": list(s.required_fields),
+                "outcome": s.outcome,
+            }
+            for s in stages
+        ],
+        allow_skip=current.allow_skip,
+        active=current.active,
+        version=current.revision,
+    )
     competitor_ids = {}
     for name, strengths, weaknesses, products, price_level in COMPETITORS:
         found = session.scalar(select(Competitor).where(Competitor.name == name))
@@ -1488,10 +1451,6 @@ def ensure_masters(session: Session, now: datetime) -> Masters:
             )
             session.add(found)
         competitor_ids[name] = found.id
-    reasons = set(session.scalars(select(LossReason.code)))
-    session.add_all(
-        LossReason(code=code, name=name) for code, name in LOSS_REASONS if code not in reasons
-    )
     categories = set(session.scalars(select(ExpenseCategory.code)))
     session.add_all(
         ExpenseCategory(code=code, name=CATEGORY_LABELS[code])

@@ -27,6 +27,7 @@ from demo.sales import (
     main,
     standard_process,
 )
+from sales.application.competitors import DEFAULT_LOSS_REASONS
 from sales.domain.activities import is_overdue
 from sales.domain.expenses import (
     ApprovalStep,
@@ -48,6 +49,7 @@ from sales.models import (
     Expense,
     ExpenseApproval,
     HistoryEntry,
+    LossReason,
     Opportunity,
     OpportunityContact,
     OutboxMessage,
@@ -113,6 +115,8 @@ def test_loads_once_through_the_migrations_and_announces_nothing(loaded):
         assert session.scalar(select(func.count()).select_from(Opportunity)) == OPPORTUNITY_COUNT
         assert session.scalar(select(func.count()).select_from(SalesProcess)) == 1
         assert session.scalar(select(func.count()).select_from(Competitor)) == len(COMPETITORS)
+        reasons = set(session.scalars(select(LossReason.code)))
+        assert reasons == {code for code, _ in DEFAULT_LOSS_REASONS}
         created = session.scalars(
             select(HistoryEntry.entity_type).where(HistoryEntry.change == "created")
         )
