@@ -193,7 +193,7 @@ def goals(totals: dict[str, load.Result]) -> list[Goal]:
         by_cpu = _cpu_ratio(route, reference)
         return Goal(
             route.name,
-            f"x{route.throughput / reference.throughput:.2f} {title} >= {least:g}{by_cpu}",
+            f"x{route.throughput / reference.throughput:.2f} {title} >= {least:.1f}{by_cpu}",
             route.throughput >= least * reference.throughput,
         )
 
