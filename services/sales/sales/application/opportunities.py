@@ -380,36 +380,39 @@ class Opportunities(UseCases):
             values.pop(name, None)
         if set(values) - CLOSED_EDITABLE:
             check_open(opportunity.status)
-        before = self.state(opportunity)
-        self.apply_scope(opportunity, values)
-        for name in PLAIN_FIELDS:
-            if name in values:
-                setattr(opportunity, name, values[name])
-        if opportunity.currency is None:
-            opportunity.currency = DEFAULT_CURRENCY
-        if "tags" in values:
-            opportunity.tags = normalize_tags(values["tags"] or ())
-        process = self.processes.definition_of(opportunity.process_id)
-        if "probability_override" in values:
-            opportunity.probability_override = check_probability_override(
-                values["probability_override"]
+        with self.session.no_autoflush:
+            before = self.state(opportunity)
+            self.apply_scope(opportunity, values)
+            for name in PLAIN_FIELDS:
+                if name in values:
+                    setattr(opportunity, name, values[name])
+            if opportunity.currency is None:
+                opportunity.currency = DEFAULT_CURRENCY
+            if "tags" in values:
+                opportunity.tags = normalize_tags(values["tags"] or ())
+            process = self.processes.definition_of(opportunity.process_id)
+            if "probability_override" in values:
+                opportunity.probability_override = check_probability_override(
+                    values["probability_override"]
+                )
+                opportunity.probability = effective_probability(
+                    process.stage(opportunity.stage_code),
+                    opportunity.probability_override,
+                    opportunity.status,
+                )
+            children = self.children(values, opportunity.customer_id, opportunity.currency)
+            if opportunity.status == Status.OPEN:
+                self.check_stage_still_met(opportunity, process, children)
+            field_changes = diff(
+                before,
+                self.state(opportunity, children),
+                HISTORY_FIELDS,
+                unordered=UNORDERED_FIELDS,
             )
-            opportunity.probability = effective_probability(
-                process.stage(opportunity.stage_code),
-                opportunity.probability_override,
-                opportunity.status,
-            )
-        children = self.children(values, opportunity.customer_id, opportunity.currency)
-        self.save_children(opportunity.id, children)
-        if opportunity.status == Status.OPEN:
-            self.check_stage_still_met(opportunity, process)
-        field_changes = diff(
-            before, self.state(opportunity), HISTORY_FIELDS, unordered=UNORDERED_FIELDS
-        )
         if not field_changes:
             return self.view(opportunity, detail=True)
         opportunity.updated_at = self.context.now
-        self.session.flush()
+        self.save_children(opportunity.id, children)
         record_history(self.context, HISTORY_TYPE, opportunity.id, "updated", field_changes)
         dumped = self.view(opportunity, detail=True)
         self.context.publish(
@@ -445,10 +448,13 @@ class Opportunities(UseCases):
         opportunity.owner_id = after["owner_id"]
         opportunity.department_id = after["department_id"]
 
-    def check_stage_still_met(self, opportunity: Opportunity, process: Process) -> None:
-        """An open opportunity keeps the fields its current stage requires filled."""
+    def check_stage_still_met(
+        self, opportunity: Opportunity, process: Process, children: Mapping[str, Any]
+    ) -> None:
+        """An open opportunity keeps filled what the stages it has reached required."""
         stage = process.stage(opportunity.stage_code)
-        missing = missing_fields((stage,), self.rule_values(opportunity))
+        reached = [s for s in process.open_stages if s.position <= stage.position]
+        missing = missing_fields(reached, {**self.rule_values(opportunity), **children})
         if missing:
             raise ValidationFailed(
                 f"{stage.name} needs {', '.join(missing)}",
@@ -631,29 +637,49 @@ class Opportunities(UseCases):
             "competitors": rows.competitor_entries(self.session, opportunity.id),
         }
 
-    def state(self, opportunity: Opportunity) -> dict[str, Any]:
-        """Everything the field history follows, JSON-ready."""
+    def state(
+        self, opportunity: Opportunity, children: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Everything the field history follows, JSON-ready: the contacts, lines and
+        competitors in ``children`` (checked, about to be saved), else those stored."""
+        children = children or {}
         values = snapshot(opportunity, RECORD_FIELDS)
+        contacts = children.get("contacts")
         values["contacts"] = jsonable(
-            [
+            [{"contact_id": c.contact_id, "role": c.role} for c in contacts]
+            if contacts is not None
+            else [
                 {"contact_id": c["contact_id"], "role": c["role"]}
                 for c in rows.deal_contacts(self.session, opportunity.id)
             ]
         )
+        lines = children.get("lines")
         values["lines"] = jsonable(
             [
-                {
-                    "line_no": line.line_no,
-                    "item_name": line.item_name,
-                    "spec": line.spec,
-                    "quantity": _number(line.quantity),
-                    "expected_price": line.expected_price,
-                }
-                for line in rows.lines_of(self.session, opportunity.id)
+                _line_state(line.line_no, line.item_name, line.spec, line.quantity, price)
+                for line, price in (
+                    [(line, line.expected_price.amount) for line in lines]
+                    if lines is not None
+                    else [
+                        (line, line.expected_price)
+                        for line in rows.lines_of(self.session, opportunity.id)
+                    ]
+                )
             ]
         )
+        entries = children.get("competitors")
         values["competitors"] = jsonable(
             [
+                {
+                    "competitor_id": entry.competitor_id,
+                    "offer": entry.offer.amount if entry.offer else None,
+                    "threat_level": entry.threat_level,
+                    "notes": entry.notes or None,
+                }
+                for entry in entries
+            ]
+            if entries is not None
+            else [
                 {key: entry[key] for key in ("competitor_id", "offer", "threat_level", "notes")}
                 for entry in rows.competitor_entries(self.session, opportunity.id)
             ]
@@ -722,6 +748,18 @@ def _fields(
         else None
     )
     return values
+
+
+def _line_state(
+    line_no: int, item_name: str, spec: str | None, quantity: Decimal, price: Decimal | None
+) -> dict[str, Any]:
+    return {
+        "line_no": line_no,
+        "item_name": item_name,
+        "spec": spec or None,
+        "quantity": _number(quantity),
+        "expected_price": price,
+    }
 
 
 def _given(item: Mapping[str, Any]) -> dict[str, Any]:
