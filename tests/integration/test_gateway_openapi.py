@@ -60,6 +60,24 @@ for _kind, _id in ORG_KINDS.items():
     SPEC_ROUTES[f"/api/org/{_kind}/{{{_id}}}"] = {"get", "patch"}
     SPEC_ROUTES[f"/api/org/{_kind}/{{{_id}}}/disable"] = {"post"}
     SPEC_ROUTES[f"/api/org/{_kind}/{{{_id}}}/enable"] = {"post"}
+OPPORTUNITY_ROUTES = {
+    "/api/opportunities": {"get", "post"},
+    "/api/opportunities/{opportunity_id}": {"get", "patch"},
+    "/api/opportunities/{opportunity_id}/stage": {"post"},
+    "/api/opportunities/{opportunity_id}/win": {"post"},
+    "/api/opportunities/{opportunity_id}/lose": {"post"},
+    "/api/opportunities/{opportunity_id}/abandon": {"post"},
+    "/api/opportunities/{opportunity_id}/reopen": {"post"},
+    "/api/opportunities/{opportunity_id}/stages": {"get"},
+    "/api/opportunities/{opportunity_id}/history": {"get"},
+    "/api/sales/processes": {"get", "post"},
+    "/api/sales/processes/{process_id}": {"get", "patch"},
+    "/api/competitors": {"get", "post"},
+    "/api/competitors/{competitor_id}": {"get", "patch", "delete"},
+    "/api/sales/loss-reasons": {"get", "post"},
+    "/api/sales/loss-reasons/{code}": {"patch", "delete"},
+}
+SPEC_ROUTES.update(OPPORTUNITY_ROUTES)
 
 
 @pytest.fixture
