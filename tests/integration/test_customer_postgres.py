@@ -32,6 +32,7 @@ from tests.fixtures import PG_ADMIN_URI
 from tests.support.polling import eventually
 from tests.support.tokens import context_of
 from tests.unit.customer.org_units import seed_org_units
+from tests.unit.customer.test_reads import SEARCHES, TAME, WILD
 
 pytestmark = pytest.mark.postgres
 
@@ -514,3 +515,13 @@ def test_reads_answer_on_postgres_what_the_schema_dumps(db, service):
     assert answered["tags"] == ["重点客户", "A级", "华东"]
     for item in service.list_customers({"q": "机电"})["items"]:
         assert list(item.items()) == list(customers[item["id"]].items())
+
+
+def test_a_search_on_postgres_folds_letter_case_and_takes_wildcards_literally(service):
+    for name in (WILD, TAME):
+        make(service, name)
+    make(service, "北京Ärger机电有限公司")
+    for query, found in [*SEARCHES, ("äRGER", ["北京Ärger机电有限公司"])]:
+        listed = sorted(item["name"] for item in service.list_customers({"q": query})["items"])
+        assert listed == found, query
+        assert service.count_customers({"q": query}) == {"count": len(found)}

@@ -449,6 +449,7 @@ class FilterShape:
 
     statuses: bool
     text: bool
+    caseless: bool
     digits: bool
     categories: bool
     kind: bool
@@ -468,6 +469,7 @@ def filter_shape(query: dict[str, Any]) -> FilterShape:
     return FilterShape(
         statuses=bool(query.get("status")),
         text=bool(text),
+        caseless=_caseless(text) if text else False,
         digits=bool(text and _digits_of(text)),
         categories=bool(query.get("category")),
         kind=bool(query.get("kind")),
@@ -484,10 +486,11 @@ def filter_parameters(query: dict[str, Any]) -> dict[str, Any]:
     if query.get("status"):
         values["statuses"] = list(query["status"])
     if query.get("q"):
-        values["text"] = _like_escaped(query["q"])
-        digits = _digits_of(query["q"])
+        text = query["q"]
+        values["text"] = text if _caseless(text) else _like_escaped(text)
+        digits = _digits_of(text)
         if digits:
-            values["digits"] = _like_escaped(digits)
+            values["digits"] = digits
     if query.get("category"):
         values["categories"] = list(query["category"])
     if query.get("kind"):
@@ -504,7 +507,7 @@ def filter_parameters(query: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def filter_conditions(shape: FilterShape, table: Table) -> list[ColumnElement[bool]]:
+def filter_conditions(shape: FilterShape, table: Table, dialect: str) -> list[ColumnElement[bool]]:
     """SQL conditions of ``shape`` on ``customers``, or on ``customer_counts`` when it is
     ``countable``, with their values left as ``filter_parameters``."""
     columns = table.c
@@ -514,7 +517,7 @@ def filter_conditions(shape: FilterShape, table: Table) -> list[ColumnElement[bo
     else:
         conditions.append(columns.status != Status.MERGED.value)
     if shape.text:
-        conditions.append(_text_search(shape.digits))
+        conditions.append(_text_search(shape, dialect))
     if shape.categories:
         conditions.append(columns.category.in_(bindparam("categories", expanding=True)))
     if shape.kind:
@@ -535,19 +538,37 @@ def filter_conditions(shape: FilterShape, table: Table) -> list[ColumnElement[bo
     return conditions
 
 
-def _text_search(digits: bool) -> ColumnElement[bool]:
+def _caseless(text: str) -> bool:
+    """Whether ``text`` has no letter with an upper and a lower case (Chinese has none): then
+    looking for it needs no case folding."""
+    return text.lower() == text.upper()
+
+
+def _text_search(shape: FilterShape, dialect: str) -> ColumnElement[bool]:
     text: BindParameter[str] = bindparam("text")
-    conditions: list[ColumnElement[bool]] = [
-        _customers.c.name.icontains(text, escape=ESCAPE),
-        _customers.c.short_name.icontains(text, escape=ESCAPE),
-        _customers.c.code.icontains(text, escape=ESCAPE),
-        _customers.c.phone.icontains(text, escape=ESCAPE),
+
+    def holds(column: ColumnElement[str], value: BindParameter[str]) -> ColumnElement[bool]:
+        """Whether ``column`` holds ``value``, letters in either case: a plain substring
+        search when ``value`` has no case (several times faster than LIKE, which folds ASCII
+        letters on SQLite and every letter in PostgreSQL's ILIKE)."""
+        if shape.caseless or value is not text:
+            found = func.strpos if dialect == "postgresql" else func.instr
+            return found(column, value) > 0
+        if dialect == "postgresql":
+            return column.icontains(value, escape=ESCAPE)
+        return column.contains(value, escape=ESCAPE)  # SQLite's LIKE folds ASCII letters
+
+    conditions = [
+        holds(_customers.c.name, text),
+        holds(_customers.c.short_name, text),
+        holds(_customers.c.code, text),
+        holds(_customers.c.phone, text),
     ]
-    contact_match: list[ColumnElement[bool]] = [_contacts.c.name.icontains(text, escape=ESCAPE)]
-    if digits:
+    contact_match = [holds(_contacts.c.name, text)]
+    if shape.digits:
         number: BindParameter[str] = bindparam("digits")
-        conditions.append(_customers.c.phone_key.contains(number, escape=ESCAPE))
-        contact_match.append(_contacts.c.mobile.contains(number, escape=ESCAPE))
+        conditions.append(holds(_customers.c.phone_key, number))
+        contact_match.append(holds(_contacts.c.mobile, number))
     conditions.append(
         exists().where(_contacts.c.customer_id == _customers.c.id, or_(*contact_match))
     )
@@ -595,7 +616,7 @@ def _page_statement(
     dialect: str, scope: ScopeShape, filters: FilterShape, sort: str, after_cursor: bool
 ) -> Select[Any]:
     stmt = select(*RECORD_COLUMNS, _tag_list(dialect)).where(
-        scope_condition(scope, ROW_SCOPE), *filter_conditions(filters, _customers)
+        scope_condition(scope, ROW_SCOPE), *filter_conditions(filters, _customers, dialect)
     )
     return keyset_select(stmt, sort_key(sort), after_cursor=after_cursor)
 
@@ -615,12 +636,14 @@ def customers_page(session: Session, query: dict[str, Any], principal: Principal
     return rows_page(list(session.execute(stmt, parameters)), key, limit)
 
 
-def _customer_entities(scope: ScopeShape, filters: FilterShape, sort: str) -> Select[Any]:
-    key = sort_key(sort)
+def _customer_entities(
+    dialect: str, scope: ScopeShape, filters: FilterShape, sort: str
+) -> Select[Any]:
+    conditions = filter_conditions(filters, _customers, dialect)
     return (
         select(Customer)
-        .where(scope_condition(scope, ROW_SCOPE), *filter_conditions(filters, _customers))
-        .order_by(*key.order)
+        .where(scope_condition(scope, ROW_SCOPE), *conditions)
+        .order_by(*sort_key(sort).order)
     )
 
 
@@ -629,40 +652,42 @@ def all_customers(
 ) -> Iterable[Customer]:
     """Every customer ``principal`` may see matching ``query``, in its sort order, fetched in
     batches."""
-    stmt = _customer_entities(scope_shape(principal), filter_shape(query), query["sort"])
+    shape = filter_shape(query)
+    stmt = _customer_entities(_dialect(session), scope_shape(principal), shape, query["sort"])
     parameters = {**scope_parameters(principal), **filter_parameters(query)}
     return session.scalars(stmt.execution_options(yield_per=500), parameters)
 
 
 @lru_cache(maxsize=256)
-def _count_statement(scope: ScopeShape, filters: FilterShape) -> Select[Any]:
+def _count_statement(dialect: str, scope: ScopeShape, filters: FilterShape) -> Select[Any]:
     if filters.countable:
         return select(func.coalesce(func.sum(_counts.c.n), 0)).where(
-            scope_condition(scope, COUNT_SCOPE), *filter_conditions(filters, _counts)
+            scope_condition(scope, COUNT_SCOPE), *filter_conditions(filters, _counts, dialect)
         )
+    conditions = filter_conditions(filters, _customers, dialect)
     return (
         select(func.count())
         .select_from(_customers)
-        .where(scope_condition(scope, ROW_SCOPE), *filter_conditions(filters, _customers))
+        .where(scope_condition(scope, ROW_SCOPE), *conditions)
     )
 
 
 def count_customers(session: Session, query: dict[str, Any], principal: Principal) -> int:
     """How many customers ``principal`` may see match ``query``: added up from
     ``customer_counts`` unless the query names text or tags, which only customers hold."""
-    stmt = _count_statement(scope_shape(principal), filter_shape(query))
+    stmt = _count_statement(_dialect(session), scope_shape(principal), filter_shape(query))
     parameters = {**scope_parameters(principal), **filter_parameters(query)}
     return int(session.scalar(stmt, parameters) or 0)
 
 
 @lru_cache(maxsize=256)
-def _breakdown_statement(scope: ScopeShape, filters: FilterShape) -> Select[Any]:
+def _breakdown_statement(dialect: str, scope: ScopeShape, filters: FilterShape) -> Select[Any]:
     table, columns = (_counts, COUNT_SCOPE) if filters.countable else (_customers, ROW_SCOPE)
     groups = (table.c.status, table.c.category, table.c.department_id)
     counted = func.sum(_counts.c.n) if filters.countable else func.count()
     return (
         select(*groups, counted)
-        .where(scope_condition(scope, columns), *filter_conditions(filters, table))
+        .where(scope_condition(scope, columns), *filter_conditions(filters, table, dialect))
         .group_by(*groups)
         .having(counted != 0)
     )
@@ -673,7 +698,7 @@ def customer_breakdown(
 ) -> Sequence[Row[str, str, str, int]]:
     """(status, category, department_id, count) of the customers ``principal`` may see
     matching ``query``; no category or department is ``None`` or ``''``."""
-    stmt = _breakdown_statement(scope_shape(principal), filter_shape(query))
+    stmt = _breakdown_statement(_dialect(session), scope_shape(principal), filter_shape(query))
     parameters = {**scope_parameters(principal), **filter_parameters(query)}
     return session.execute(stmt, parameters).all()
 

@@ -155,3 +155,29 @@ def test_the_migration_fills_the_counts_and_creates_the_models_triggers(tmp_path
             )
     finally:
         engine.dispose()
+
+
+WILD = "北京ABC机电50%_off有限公司"
+TAME = "北京ABC机电50X有限公司"
+
+
+SEARCHES = [
+    ("abc", [WILD, TAME]),  # letters fold to either case
+    ("c机电50x", [TAME]),
+    ("机电50%_", [WILD]),  # no case: a plain substring search, wildcards literal
+    ("0%_O", [WILD]),  # with letters: LIKE, its wildcards escaped
+    ("0%x", []),
+    ("_OFF", [WILD]),
+    ("机电5_", []),
+]
+
+
+@pytest.mark.parametrize(("query", "found"), SEARCHES)
+def test_a_search_folds_letter_case_and_takes_wildcards_literally(
+    service, make_customer, query, found
+):
+    make_customer(WILD)
+    make_customer(TAME)
+    names = sorted(item["name"] for item in service.list_customers({"q": query})["items"])
+    assert names == found
+    assert service.count_customers({"q": query}) == {"count": len(found)}
