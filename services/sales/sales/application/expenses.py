@@ -356,8 +356,8 @@ class Expenses(SalesUseCases):
                 params["opportunity_id"],
                 opportunity_rows.visible_opportunities(self.principal),
             )
-            subject["opportunity_id"] = opportunity.id
-            subject["customer_id"] = opportunity.customer_id
+            subject["opportunity_id"] = str(opportunity.id)
+            subject["customer_id"] = str(opportunity.customer_id)
             condition = Expense.opportunity_id == opportunity.id
         else:
             customer = activity_rows.visible_customer(
@@ -365,7 +365,7 @@ class Expenses(SalesUseCases):
             )
             if customer is None:
                 raise NotFound.of("customer", params["customer_id"])
-            subject["customer_id"] = customer.id
+            subject["customer_id"] = str(customer.id)
             condition = Expense.customer_id == customer.id
         visible = rows.visible_expenses(self.principal, self.person_id())
         statuses = [s.value for s in rules.COST_STATUSES]

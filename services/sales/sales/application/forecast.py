@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -41,8 +41,8 @@ SECONDS_PER_DAY = 86_400
 
 
 def midnight(day: date) -> datetime:
-    """Midnight at the start of ``day`` in China."""
-    return datetime.combine(day, time(), BUSINESS_TZ)
+    """Midnight at the start of ``day`` in China, in UTC (as timestamps are stored)."""
+    return datetime.combine(day, time(), BUSINESS_TZ).astimezone(UTC)
 
 
 def day_start(day: date | None) -> datetime | None:

@@ -61,7 +61,7 @@ def awaiting(person_id: str) -> ColumnElement[bool]:
             mine.approver_person_id == person_id,
             mine.decision.is_(None),
             ~exists().where(
-                earlier.expense_id == Expense.id,
+                earlier.expense_id == mine.expense_id,
                 earlier.level < mine.level,
                 earlier.decision.is_(None),
             ),

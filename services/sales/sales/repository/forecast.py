@@ -51,7 +51,7 @@ def fen(amount: Any) -> ColumnElement[int]:
 
 def weighted_fen(amount: Any, probability: Any) -> ColumnElement[int]:
     """``round(amount × probability / 100, 2)`` half up, in whole fen."""
-    weighted: ColumnElement[int] = (fen(amount) * probability + 50) / 100
+    weighted: ColumnElement[int] = (fen(amount) * probability + 50) // 100
     return weighted
 
 
