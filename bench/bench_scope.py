@@ -1,14 +1,20 @@
-"""What data scoping costs at 100k customers: a crossed-grant principal against an unrestricted one.
+"""What data scoping costs at scale: a crossed-grant principal against an unrestricted one.
 
-    .venv/bin/python -m bench.bench_scope [--customers 100000] [--seconds 5] [--connections 16]
-                                          [--db-uri URI] [--skip-http]
+    .venv/bin/python -m bench.bench_scope [--customers 100000] [--postgres-customers N]
+                                          [--repeat 200] [--seconds 5] [--connections 16]
+                                          [--db-uri URI] [--skip-postgres] [--skip-http]
 
-Two measurements on one database filled with ``--customers`` rows:
+Customers are generated the way the demo spreads them (offices, owners, categories, statuses;
+a third with tags, a quarter with a contact). Three measurements:
 
-1. In process (the customer service's RPC methods called directly, no broker): the median time
-   of a list page, a filtered list page, a count and a get, for each principal.
-2. Over HTTP (org, customer and gateway as processes, plus the bare baseline of
-   bench/baseline.py): the same reads signed in through ``POST /api/auth/token`` as
+1. In process on SQLite with ``--customers`` rows (or on ``--db-uri``, an empty database), the
+   customer service's RPC methods called directly (no broker): p50/p95/p99 of a list page, a
+   filtered list page, a search, a get, a count and the summary, for each principal.
+2. The same on PostgreSQL with ``--postgres-customers`` rows (ten times ``--customers`` unless
+   given: 1,000,000 by default), in a database of its own on the server of ``$PG_ADMIN_URI``
+   (``postgresql+psycopg2://postgres@localhost:5432/postgres``), dropped afterwards.
+3. Over HTTP on the first database (org, customer and gateway as processes, plus the bare
+   baseline of bench/baseline.py): the same reads signed in through ``POST /api/auth/token`` as
    ``manager01`` (grants: own customers, OR branch 华东 with its offices crossed with categories
    A and VIP) and as ``admin`` (one unrestricted grant).
 
@@ -21,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -32,17 +37,19 @@ from pathlib import Path
 from typing import Any
 
 from nameko.testing.services import worker_factory
-from sqlalchemy import insert
+from sqlalchemy import create_engine, insert, text
+from sqlalchemy.engine import make_url
 
 from bench import load
 from bench.bench_gateway import Baseline
 from crm_common.context import Principal, bind
-from crm_common.db import SessionScope, engine_for
+from crm_common.db import SessionScope, dispose_engine, engine_for
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
 from customer.domain.codes import format_customer_code
 from customer.domain.names import normalize_company_name
-from customer.models import Customer, OutboxMessage
+from customer.models import Contact, Customer, CustomerTag, OutboxMessage
+from customer.repository import compact_counts
 from customer.service import CustomerService
 from demo.customer import CITIES
 from devstack.stack import Suite
@@ -83,6 +90,11 @@ SOUTH_WEST = ("d-south-xn", "u-sales-06")
 CATEGORIES = (("A", 15), ("B", 35), ("C", 40), ("VIP", 10))
 STATUSES = (("formal", 60), ("potential", 30), ("dormant", 10))
 LINES = ("机电设备", "液压机械", "轴承", "五金工具", "阀门", "电气", "仪器仪表", "电缆")
+TAGS = ("重点客户", "战略合作", "年采购>100万", "新客户", "招投标", "国企")
+SURNAMES = "王李张刘陈杨黄赵吴周"
+PG_ADMIN_URI = os.environ.get(
+    "PG_ADMIN_URI", "postgresql+psycopg2://postgres@localhost:5432/postgres"
+)
 
 
 def customer_rows(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
@@ -119,50 +131,107 @@ def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
+def tags_and_contacts(customer: dict[str, Any], index: int) -> tuple[list[Any], list[Any]]:
+    """A third of the customers have one or two tags, a quarter have a contact."""
+    tags = []
+    if index % 3 == 0:
+        chosen = (TAGS[index % len(TAGS)], TAGS[(index // 7) % len(TAGS)])
+        tags = [
+            {"customer_id": customer["id"], "tag": tag, "position": position}
+            for position, tag in enumerate(dict.fromkeys(chosen))
+        ]
+    contacts = []
+    if index % 4 == 0:
+        contacts.append(
+            {
+                "id": uuid.UUID(int=customer["id"].int ^ 1),
+                "customer_id": customer["id"],
+                "name": f"{SURNAMES[index % len(SURNAMES)]}经理{index % 97}",
+                "mobile": f"139{index % 100_000_000:08d}",
+                "is_primary": True,
+                "created_at": customer["created_at"],
+                "updated_at": customer["created_at"],
+                "version": 1,
+            }
+        )
+    return tags, contacts
+
+
 def fill(uri: str, count: int) -> float:
-    """Migrate ``uri`` and insert ``count`` customers; the seconds it took."""
+    """Migrate ``uri`` and insert ``count`` customers with their tags and contacts, as a bulk
+    import would; the seconds it took."""
     began = time.perf_counter()
     upgrade("customer", uri)
     engine = engine_for(uri)
-    rows = customer_rows(count)
+    rows = enumerate(customer_rows(count))
     with engine.begin() as connection:
         while batch := [row for _, row in zip(range(5000), rows, strict=False)]:
-            connection.execute(insert(Customer.__table__), batch)
+            connection.execute(insert(Customer.__table__), [customer for _, customer in batch])
+            tags, contacts = [], []
+            for index, customer in batch:
+                more_tags, more_contacts = tags_and_contacts(customer, index)
+                tags += more_tags
+                contacts += more_contacts
+            if tags:
+                connection.execute(insert(CustomerTag.__table__), tags)
+            if contacts:
+                connection.execute(insert(Contact.__table__), contacts)
+    db = SessionScope(engine)
+    with db.session() as session:
+        compact_counts(session)  # what the service's timer does within a minute
     if engine.dialect.name == "postgresql":
         # What autovacuum does within a minute of a bulk load; SQLite connections analyse
         # on their own (crm_common.db).
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("ANALYZE customers")
+            connection.exec_driver_sql(
+                "VACUUM ANALYZE customers, customer_tags, contacts, customer_counts"
+            )
     return time.perf_counter() - began
 
 
-def median_ms(call: Callable[[int], Any], repeat: int) -> float:
+def timings_ms(call: Callable[[int], Any], repeat: int) -> list[float]:
     timings = []
     for n in range(repeat):
         began = time.perf_counter()
         call(n)
         timings.append((time.perf_counter() - began) * 1000)
-    return statistics.median(timings)
+    return sorted(timings)
 
 
-def in_process(uri: str, repeat: int) -> None:
+def percentile(ordered: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted timings (``share`` 0.95 for p95)."""
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def spread(ordered: list[float]) -> str:
+    return " / ".join(f"{percentile(ordered, share):.2f}" for share in (0.5, 0.95, 0.99))
+
+
+def in_process(uri: str, repeat: int, what: str) -> None:
     service = worker_factory(
         CustomerService,
         db=SessionScope(engine_for(uri)),
         outbox=OutboxWriter(OutboxMessage, "customer"),
     )
-    print(f"\n# in process, median of {repeat} calls (ms)")
-    print(f"{'operation':<34} {'unrestricted':>12} {'crossed':>10} {'ratio':>7}  rows seen")
-    figures: dict[str, list[tuple[float, Any]]] = {}
+    print(f"\n# in process on {what}: p50 / p95 / p99 of {repeat} calls (ms)")
+    print(
+        f"{'operation':<34} {'unrestricted':>22} {'crossed':>22} {'p50 x':>6} {'p95 x':>6}"
+        "  rows seen"
+    )
+    figures: dict[str, list[tuple[list[float], Any]]] = {}
     for principal in (UNRESTRICTED, CROSSED):
         bind(principal, "bench")
         for name, operation in operations(service).items():
             operation(0)
-            figures.setdefault(name, []).append((median_ms(operation, repeat), _size(operation(0))))
+            figures.setdefault(name, []).append(
+                (timings_ms(operation, repeat), _size(operation(0)))
+            )
         bind(None, None)
     for name, ((free, free_rows), (crossed, crossed_rows)) in figures.items():
+        p50 = percentile(crossed, 0.5) / percentile(free, 0.5)
+        p95 = percentile(crossed, 0.95) / percentile(free, 0.95)
         print(
-            f"{name:<34} {free:>12.2f} {crossed:>10.2f} {crossed / free:>6.2f}x"
+            f"{name:<34} {spread(free):>22} {spread(crossed):>22} {p50:>5.2f}x {p95:>5.2f}x"
             f"  {free_rows} / {crossed_rows}"
         )
 
@@ -176,6 +245,9 @@ def operations(service: Any) -> dict[str, Callable[[int], Any]]:
             {"limit": 20, "region": "华东", "status": "formal"}
         ),
         "search q=轴承": lambda n: service.list_customers({"limit": 20, "q": "轴承"}),
+        "search q=王经理 (contacts)": lambda n: service.list_customers(
+            {"limit": 20, "q": "王经理"}
+        ),
         "get by id": lambda n: service.get_customer(visible[n % len(visible)]),
         "count": lambda n: service.count_customers({}),
         "summary (group by)": lambda n: service.summarize_customers({}),
@@ -276,23 +348,67 @@ def combined(results: list[load.Result]) -> load.Result:
     )
 
 
+def own_postgres_database() -> str:
+    """A new database on the server of ``PG_ADMIN_URI`` for this run, its URI."""
+    name = f"crm_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(PG_ADMIN_URI).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(uri: str) -> None:
+    dispose_engine(uri)
+    admin = create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            name = make_url(uri).database
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def on_postgres(customers: int, repeat: int) -> None:
+    try:
+        uri = own_postgres_database()
+    except Exception as exc:  # noqa: BLE001 (any reason the server is not there)
+        print(f"\n# PostgreSQL skipped: no server at {PG_ADMIN_URI} ({exc.__class__.__name__})")
+        return
+    try:
+        took = fill(uri, customers)
+        print(f"\n# {customers} customers in postgresql (filled in {took:.1f}s)")
+        in_process(uri, repeat, f"postgresql, {customers} customers")
+    finally:
+        drop_postgres_database(uri)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=100_000, help="on SQLite (or --db-uri)")
+    parser.add_argument(
+        "--postgres-customers", type=int, default=None, help="default: 10 x --customers"
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", "--clients", dest="clients", type=int, default=16)
     parser.add_argument("--python-load", action="store_true", help="not wrk, even if installed")
-    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--repeat", type=int, default=200, help="calls per operation in process")
     parser.add_argument("--db-uri", default=None, help="an empty database (default: SQLite)")
+    parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         uri = args.db_uri or f"sqlite:///{Path(tmp) / 'customer.db'}"
+        backend = uri.split(":")[0].split("+")[0]
         took = fill(uri, args.customers)
-        print(f"# {args.customers} customers in {uri.split(':')[0]} (filled in {took:.1f}s)")
+        print(f"# {args.customers} customers in {backend} (filled in {took:.1f}s)")
         print(f"# python {sys.version.split()[0]}, {os.cpu_count()} cores")
-        in_process(uri, args.repeat)
+        in_process(uri, args.repeat, f"{backend}, {args.customers} customers")
+        if not args.skip_postgres:
+            on_postgres(args.postgres_customers or 10 * args.customers, args.repeat)
         if not args.skip_http:
             over_http(uri, args.seconds, args.clients, load.generator(not args.python_load))
 
