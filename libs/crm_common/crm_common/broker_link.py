@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 import eventlet
-from amqp import Message
+from amqp import Message, spec
 from amqp.exceptions import AMQPError
 from eventlet.greenthread import GreenThread
 from eventlet.semaphore import Semaphore
@@ -45,6 +45,8 @@ TRANSIENT = 1
 """AMQP delivery mode of RPC messages: kept in memory, not written to disk by the broker."""
 
 BROKER_ERRORS = (OSError, AMQPError, KombuError)
+PUBLISH_ARGUMENTS = "Bssbb"
+"""basic.publish's argument signature: ticket, exchange, routing key, mandatory, immediate."""
 
 
 class LinkDown(Exception):
@@ -114,7 +116,14 @@ class BrokerLink:
         timer = eventlet.Timeout(max(deadline - time.monotonic(), 0.001))
         try:
             channel = self._channel if self._channel is not None else self._connect()
-            channel.basic_publish(message, exchange, routing_key, mandatory)
+            # py-amqp's basic_publish first reads the socket for a blocked-connection notice:
+            # that is the reader's socket, so the method is sent as is (the reader hears it).
+            channel.send_method(
+                spec.Basic.Publish,
+                PUBLISH_ARGUMENTS,
+                (0, exchange, routing_key, mandatory, False),
+                message,
+            )
         except eventlet.Timeout as exc:
             if exc is not timer:
                 raise
