@@ -129,7 +129,9 @@ def add_opportunity(config, customer_id):
     write them; their ids."""
     with sales_db(config).session() as session:
         process = SalesProcess(code="project", name="项目型销售")
-        session.add_all([process, ExpenseCategory(code="travel", name="差旅")])
+        session.add(process)
+        if session.get(ExpenseCategory, "travel") is None:
+            session.add(ExpenseCategory(code="travel", name="差旅"))
         session.flush()
         scope = {"department_id": "d-east-js", "region": "华东/江苏", "category": "B"}
         opportunity = Opportunity(
