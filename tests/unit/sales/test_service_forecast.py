@@ -119,8 +119,9 @@ def process(db):
 
 
 # -- weighted pipeline -----------------------------------------------------------------------
-@pytest.fixture
-def pipeline_rows(db, process):
+def add_pipeline(db, process: uuid.UUID) -> list[dict[str, Any]]:
+    """Open opportunities whose weighted amounts end in half a fen, in two currencies, one
+    without an amount, one with its probability overridden; and one won."""
     rows = [
         opportunity_row(process, "u-sales-01", stage="proposal", expected_amount="10.01",
                         expected_close_date=date(2026, 4, 15)),
@@ -140,6 +141,11 @@ def pipeline_rows(db, process):
     ]  # fmt: skip
     add_opportunities(db, rows)
     return rows
+
+
+@pytest.fixture
+def pipeline_rows(db, process):
+    return add_pipeline(db, process)
 
 
 def figures(groups):
@@ -305,8 +311,10 @@ def test_attainment_against_month_and_quarter_targets(service, act_as, db, proce
 DAY = timedelta(days=1)
 
 
-@pytest.fixture
-def histories(db, process):
+def add_histories(db, process: uuid.UUID) -> list[dict[str, Any]]:
+    """Opportunities created in January 2026 (one in December 2025) with their stage
+    histories: moves forward, back, a skipped stage, won, lost, abandoned."""
+
     def opp(owner, stage, created=T0, **fields):
         return opportunity_row(process, owner, stage=stage, created_at=created, **fields)
 
@@ -341,6 +349,11 @@ def histories(db, process):
     rows = [o1, o2, o3, o4, o5, o6, o7, o8]
     add_opportunities(db, rows, history)
     return rows
+
+
+@pytest.fixture
+def histories(db, process):
+    return add_histories(db, process)
 
 
 def test_funnel_of_the_opportunities_created_in_a_period(service, act_as, histories):
