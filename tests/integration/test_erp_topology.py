@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -23,8 +24,10 @@ from sqlalchemy import select
 
 from crm_common.consumer import DEFAULT_RETRY_DELAYS, ReceivedEvent, event_handler
 from crm_common.db import Database, SessionScope, engine_for
+from crm_common.events import EnvelopeSchema
 from crm_common.kit import ServiceKit
 from devstack import registry, topology
+from sales.schemas.erp import ItemUpdatedSchema
 from tests.support.polling import eventually
 from tests.unit.common.models import Base, InboxEvent, Note
 
@@ -264,3 +267,21 @@ def test_events_published_before_sales_ever_ran_are_all_handled_when_it_starts(
     started = {name for name in after["queues"] if name.startswith("sales.")} - topology_queues
     assert started == set(), "the consumer declared queues the topology does not have"
     assert all(message_count(uri, q) == 0 for q in topology_queues if q.startswith("sales."))
+
+
+def test_the_readme_publisher_reaches_sales(rabbit_config):
+    """The minimal publisher the README shows an ERP team works as written."""
+    readme = (registry.ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## ERP integration", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    uri = rabbit_config["AMQP_URI"]
+    assert apply_topology(uri).returncode == 0
+
+    subprocess.run([sys.executable, "-c", code], env={"AMQP_URI": uri}, check=True, timeout=60)
+
+    with Connection(uri) as connection:
+        message = connection.channel().basic_get("sales.on_erp_item_updated", no_ack=True)
+    envelope = json.loads(message.body)
+    EnvelopeSchema().load(envelope)
+    assert ItemUpdatedSchema().load(envelope["data"])["list_price"] == Decimal("18.50")
+    assert message.properties["message_id"] == envelope["event_id"]
