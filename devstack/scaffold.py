@@ -145,15 +145,21 @@ PACKAGE_INIT = '''\
 SERVICE = '''\
 """The @NAME@ service: thin Nameko entrypoints over ``@NAME@.application``.
 
-Each entrypoint is one line that runs a use case in one transaction::
+Each entrypoint is one line that runs a use case: a write in one transaction, a read in none::
+
+    @rpc
+    def update_thing(self, thing_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Things(context).update(thing_id, changes)
 
     @rpc
     def get_thing(self, thing_id: str) -> dict[str, Any]:
-        with unit_of_work(self.db, self.outbox) as context:
+        with read_only(self.db) as context:
             return Things(context).get(thing_id)
 
-with ``rpc`` from ``crm_common.entrypoints`` and ``unit_of_work`` from
-``crm_common.application``. An RPC refuses callers without a verified token unless marked
+with ``rpc`` from ``crm_common.entrypoints``, ``unit_of_work`` and ``read_only`` from
+``crm_common.application``: a read runs on ``db.read()``, which sends the database no BEGIN or
+COMMIT and refuses writes. An RPC refuses callers without a verified token unless marked
 ``@public``. ``ping``, ``api_schemas`` and ``api_events`` come from the kit.
 """
 
@@ -178,12 +184,50 @@ class @CAMEL@Service(kit.ServiceKit):
 
 APPLICATION_INIT = '''\
 """The @NAME@ service's use cases: one module per aggregate, each a
-``crm_common.application.UseCases`` class built on the call's ``UseCaseContext``."""
+``crm_common.application.UseCases`` class built on the call's ``UseCaseContext``.
+
+A read answers with the rows the repository selected, dumped by a
+``crm_common.reads.RowDumper`` of the response schema (the dict ``schema.dump`` would give,
+without building objects)::
+
+    THING_ROWS = RowDumper(ThingSchema())
+
+    class Things(UseCases):
+        def get(self, thing_id: Any) -> dict[str, Any]:
+            self.principal.require(READ)
+            return THING_ROWS.dump(repository.thing_row(self.session, thing_id, self.principal))
+"""
 '''
 
 REPOSITORY = '''\
 """The only module of the @NAME@ service that queries its database: lookups scoped by the
-caller's grants (``crm_common.scope``), keyset pages, and the rows use cases save."""
+caller's grants (``crm_common.scope``), keyset pages, and the rows use cases save.
+
+A read is one statement of table columns (not mapped entities), built once per shape of the
+call (the caller's grants, the filters given) and run with the call's values as parameters::
+
+    _things = cast(Table, Thing.__table__)
+    THING_SCOPE = ScopeColumns(owner=_things.c.owner_id, department=_things.c.department_id)
+
+
+    @lru_cache(maxsize=64)
+    def _thing_statement(scope: ScopeShape) -> Select[Any]:
+        return select(*_things.c).where(
+            _things.c.id == bindparam("thing_id"), scope_condition(scope, THING_SCOPE)
+        )
+
+
+    def thing_row(session: Session, thing_id: uuid.UUID, principal: Principal) -> Row[Any]:
+        parameters = {"thing_id": thing_id, **scope_parameters(principal)}
+        row = session.execute(_thing_statement(scope_shape(principal)), parameters).first()
+        if row is None:
+            raise NotFound.of("thing", thing_id)
+        return row
+
+Pages take their statements from ``crm_common.pagination.keyset_select`` and their values from
+``page_parameters``; a list hanging off a row (tags, lines) comes in the same statement through
+``crm_common.reads.value_list``. Writes load mapped objects in ``db.session()``.
+"""
 '''
 
 DOMAIN_INIT = '''\
