@@ -115,7 +115,7 @@ keys: install
 	@$(QUIET) $(PY) -m crm_common.identity --label dev-$$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n') \
 		var/keys $(SERVICE_NAMES) gateway
 
-run: broker-check-run install keys migrate demo
+run: broker-check-run install keys migrate demo topology
 	@echo
 	@echo "The CRM API is starting on $(API) (Ctrl-C stops it). To call it:"
 	@echo "  curl -s $(API)/api/auth/token -H 'Content-Type: application/json' -d '{\"username\": \"sales01\", \"password\": \"Crm-demo-2026\"}'"

@@ -7,6 +7,7 @@ import json
 import logging
 import random
 import sys
+import time
 from collections import Counter
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -105,11 +106,13 @@ def run_publish(args: argparse.Namespace) -> int:
     stream = Stream(args.seed, customers_from(rng, records) if records else None)
     events = stream.events(args.events)
     delivery = plan(events, rng, duplicates=args.duplicates, out_of_order=args.out_of_order)
+    started = time.monotonic()
     try:
         published = broker.publish_all(args.amqp_uri, (e.envelope for e in delivery.messages))
     except (broker.NotDelivered, AMQPError) as exc:
         print(f"The ERP stream stopped: {exc!r}", file=sys.stderr)
         return 1
+    seconds = time.monotonic() - started
     outcome = {
         "seed": args.seed,
         "events": len(events),
@@ -123,9 +126,9 @@ def run_publish(args: argparse.Namespace) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(outcome, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(
-        f"published {published} messages: {len(events)} events, "
-        f"{len(delivery.duplicates)} duplicates, {len(delivery.out_of_order)} out of order; "
-        f"expected outcome in {path}"
+        f"published {published} messages in {seconds:.1f} s ({published / seconds:.0f}/s): "
+        f"{len(events)} events, {len(delivery.duplicates)} duplicates, "
+        f"{len(delivery.out_of_order)} out of order; expected outcome in {path}"
     )
     return 0
 
