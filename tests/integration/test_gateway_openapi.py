@@ -78,6 +78,35 @@ OPPORTUNITY_ROUTES = {
     "/api/sales/loss-reasons/{code}": {"patch", "delete"},
 }
 SPEC_ROUTES.update(OPPORTUNITY_ROUTES)
+ACTIVITY_ROUTES = {
+    "/api/activities": {"get", "post"},
+    "/api/activities/calendar": {"get"},
+    "/api/activities/overdue": {"get"},
+    "/api/activities/{activity_id}": {"get", "patch"},
+    "/api/activities/{activity_id}/complete": {"post"},
+    "/api/activities/{activity_id}/cancel": {"post"},
+    "/api/activities/{activity_id}/replan": {"post"},
+    "/api/activities/{activity_id}/check-in": {"post"},
+    "/api/activities/{activity_id}/history": {"get"},
+    "/api/expenses": {"get", "post"},
+    "/api/expenses/totals": {"get"},
+    "/api/expenses/cost-of-sale": {"get"},
+    "/api/expenses/categories": {"get", "post"},
+    "/api/expenses/categories/{code}": {"patch"},
+    "/api/expenses/{expense_id}": {"get"},
+    "/api/expenses/{expense_id}/approve": {"post"},
+    "/api/expenses/{expense_id}/reject": {"post"},
+    "/api/expenses/{expense_id}/pay": {"post"},
+    "/api/expenses/{expense_id}/history": {"get"},
+    "/api/sales/targets": {"get", "post"},
+    "/api/sales/targets/{target_id}": {"get", "patch", "delete"},
+    "/api/sales/forecast": {"get"},
+    "/api/sales/forecast/attainment": {"get"},
+    "/api/sales/forecast/funnel": {"get"},
+    "/api/sales/forecast/stage-durations": {"get"},
+    "/api/sales/forecast/win-rates": {"get"},
+}
+SPEC_ROUTES.update(ACTIVITY_ROUTES)
 
 
 @pytest.fixture

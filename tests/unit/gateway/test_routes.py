@@ -15,9 +15,10 @@ from gateway.service import GatewayService
 from gateway.table import Row
 from gateway.web import api_routes
 from org.service import OrgService
+from sales.service import SalesService
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVICE_CLASSES = {"customer": CustomerService, "org": OrgService}
+SERVICE_CLASSES = {"customer": CustomerService, "org": OrgService, "sales": SalesService}
 TABLE_ROWS = [(table, row) for table in routes.tables() for row in table.rows]
 
 
