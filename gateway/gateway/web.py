@@ -159,6 +159,7 @@ class ApiRoute(HttpRequestHandler):
         self.auth = auth
         self.pooled = pooled
         self.doc = dict(doc or {})
+        self.signature_checked = False
 
     def handle_request(self, request: Request) -> Response:
         request.shallow = False
@@ -171,7 +172,10 @@ class ApiRoute(HttpRequestHandler):
                 request.environ[CALLER_ENVIRON] = caller
                 context_data[ACCESS_TOKEN_KEY] = caller.token  # each service verifies it
             args, kwargs = self.get_entrypoint_parameters(request)
-            self.check_signature(args, kwargs)
+            if not self.signature_checked:
+                # every request of the route brings the same names: its URL's variables
+                self.check_signature(args, kwargs)
+                self.signature_checked = True
             if self.pooled:
                 deadline = request.environ[ARRIVED_ENVIRON] + self.server.request_timeout
                 with self.server.workers.held(deadline):
