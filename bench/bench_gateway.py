@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import sys
 import tempfile
 from collections import defaultdict
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
         "--python-load", action="store_true", help="use the Python generator even if wrk is here"
     )
     args = parser.parse_args(argv)
+    # Stopped from outside (a timeout, a CI job ending): stop the stacks on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"stopped by signal {signum}"))
     tool = load.generator(prefer_wrk=not args.python_load)
     with closing(redis.Redis.from_url(REDIS_URI)) as client:
         try:

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -169,6 +171,8 @@ def main() -> None:
     parser.add_argument("--connections", "--clients", dest="clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, help="both phases this long (as make bench)")
     args = parser.parse_args()
+    # Stopped from outside (a timeout, a CI job ending): stop the stacks on the way out.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"stopped by signal {signum}"))
     if args.seconds:
         args.lock_seconds = args.baseline_seconds = args.seconds
 
