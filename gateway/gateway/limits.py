@@ -104,6 +104,7 @@ class Bulkhead:
         self.limit = limit
         self.retry_after = retry_after
         self._free = Semaphore(limit)
+        self._in_flight = BACKEND_IN_FLIGHT.labels(service)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -116,11 +117,11 @@ class Bulkhead:
                 service=self.service,
                 reason="too_many_in_flight",
             )
-        BACKEND_IN_FLIGHT.labels(self.service).inc()
+        self._in_flight.inc()
         try:
             yield
         finally:
-            BACKEND_IN_FLIGHT.labels(self.service).dec()
+            self._in_flight.dec()
             self._free.release()
 
 

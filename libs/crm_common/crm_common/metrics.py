@@ -56,10 +56,21 @@ BacklogProbe = Callable[[], tuple[int, datetime | None]]
 """Returns how many outbox rows are unsent and when the oldest of them was written."""
 
 
+_http_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+"""The labelled series of each (method, route, status), looked up once: as many as Prometheus
+itself keeps."""
+
+
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:
     """Record one HTTP request by its route template (``/api/customers/{id}``), not its path."""
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_SECONDS.labels(method, route).observe(seconds)
+    series = _http_series.get((method, route, status))
+    if series is None:
+        series = _http_series[(method, route, status)] = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_SECONDS.labels(method, route),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 def outcome_of(exc: BaseException | None) -> str:
@@ -157,6 +168,7 @@ class Metrics(DependencyProvider):
     def setup(self) -> None:
         self.service_name = self.container.service_name
         self._started: dict[str, float] = {}
+        self._series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
 
     def start(self) -> None:
         port = metrics_port(self.container.config)
@@ -173,10 +185,14 @@ class Metrics(DependencyProvider):
             return
         method = worker_ctx.entrypoint.method_name
         outcome = outcome_of(exc_info[1] if exc_info else None)
-        RPC_CALLS.labels(self.service_name, method, outcome).inc()
-        RPC_SECONDS.labels(self.service_name, method, outcome).observe(
-            time.perf_counter() - started
-        )
+        series = self._series.get((method, outcome))
+        if series is None:
+            series = self._series[(method, outcome)] = (
+                RPC_CALLS.labels(self.service_name, method, outcome),
+                RPC_SECONDS.labels(self.service_name, method, outcome),
+            )
+        series[0].inc()
+        series[1].observe(time.perf_counter() - started)
 
     def get_dependency(self, worker_ctx: Any) -> None:
         return None
