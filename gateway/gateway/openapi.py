@@ -23,7 +23,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from nameko.extensions import DependencyProvider
 
-from gateway import settings
+from gateway import aggregates, settings
 from gateway.schemas import (
     DeadLetterDetailSchema,
     DeadLetterReplaySchema,
@@ -171,6 +171,8 @@ def build_document(
             },
         )
     _add_patch_schemas(spec, routes)
+    for name, component in aggregates.components(spec.components.schemas).items():
+        spec.components.schema(name, component=component)
     known = dict(spec.components.schemas)
     by_path: dict[str, dict[str, Any]] = {}
     for handler_name, route in routes:

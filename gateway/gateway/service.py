@@ -2,7 +2,8 @@
 
 The backend services' routes come from their route tables (``gateway.routes``); the routes
 here are the gateway's own: operations, sign-in and passwords (tokens are minted and passwords
-validated here), and the dead letters of every service. Sign-in turns an org session into a
+validated here), the dead letters of every service, and the customer overview answered from
+several services at once (``gateway.aggregates``). Sign-in turns an org session into a
 signed access token (``gateway.auth``); the org events that outdate tokens are heard here and
 kept in the revocation list the routes check.
 """
@@ -19,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 from crm_common.context import CallContext
 from crm_common.errors import Unauthenticated
 from crm_common.metrics import Metrics
-from gateway import dead_letters, openapi, parsing, readiness, routes, settings
+from gateway import aggregates, dead_letters, openapi, parsing, readiness, routes, settings
 from gateway.auth import Tokens
 from gateway.entrypoints import broadcast_handler
 from gateway.http_policy import client_address, trusted_networks
@@ -247,6 +248,20 @@ class GatewayService:
         body = parsing.validated(PasswordResetSchema(), request)
         self.org.reset_password(user_id, body["new_password"])
         return no_content()
+
+    # aggregates of several services -------------------------------------------------------
+
+    @route(
+        "GET",
+        "/api/customers/<customer_id>/overview",
+        summary=aggregates.OVERVIEW_SUMMARY,
+        description=aggregates.OVERVIEW_DESCRIPTION,
+        tags=["customers"],
+        shape="object",
+        response=aggregates.OVERVIEW_SCHEMA,
+    )
+    def customer_overview(self, request: Request, customer_id: str) -> Response:
+        return json_response(aggregates.customer_overview(self.backends, customer_id))
 
     # dead letters of every service --------------------------------------------------------
 

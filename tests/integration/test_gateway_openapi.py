@@ -26,6 +26,7 @@ SPEC_ROUTES = {
     "/api/customers/{customer_id}/relationships/{relationship_id}": {"delete"},
     "/api/customers/{customer_id}/care": {"get", "post"},
     "/api/customers/{customer_id}/history": {"get"},
+    "/api/customers/{customer_id}/overview": {"get"},
     "/api/customers/merge": {"post"},
     "/api/customers/import": {"post"},
     "/api/customers/export": {"get"},
