@@ -53,6 +53,8 @@ RETRY_DELAYS = (1.0, 10.0, 60.0)
 """``crm_common.consumer``'s default ``EVENT_RETRY_DELAYS``, in seconds."""
 
 QUORUM = {"x-queue-type": "quorum"}
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for the broker before giving up."""
 
 
 @dataclass(frozen=True)
@@ -188,13 +190,26 @@ class TopologyConflict(Exception):
     """An exchange or queue exists with other properties than the topology's."""
 
 
+class BrokerUnavailable(Exception):
+    """The broker could not be reached, or refused the user or the vhost."""
+
+
 def apply(amqp_uri: str, wanted: Topology | None = None) -> Topology:
     """Declare ``wanted`` (the whole topology by default) on the vhost of ``amqp_uri``."""
+    from amqp.exceptions import AMQPError
+    from kombu.exceptions import OperationalError
+
+    try:
+        return _declare(amqp_uri, wanted or topology())
+    except (OSError, AMQPError, OperationalError) as exc:
+        raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from None
+
+
+def _declare(amqp_uri: str, wanted: Topology) -> Topology:
     from amqp.exceptions import PreconditionFailed
     from kombu.connection import Connection
 
-    wanted = wanted or topology()
-    with Connection(amqp_uri) as connection:
+    with Connection(amqp_uri, connect_timeout=CONNECT_TIMEOUT) as connection:
         channel = connection.channel()
         for exchange in wanted.exchanges:
             try:
@@ -247,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
             "it) or move them elsewhere first.",
             file=sys.stderr,
         )
+        return 1
+    except BrokerUnavailable as exc:
+        print(f"The broker refused or did not answer ({exc}).", file=sys.stderr)
         return 1
     print(
         f"vhost {vhost_of(args.amqp_uri)!r}: {len(applied.exchanges)} exchanges, "
