@@ -160,9 +160,10 @@ chaos: broker-check-test install
 	@$(QUIET) $(PY) -m devstack.chaos $(CHAOS_ARGS)
 
 # The ERP integration's exchanges, queues and bindings (devstack/topology.py) on a running
-# broker, as the definitions file gives them to a broker at boot; safe to run again.
+# broker, as the definitions file gives them to a broker at boot; safe to run again. The retry
+# queues follow the services' EVENT_RETRY_DELAYS.
 topology: install
-	@$(PY) -m devstack.topology --amqp-uri "$(AMQP_URI)"
+	@$(PY) -m devstack.topology --amqp-uri "$(AMQP_URI)" --retry-delays "$${EVENT_RETRY_DELAYS:-1,10,60}"
 
 # --- the service registry ----------------------------------------------------------------
 
