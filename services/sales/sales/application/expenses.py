@@ -12,11 +12,13 @@ department cannot approve, and the level passes to the next department up.
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+from crm_common.application import UseCaseContext
 from crm_common.errors import Forbidden, NotFound, ValidationFailed
 from crm_common.history import FieldChange, filled
 from crm_common.schemas import load
@@ -114,11 +116,15 @@ def dump_expense(expense: Expense, approvals: list[ExpenseApproval]) -> dict[str
 
 
 def steps_of(approvals: list[ExpenseApproval]) -> list[rules.ApprovalStep]:
+    """The stored levels as the domain's approval steps (the department a level was chosen
+    from is not stored, and deciding does not need it)."""
     return [rules.ApprovalStep(a.level, "", a.approver_person_id, a.decision) for a in approvals]
 
 
 class Expenses(SalesUseCases):
-    def __init__(self, context: Any, second_level: Money = rules.DEFAULT_SECOND_LEVEL_AMOUNT):
+    def __init__(
+        self, context: UseCaseContext, second_level: Money = rules.DEFAULT_SECOND_LEVEL_AMOUNT
+    ) -> None:
         super().__init__(context)
         self.second_level = second_level
 
@@ -134,7 +140,7 @@ class Expenses(SalesUseCases):
     def dumped(self, expense: Expense) -> dict[str, Any]:
         return dump_expense(expense, rows.approvals_of(self.session, [expense.id])[expense.id])
 
-    def today(self) -> Any:
+    def today(self) -> date:
         return self.context.now.astimezone(BUSINESS_TZ).date()
 
     # -- submit ------------------------------------------------------------------------------
