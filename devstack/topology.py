@@ -7,7 +7,8 @@ consumer declares, argument for argument, so that a service starting later finds
 would have made them. Events the ERP publishes before a service ever ran wait in its queues.
 The ERP reads the orders the CRM sends it from ``erp.order-requests``, bound to
 ``sales.events`` for ``order_confirmed`` and ``order_cancel_requested``; a request it rejects,
-or that fails ``ERP_DELIVERY_LIMIT`` deliveries, moves to ``erp.order-requests.dead-letters``.
+or that comes back unacknowledged more than ``ERP_DELIVERY_LIMIT`` times, moves to
+``erp.order-requests.dead-letters``.
 
 The same objects reach a broker two ways: the definitions file the broker loads at boot
 (``deploy/rabbitmq/definitions.json``, written by ``python -m devstack.registry write`` from
@@ -47,7 +48,7 @@ ORDER_REQUEST_TYPES = ("order_confirmed", "order_cancel_requested")
 ERP_QUEUE = "erp.order-requests"
 ERP_DEAD_LETTERS = f"{ERP_QUEUE}.dead-letters"
 ERP_DELIVERY_LIMIT = 5
-"""Deliveries of one order request before the broker moves it to the ERP's dead letters."""
+"""Times an order request may come back unacknowledged before the broker dead-letters it."""
 
 RETRY_DELAYS = (1.0, 10.0, 60.0)
 """``crm_common.consumer``'s default ``EVENT_RETRY_DELAYS``, in seconds."""
@@ -104,8 +105,8 @@ def dead_letter_queue(service: str) -> Queue:
 
 
 def erp_queue() -> Queue:
-    """The ERP's own queue: a request it rejects without requeueing, or one delivered
-    ``ERP_DELIVERY_LIMIT`` times without an acknowledgement, goes to its dead letters."""
+    """The ERP's own queue: a request it rejects without requeueing, or one returned
+    unacknowledged more than ``ERP_DELIVERY_LIMIT`` times, goes to its dead letters."""
     return Queue(
         ERP_QUEUE,
         {
