@@ -56,9 +56,10 @@ COLUMNS = load.header("x echo", "x product")
 
 
 class Baseline(Suite):
-    """The bare echo: its two services in one process; no databases to prepare."""
+    """The bare echo: the @http route and the echo service, each a process (as the suite's
+    gateway and services are); no databases to prepare."""
 
-    services = ("bench.baseline",)
+    services = ("bench.baseline:BareHttpService", "bench.baseline:EchoService")
     ready_path = "/echo/ping"
 
     def prepare(self) -> None:
@@ -66,10 +67,10 @@ class Baseline(Suite):
 
 
 class ProductStack(Suite):
-    """The product read: its two services in one process, as the echo's, over products seeded
-    in Redis under a key prefix of this stack's own, removed when it stops."""
+    """The product read: the @http gateway and the products service, each a process, over
+    products seeded in Redis under a key prefix of this stack's own, removed when it stops."""
 
-    services = ("bench.products",)
+    services = ("bench.products:ProductsGateway", "bench.products:ProductsService")
 
     def __init__(self, workdir: Path, count: int = PRODUCTS) -> None:
         super().__init__(workdir)

@@ -2,7 +2,8 @@
 
 Like nameko-examples' ``GET /products/<id>``: a ``products`` service reads one record from
 Redis and dumps it through a marshmallow schema, and an ``@http`` gateway makes one RPC to it
-and dumps the answer through the schema again. Each runs as a process of its own.
+and dumps the answer through the schema again. Each runs as a process of its own
+(``nameko run bench.products:ProductsService``, ``...:ProductsGateway``).
 
 Config: ``REDIS_URI`` and ``PRODUCTS_KEY_PREFIX`` (every key of one stack starts with it, so
 several stacks share a Redis server and each removes only its own keys).

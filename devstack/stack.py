@@ -42,7 +42,10 @@ def free_port() -> int:
 
 
 def process_name(module: str) -> str:
-    return module.split(".")[0]
+    """``customer.service`` runs as ``customer``; ``package.module:ServiceClass`` (one service
+    of a module with several) as ``serviceclass``."""
+    package, _, service_class = module.partition(":")
+    return service_class.lower() or package.split(".")[0]
 
 
 class Suite:
