@@ -168,7 +168,7 @@ class BrokerLink:
         """Read the connection until it ends; never raises (a Nameko managed thread that
         raised would kill its container)."""
         amqp_connection = connection.connection
-        interval = max(self.heartbeat / 2, 1.0) if self.heartbeat else None
+        interval = max(self.heartbeat / 4, 1.0) if self.heartbeat else None
         ticked = time.monotonic()
         try:
             while True:
