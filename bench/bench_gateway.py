@@ -118,7 +118,7 @@ def pids(stack: Suite, names: tuple[str, ...] | None = None) -> list[int]:
 
 @contextmanager
 def running(*stacks: Suite) -> Iterator[None]:
-    """Start the stacks side by side (their start-up is mostly waiting) and stop them all."""
+    """Start the stacks side by side, and stop them all whatever happens meanwhile."""
     try:
         with ThreadPoolExecutor(len(stacks)) as pool:
             for started in [pool.submit(stack.start) for stack in stacks]:
