@@ -20,6 +20,7 @@ from werkzeug.wrappers import Request, Response
 from crm_common.context import CallContext
 from crm_common.errors import Unauthenticated
 from crm_common.metrics import Metrics
+from crm_common.runtime import CollectorTuning
 from gateway import aggregates, dead_letters, openapi, parsing, readiness, routes, settings
 from gateway.auth import Tokens
 from gateway.entrypoints import broadcast_handler
@@ -57,6 +58,7 @@ class GatewayService:
     context = CallContext()
     config = Config()
     metrics = Metrics()
+    collector = CollectorTuning()
     tokens = Tokens()
     backends = ServiceRpc()
     org = ServiceRpc("org")

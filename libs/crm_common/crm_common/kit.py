@@ -1,6 +1,7 @@
-"""The base every service class starts from: the call context, metrics, and the entrypoints
-that every service answers the same way (``ping``, ``api_schemas``, ``api_events``, open to
-anonymous callers, and the dead-letter RPCs, which need the permission ``system:admin``).
+"""The base every service class starts from: the call context, metrics, the garbage collector's
+tuning (``crm_common.runtime``), and the entrypoints that every service answers the same way
+(``ping``, ``api_schemas``, ``api_events``, open to anonymous callers, and the dead-letter RPCs,
+which need the permission ``system:admin``).
 
 A service declares its name, its ``db`` and ``outbox`` dependencies, and two mappings:
 ``public_schemas`` (the marshmallow schemas of its HTTP-facing records, published as OpenAPI
@@ -35,6 +36,7 @@ from crm_common.entrypoints import public, rpc
 from crm_common.idempotency import IdempotencyContext
 from crm_common.metrics import Metrics
 from crm_common.models import InboxMixin
+from crm_common.runtime import CollectorTuning
 from crm_common.schemas import json_schemas
 
 ADMIN_PERMISSION = "system:admin"
@@ -49,6 +51,7 @@ class ServiceKit:
     context = CallContext()
     idempotency = IdempotencyContext()  # the Idempotency-Key of a write, if it has one
     metrics = Metrics()
+    collector = CollectorTuning()
     dead_letters: DeadLetterQueue = DeadLetters()  # a worker sees the queue itself
 
     @rpc
