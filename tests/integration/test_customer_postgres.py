@@ -525,3 +525,22 @@ def test_a_search_on_postgres_folds_letter_case_and_takes_wildcards_literally(se
         listed = sorted(item["name"] for item in service.list_customers({"q": query})["items"])
         assert listed == found, query
         assert service.count_customers({"q": query}) == {"count": len(found)}
+
+
+def test_a_search_on_postgres_finds_customers_by_their_contacts_as_they_are_now(db, service):
+    first = make(service, "上海联系人机电有限公司")
+    second = make(service, "江苏联系人轴承有限公司")
+    contact = service.create_contact(first["id"], {"name": "欧阳建华", "mobile": "13922334455"})
+
+    def found(query):
+        return sorted(item["name"] for item in service.list_customers({"q": query})["items"])
+
+    assert found("欧阳") == [first["name"]]
+    assert found("2233 4455") == [first["name"]]
+    service.update_contact(contact["id"], {"name": "欧阳明"}, contact["version"])
+    assert found("建华") == []
+    service.merge_customers(second["id"], first["id"])
+    assert found("欧阳明") == [second["name"]]
+    with db.session() as session:
+        session.execute(delete(Contact))
+    assert found("欧阳明") == []

@@ -100,6 +100,12 @@ class Customer(EntityMixin, Base):
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("customers.id", ondelete="SET NULL")
     )
+    contact_names: Mapped[str | None] = mapped_column(Text)
+    """Its contacts' names (and below, their mobiles) joined by the control character 31, which
+    no name or mobile holds, so no search matches across two contacts. Kept by triggers on
+    ``contacts`` (``CONTACT_TRIGGERS``): a search looks at one row, not at the contacts of
+    every customer it passes."""
+    contact_mobiles: Mapped[str | None] = mapped_column(Text)
 
     tag_rows: Mapped[list[CustomerTag]] = relationship(
         back_populates="customer",
@@ -257,11 +263,6 @@ FOR EACH STATEMENT EXECUTE FUNCTION customer_counts_truncated()""",
 )
 """One set of rows per statement: a bulk load adds one row per combination it touches."""
 COUNT_TRIGGERS = {"sqlite": SQLITE_COUNT_TRIGGERS, "postgresql": POSTGRESQL_COUNT_TRIGGERS}
-
-for _dialect, _statements in COUNT_TRIGGERS.items():
-    for _statement in _statements:
-        ddl = DDL(_statement).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
-        event.listen(Base.metadata, "after_create", ddl)
 # Created before customers, so emptied after them (their triggers write to it) when tables
 # are emptied in reverse dependency order.
 Customer.__table__.add_is_dependent_on(CustomerCount.__table__)  # type: ignore[attr-defined]
@@ -292,6 +293,77 @@ class Contact(EntityMixin, Base):
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     purchase_role: Mapped[str | None] = mapped_column(String(20))
     remark: Mapped[str | None] = mapped_column(Text)
+
+
+_SQLITE_CONTACTS_OF = """UPDATE customers SET
+    contact_names = (SELECT group_concat(name, char(31)) FROM contacts
+                     WHERE customer_id = {row}.customer_id),
+    contact_mobiles = (SELECT group_concat(mobile, char(31)) FROM contacts
+                       WHERE customer_id = {row}.customer_id)
+  WHERE id = {row}.customer_id;"""
+SQLITE_CONTACT_TRIGGERS = (
+    f"""CREATE TRIGGER IF NOT EXISTS contacts_search_insert AFTER INSERT ON contacts
+BEGIN
+  {_SQLITE_CONTACTS_OF.format(row="NEW")}
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS contacts_search_delete AFTER DELETE ON contacts
+BEGIN
+  {_SQLITE_CONTACTS_OF.format(row="OLD")}
+END""",
+    f"""CREATE TRIGGER IF NOT EXISTS contacts_search_update
+AFTER UPDATE OF name, mobile, customer_id ON contacts
+BEGIN
+  {_SQLITE_CONTACTS_OF.format(row="OLD")}
+  {_SQLITE_CONTACTS_OF.format(row="NEW")}
+END""",
+)
+_POSTGRESQL_CONTACTS_OF = """UPDATE customers SET
+    contact_names = (SELECT string_agg(name, chr(31)) FROM contacts
+                     WHERE customer_id = customers.id),
+    contact_mobiles = (SELECT string_agg(mobile, chr(31)) FROM contacts
+                       WHERE customer_id = customers.id)
+  WHERE id IN ({touched});"""
+_MOVED = "SELECT customer_id FROM old_rows UNION SELECT customer_id FROM new_rows"
+POSTGRESQL_CONTACT_TRIGGERS = (
+    f"""CREATE OR REPLACE FUNCTION contacts_search_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  {_POSTGRESQL_CONTACTS_OF.format(touched="SELECT customer_id FROM new_rows")}
+  RETURN NULL;
+END
+$$""",
+    f"""CREATE OR REPLACE FUNCTION contacts_search_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  {_POSTGRESQL_CONTACTS_OF.format(touched="SELECT customer_id FROM old_rows")}
+  RETURN NULL;
+END
+$$""",
+    f"""CREATE OR REPLACE FUNCTION contacts_search_updated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  {_POSTGRESQL_CONTACTS_OF.format(touched=_MOVED)}
+  RETURN NULL;
+END
+$$""",
+    """CREATE OR REPLACE TRIGGER contacts_search_insert AFTER INSERT ON contacts
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION contacts_search_inserted()""",
+    """CREATE OR REPLACE TRIGGER contacts_search_delete AFTER DELETE ON contacts
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION contacts_search_deleted()""",
+    """CREATE OR REPLACE TRIGGER contacts_search_update AFTER UPDATE ON contacts
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION contacts_search_updated()""",
+)
+"""Keep ``Customer.contact_names`` and ``contact_mobiles`` as the contacts are."""
+CONTACT_TRIGGERS = {"sqlite": SQLITE_CONTACT_TRIGGERS, "postgresql": POSTGRESQL_CONTACT_TRIGGERS}
+
+for _triggers in (COUNT_TRIGGERS, CONTACT_TRIGGERS):
+    for _dialect, _statements in _triggers.items():
+        for _statement in _statements:
+            ddl = DDL(_statement).execute_if(dialect=_dialect)  # type: ignore[no-untyped-call]
+            event.listen(Base.metadata, "after_create", ddl)
 
 
 Index(

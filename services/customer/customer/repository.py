@@ -396,9 +396,8 @@ _tags = cast(Table, CustomerTag.__table__)
 _contacts = cast(Table, Contact.__table__)
 _counts = cast(Table, CustomerCount.__table__)
 
-RECORD_COLUMNS = tuple(
-    column for column in _customers.c if column.key not in ("name_key", "phone_key")
-)
+SEARCH_COLUMNS = ("name_key", "phone_key", "contact_names", "contact_mobiles")
+RECORD_COLUMNS = tuple(column for column in _customers.c if column.key not in SEARCH_COLUMNS)
 """The columns a customer is answered with; its tags come from ``customer_tags``."""
 ROW_SCOPE = ScopeColumns(
     owner=_customers.c.owner_id,
@@ -563,15 +562,12 @@ def _text_search(shape: FilterShape, dialect: str) -> ColumnElement[bool]:
         holds(_customers.c.short_name, text),
         holds(_customers.c.code, text),
         holds(_customers.c.phone, text),
+        holds(_customers.c.contact_names, text),
     ]
-    contact_match = [holds(_contacts.c.name, text)]
     if shape.digits:
         number: BindParameter[str] = bindparam("digits")
         conditions.append(holds(_customers.c.phone_key, number))
-        contact_match.append(holds(_contacts.c.mobile, number))
-    conditions.append(
-        exists().where(_contacts.c.customer_id == _customers.c.id, or_(*contact_match))
-    )
+        conditions.append(holds(_customers.c.contact_mobiles, number))
     return or_(*conditions)
 
 

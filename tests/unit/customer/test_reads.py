@@ -8,11 +8,18 @@ import uuid
 from collections import Counter
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, func, insert, select
 
-from crm_common.migrations import upgrade
+from crm_common.migrations import alembic_config, upgrade
 from customer.application.base import customer_schema
-from customer.models import SQLITE_COUNT_TRIGGERS, Contact, Customer, CustomerCount
+from customer.models import (
+    SQLITE_CONTACT_TRIGGERS,
+    SQLITE_COUNT_TRIGGERS,
+    Contact,
+    Customer,
+    CustomerCount,
+)
 from customer.repository import compact_counts
 
 COMBINATION = ("status", "kind", "category", "region", "owner_id", "department_id")
@@ -114,17 +121,18 @@ def check_counts(db, service):
     }
 
 
-def test_the_migration_fills_the_counts_and_creates_the_models_triggers(tmp_path):
+def test_the_migrations_fill_counts_and_contacts_and_create_the_models_triggers(tmp_path):
     uri = f"sqlite:///{tmp_path / 'migrated.db'}"
     upgrade("customer", uri, "0003")
     engine = create_engine(uri)
+    ids = [uuid.uuid4() for _ in range(7)]
     try:
         with engine.begin() as connection:
             connection.execute(
                 insert(Customer.__table__),
                 [
                     {
-                        "id": uuid.uuid4(),
+                        "id": ids[n],
                         "code": f"C2001{n:06d}",
                         "name": f"旧客户{n}",
                         "name_key": f"旧客户{n}",
@@ -134,6 +142,13 @@ def test_the_migration_fills_the_counts_and_creates_the_models_triggers(tmp_path
                         "version": 1,
                     }
                     for n in range(7)
+                ],
+            )
+            connection.execute(
+                insert(Contact.__table__),
+                [
+                    {"id": uuid.uuid4(), "customer_id": ids[0], "name": name, "mobile": mobile}
+                    for name, mobile in (("王建国", "13912345678"), ("李娜", None))
                 ],
             )
         upgrade("customer", uri)
@@ -147,12 +162,22 @@ def test_the_migration_fills_the_counts_and_creates_the_models_triggers(tmp_path
                 ("potential", "", 1),
                 ("potential", "A", 2),
             ]
+            contacts = connection.execute(
+                select(Customer.contact_names, Customer.contact_mobiles).where(
+                    Customer.id == ids[0]
+                )
+            ).one()
+            assert sorted(contacts.contact_names.split("\x1f")) == ["李娜", "王建国"]
+            assert contacts.contact_mobiles == "13912345678"
             triggers = connection.exec_driver_sql(
                 "SELECT sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
             ).scalars()
             assert [t.replace("IF NOT EXISTS ", "") for t in triggers] == sorted(
-                t.replace("IF NOT EXISTS ", "") for t in SQLITE_COUNT_TRIGGERS
+                t.replace("IF NOT EXISTS ", "")
+                for t in (*SQLITE_COUNT_TRIGGERS, *SQLITE_CONTACT_TRIGGERS)
             )
+        command.downgrade(alembic_config("customer", uri), "0003")
+        upgrade("customer", uri)
     finally:
         engine.dispose()
 
@@ -181,3 +206,21 @@ def test_a_search_folds_letter_case_and_takes_wildcards_literally(
     names = sorted(item["name"] for item in service.list_customers({"q": query})["items"])
     assert names == found
     assert service.count_customers({"q": query}) == {"count": len(found)}
+
+
+def test_a_search_finds_customers_by_their_contacts_as_they_are_now(service, make_customer):
+    first = make_customer("上海联系人机电有限公司")
+    second = make_customer("江苏联系人轴承有限公司")
+    contact = service.create_contact(first["id"], {"name": "欧阳建华", "mobile": "13922334455"})
+
+    def found(query):
+        return sorted(item["name"] for item in service.list_customers({"q": query})["items"])
+
+    assert found("欧阳") == [first["name"]]
+    assert found("2233 4455") == [first["name"]]
+    service.update_contact(contact["id"], {"name": "欧阳明"}, contact["version"])
+    assert found("建华") == []
+    assert found("欧阳明") == [first["name"]]
+    service.merge_customers(second["id"], first["id"])
+    assert found("欧阳明") == [second["name"]]
+    assert service.count_customers({"q": "欧阳明"}) == {"count": 1}
