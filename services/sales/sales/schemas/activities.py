@@ -15,7 +15,7 @@ from marshmallow.validate import Length, OneOf, Range
 
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
 from sales.domain.activities import MAX_DURATION_MINUTES, ActivityStatus, ActivityType
-from sales.schemas.common import RecordSchema
+from sales.schemas.common import RecordSchema, decimal_string
 
 BUSINESS_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 """Where the sales teams work: a bare date in a query starts at midnight there."""
@@ -76,7 +76,7 @@ class Coordinate(fields.Raw):
     def __init__(self, description: str, example: str) -> None:
         super().__init__(
             allow_none=True,
-            metadata={**describe(description, example), "type": ["string", "number", "null"]},
+            metadata={**describe(description, example), "type": ["string", "number"]},
         )
 
 
@@ -175,8 +175,8 @@ class ActivitySchema(RecordSchema):
     done_at = UtcDateTime(allow_none=True)
     result = fields.String(allow_none=True)
     next_step = fields.String(allow_none=True)
-    checkin_lat = fields.Decimal(as_string=True, allow_none=True)
-    checkin_lng = fields.Decimal(as_string=True, allow_none=True)
+    checkin_lat = decimal_string("Latitude in degrees", "31.230416", allow_none=True)
+    checkin_lng = decimal_string("Longitude in degrees", "121.473701", allow_none=True)
     checkin_at = UtcDateTime(allow_none=True)
     participants = fields.List(fields.String())
 

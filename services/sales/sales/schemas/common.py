@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
-from crm_common.schemas import UtcDateTime
+from crm_common.schemas import UtcDateTime, describe
+
+DECIMAL_STRING = {"type": "string", "format": "decimal"}
+"""How a decimal dumped as a string is documented (marshmallow's own mapping says number)."""
+
+
+def decimal_string(description: str, example: str | None = None, **kwargs: Any) -> fields.Decimal:
+    """A decimal answered as a string such as ``"1280.00"``, never a float."""
+    return fields.Decimal(
+        as_string=True, metadata={**DECIMAL_STRING, **describe(description, example)}, **kwargs
+    )
 
 
 class RecordSchema(Schema):

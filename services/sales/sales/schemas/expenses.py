@@ -11,7 +11,7 @@ from marshmallow.validate import Length, OneOf, Regexp
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
 from sales.domain.expenses import TOTAL_DIMENSIONS, Decision, ExpenseStatus
 from sales.schemas.activities import PageQuerySchema
-from sales.schemas.common import RecordSchema
+from sales.schemas.common import RecordSchema, decimal_string
 
 STATUSES = tuple(s.value for s in ExpenseStatus)
 DECISIONS = tuple(d.value for d in Decision)
@@ -28,7 +28,7 @@ def amount_field(
 
 
 def money_text(description: str = "") -> fields.Decimal:
-    return fields.Decimal(as_string=True, places=2, metadata=describe(description or "Amount"))
+    return decimal_string(description or "Amount", places=2)
 
 
 # -- input -----------------------------------------------------------------------------------

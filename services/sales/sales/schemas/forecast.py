@@ -11,6 +11,7 @@ from marshmallow.validate import OneOf
 
 from crm_common.schemas import StrictSchema, Text, describe
 from sales.domain.forecast import GROUPINGS
+from sales.schemas.common import decimal_string
 from sales.schemas.expenses import money_text
 from sales.schemas.targets import SUBJECT_TYPES, period_field
 
@@ -25,7 +26,7 @@ def day(description: str, example: str, key: str) -> fields.Date:
 
 
 def percent_field(description: str) -> fields.Decimal:
-    return fields.Decimal(as_string=True, allow_none=True, metadata=describe(description, "42.5"))
+    return decimal_string(description, "42.5", allow_none=True)
 
 
 class ForecastFilterSchema(StrictSchema):
@@ -147,7 +148,7 @@ class StageDurationSchema(Schema):
     stage_code = fields.String()
     name = fields.String(allow_none=True)
     opportunities = fields.Integer()
-    average_days = fields.Decimal(as_string=True, metadata=describe("To one decimal", "12.5"))
+    average_days = decimal_string("To one decimal", "12.5")
 
 
 class StageDurationsSchema(Schema):
