@@ -307,6 +307,19 @@ def test_attainment_against_month_and_quarter_targets(service, act_as, db, proce
     assert items(OTHER_OFFICE, period="2026-04") == []
 
 
+def test_attainment_names_the_user_of_a_person_with_a_target_and_nothing_won(service, act_as):
+    act_as(ADMIN)
+    service.create_target(
+        {"subject_type": "person", "subject_id": "p-sales-02", "period": "2026-05", "amount": "1"}
+    )
+    (item,) = service.forecast_attainment({"period": "2026-05"})["items"]
+    assert (item["subject_id"], item["user_id"], item["won"]) == (
+        "p-sales-02",
+        "u-sales-02",
+        "0.00",
+    )
+
+
 # -- funnel, days per stage, win rates -------------------------------------------------------
 DAY = timedelta(days=1)
 

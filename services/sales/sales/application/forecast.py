@@ -26,6 +26,7 @@ from sales.domain.targets import SubjectType, parse_period, target_for
 from sales.repository import activities as activity_rows
 from sales.repository import forecast as rows
 from sales.repository import opportunities as opportunity_rows
+from sales.repository import read_models
 from sales.repository import targets as target_rows
 from sales.schemas.activities import BUSINESS_TZ
 from sales.schemas.forecast import (
@@ -209,7 +210,7 @@ class Forecast(SalesUseCases):
         won = rows.won(self.session, filters, "owner", start, end, DEFAULT_CURRENCY)
         people = rows.people_by_user(self.session, won)
         names = target_rows.subject_names(self.session, "person", set_targets)
-        users = {p.id: user for user, p in people.items()}
+        users = read_models.users_of_people(self.session, set_targets)
         found: dict[str | None, list[Any]] = {}
         for person_id in set_targets:
             found[person_id] = [users.get(person_id), names.get(person_id), Decimal(0)]
