@@ -298,6 +298,12 @@ def test_list_and_search(service, act_as, make):
     assert codes(amount_min="50000", amount_max="100000") == [first["code"]]
     assert codes(close_from="2026-04-01", close_to="2026-12-31") == [second["code"]]
     assert codes(tags="重点,框架") == [second["code"]]
+    assert codes(department_id="d-east") == []
+    assert codes(department_id="d-east", include_sub_departments="true", sort="code") == [
+        first["code"],
+        second["code"],
+        third["code"],
+    ]
     assert codes(tags=["重点"], sort="code") == [first["code"], second["code"]]
     assert codes(status="won") == []
     assert codes(stage_code="initial_contact", sort="code") == [

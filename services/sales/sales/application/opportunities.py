@@ -53,6 +53,7 @@ from sales.domain.opportunities import (
 )
 from sales.domain.processes import Process, missing_fields
 from sales.models import Customer, Opportunity
+from sales.repository import activities as activity_rows
 from sales.repository import opportunities as rows
 from sales.repository import read_models
 from sales.schemas.opportunities import (
@@ -316,6 +317,9 @@ class Opportunities(UseCases):
     def list(self, query: Any) -> dict[str, Any]:
         self.principal.require(READ)
         params = load(OpportunityQuerySchema(), query)
+        if params.get("department_id") and params.pop("include_sub_departments"):
+            department_id = params.pop("department_id")
+            params["department_ids"] = activity_rows.departments_under(self.session, department_id)
         idle_since = None
         if params.get("idle_days"):
             idle_since = idle_cutoff(self.context.now, params["idle_days"])

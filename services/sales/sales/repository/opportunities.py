@@ -315,6 +315,8 @@ def filter_conditions(
     ):
         if query.get(name) is not None:
             conditions.append(column == query[name])
+    if query.get("department_ids") is not None:
+        conditions.append(Opportunity.department_id.in_(sorted(query["department_ids"])))
     if query.get("close_from") is not None:
         conditions.append(Opportunity.expected_close_date >= query["close_from"])
     if query.get("close_to") is not None:

@@ -301,6 +301,12 @@ class OpportunityQuerySchema(StrictSchema):
     stage_code = CommaList(Text(validate=Length(max=32)), metadata=describe("One or more stages"))
     owner_id = Text(allow_none=True, validate=Length(max=64))
     department_id = Text(allow_none=True, validate=Length(max=64))
+    include_sub_departments = fields.Boolean(
+        load_default=False,
+        metadata=describe(
+            "With department_id: its sub-departments too, as the forecast counts a department"
+        ),
+    )
     customer_id = fields.UUID(allow_none=True)
     process_id = fields.UUID(allow_none=True)
     close_from = fields.Date(allow_none=True, metadata=describe("Expected close on or after"))
