@@ -138,6 +138,10 @@ def test_the_scoped_list_and_search_on_postgres(service, deals):
     ]
     assert names(service, MANAGER, close_from="2026-05-01") == ["数控机床改造"]
     assert names(service, ADMIN, department_id="d-south-gz") == ["液压机更新"]
+    assert names(service, ADMIN, department_id="d-south") == []
+    below = {"department_id": "d-south", "include_sub_departments": "true"}
+    assert names(service, ADMIN, **below) == ["液压机更新"]
+    assert names(service, MANAGER, **below) == []
 
 
 def test_outsiders_get_not_found_on_postgres(service, deals):
