@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from functools import partial
 from typing import Any
 
 import eventlet
@@ -190,7 +191,7 @@ class RpcConnection(SharedExtension):
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
             heartbeat=config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
-            spawn=self.container.spawn_managed_thread,
+            spawn=partial(self.container.spawn_managed_thread, identifier="broker link reader"),
         )
 
     def stop(self) -> None:

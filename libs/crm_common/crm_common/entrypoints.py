@@ -67,7 +67,9 @@ class Replies(SharedExtension):
             ssl=config.get(AMQP_SSL_CONFIG_KEY),
             login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
             heartbeat=config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
-            spawn=self.container.spawn_managed_thread,
+            spawn=functools.partial(
+                self.container.spawn_managed_thread, identifier="broker link reader"
+            ),
         )
 
     def stop(self) -> None:
