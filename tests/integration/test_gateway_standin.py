@@ -14,6 +14,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from crm_common.context import Principal, bind
+from crm_common.entrypoints import public, rpc
 from crm_common.schemas import json_schemas
 from customer import schemas as customer_schemas
 from customer.service import CustomerService
@@ -102,16 +103,33 @@ def test_ready_when_broker_and_services_answer(rabbit_config, runner_factory):
     }
 
 
-def test_by_default_ready_asks_customer_and_org(rabbit_config, runner_factory):
+class StandInSales:
+    """Only answers the readiness ping."""
+
+    name = "sales"
+
+    @rpc
+    @public
+    def ping(self) -> str:
+        return "pong"
+
+
+def test_by_default_ready_asks_every_backend_service(rabbit_config, runner_factory):
     config = gateway_config(rabbit_config)
     del config["BACKEND_SERVICES"]
-    api = start_gateway(runner_factory, config, StandInCustomer, StandInOrg)
+    api = start_gateway(runner_factory, config, StandInCustomer, StandInOrg, StandInSales)
 
     response = api.get("/ready", auth=False)
 
     assert response.json() == {
         "status": "ready",
-        "checks": {"broker": "ok", "customer": "ok", "org": "ok", "revocations": "ok"},
+        "checks": {
+            "broker": "ok",
+            "customer": "ok",
+            "org": "ok",
+            "sales": "ok",
+            "revocations": "ok",
+        },
     }
 
 
