@@ -299,6 +299,21 @@ ROLES = (
         (READ, WRITE, EXPORT, MERGE, IMPORT, TRANSFER, CARE_ON_BEHALF, *SELLING, *MANAGING),
         "A branch and its offices",
     ),
+    (
+        "role-general-manager",
+        "general_manager",
+        "总经理",
+        (
+            READ,
+            EXPORT,
+            "opportunity:read",
+            "activity:read",
+            "expense:read",
+            "forecast:read",
+            *MANAGING,
+        ),
+        "The whole company; approves what the branches cannot",
+    ),
     ("role-marketing", "marketing", "市场专员", (READ, EXPORT), None),
     ("role-business", "business", "商务专员", (READ, EXPORT), None),
     ("role-service-engineer", "service_engineer", "服务工程师", (READ,), None),
@@ -322,6 +337,7 @@ class DemoUser:
 
 DEMO_USERS = (
     DemoUser("u-admin", "admin", "p-admin", "d-hq", "admin"),
+    DemoUser("u-ceo", "ceo", "p-ceo", "d-hq", "general_manager"),
     DemoUser("u-sales-01", "sales01", "p-sales-01", "d-east-sh", "sales_rep"),
     DemoUser("u-sales-02", "sales02", "p-sales-02", "d-east-js", "sales_rep"),
     DemoUser("u-sales-03", "sales03", "p-sales-03", "d-north-bj", "sales_rep"),
@@ -394,6 +410,7 @@ GRANTS = (
         False,
     ),
     ("g-business-all", "全部数据", "role-business", None, None, None, None, False),
+    ("g-general-manager-all", "全部数据", "role-general-manager", None, None, None, None, False),
     (
         "g-engineer-01-sh",
         "上海区域客户",

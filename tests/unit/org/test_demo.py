@@ -85,6 +85,19 @@ EXPECTED = {
         [READ, EXPORT],
         [{"regions": [{"path": "华东", "subtree": True}]}],
     ),
+    "ceo": (
+        "d-hq",
+        [
+            READ,
+            EXPORT,
+            "opportunity:read",
+            "activity:read",
+            "expense:read",
+            "forecast:read",
+            *MANAGING,
+        ],
+        EVERYTHING,
+    ),
     "business01": ("d-business", [READ, EXPORT], EVERYTHING),
     "engineer01": ("d-service", [READ], [{"regions": [{"path": "华东/上海", "subtree": True}]}]),
     "service.manager": ("d-service", [READ, EXPORT], EVERYTHING),
@@ -121,9 +134,9 @@ def test_loads_once_through_the_migrations_with_events(loaded):
         "departments": 13,
         "regions": 25,
         "people": 18,
-        "roles": 8,
-        "users": 15,
-        "grants": 11,
+        "roles": 9,
+        "users": 16,
+        "grants": 12,
     }
     assert ensure_demo(uri, passwords=Passwords(CHEAP)) == {}
     with SessionScope(engine_for(uri)).session() as session:
@@ -132,7 +145,7 @@ def test_loads_once_through_the_migrations_with_events(loaded):
                 select(OutboxMessage.routing_key, func.count()).group_by(OutboxMessage.routing_key)
             ).all()
         )
-    assert kinds == {"department_changed": 13, "region_changed": 25, "user_changed": 15}
+    assert kinds == {"department_changed": 13, "region_changed": 25, "user_changed": 16}
 
 
 @pytest.mark.parametrize("username", sorted(EXPECTED))

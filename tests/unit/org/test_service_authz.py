@@ -150,4 +150,4 @@ def test_disabling_a_user_or_person_bumps_and_announces(admin, demo, bumped, out
 
 def test_every_demo_user_starts_at_version_one(admin, demo):
     assert {u["authz_version"] for u in admin.list_records("users")["items"]} == {1}
-    assert len(DEMO_USERS) == 15
+    assert len(DEMO_USERS) == 16

@@ -22,7 +22,8 @@ def test_a_service_pages_through_every_person_with_their_user(service, demo):
         "P0103",
     )
     assert {"name", "mobile", "email", "status", "disabled", "version", "updated_at"} <= set(sales)
-    assert people["p-ceo"]["user_id"] is None  # no account of their own
+    assert people["p-ceo"]["user_id"] == "u-ceo"
+    assert people["p-marketing-mgr"]["user_id"] is None  # no account of their own
     assert people["p-sales-06"]["disabled"] is True
 
 
