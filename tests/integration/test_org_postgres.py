@@ -74,7 +74,7 @@ def test_admin_lists_search_page_and_keep_json_nulls(service, db):
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) == 11
+    assert len(seen) == len(set(seen)) == 12
     grant = service.create_record("grants", {"user_id": "u-sales-01", "categories": []})
     with db.engine.connect() as connection:
         row = connection.execute(
