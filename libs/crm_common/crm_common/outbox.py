@@ -30,7 +30,6 @@ from crm_common.models import OutboxMixin, utcnow
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 100
 MAX_BACKOFF_SECONDS = 30.0
 
 
@@ -90,46 +89,46 @@ class OutboxRelay:
         self.skip_locked = engine.dialect.name == "postgresql"
 
     def relay_pending(self) -> int:
-        """Publish what is pending; returns how many rows were sent. Raises if the broker fails."""
-        sent = 0
-        while True:
-            batch = self._relay_batch()
-            sent += batch
-            if batch < BATCH_SIZE:
-                return sent
+        """Publish what is pending; returns how many rows were sent. Raises if the broker fails.
 
-    def _relay_batch(self) -> int:
+        Each row is marked sent in a transaction of its own as soon as the broker confirms it,
+        so a process killed mid-backlog republishes at most the one row it was confirming, not
+        every row of a batch (consumers deduplicate that one through their inbox)."""
+        sent = 0
+        while self._relay_next():
+            sent += 1
+        return sent
+
+    def _relay_next(self) -> bool:
         with self.sessions() as session:
             query = (
                 select(self.model)
                 .where(self.model.sent_at.is_(None))
                 .order_by(self.model.id)
-                .limit(BATCH_SIZE)
+                .limit(1)
             )
             if self.skip_locked:
                 query = query.with_for_update(skip_locked=True)
-            rows = session.scalars(query).all()
-            sent = 0
+            row = session.scalars(query).first()
+            if row is None:
+                return False
             try:
-                for row in rows:
-                    self.publisher.publish(
-                        row.payload,
-                        exchange=self.exchange,
-                        routing_key=row.routing_key,
-                        headers=row.headers or {},
-                    )
-                    row.sent_at = utcnow()
-                    row.attempts += 1
-                    sent += 1
-                    metrics.EVENTS_PUBLISHED.labels(self.service_name, row.routing_key).inc()
+                self.publisher.publish(
+                    row.payload,
+                    exchange=self.exchange,
+                    routing_key=row.routing_key,
+                    headers=row.headers or {},
+                )
             except Exception as exc:
-                if sent < len(rows):
-                    rows[sent].attempts += 1
-                    rows[sent].last_error = f"{type(exc).__name__}: {exc}"[:500]
+                row.attempts += 1
+                row.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 session.commit()
                 raise
+            row.sent_at = utcnow()
+            row.attempts += 1
             session.commit()
-            return sent
+            metrics.EVENTS_PUBLISHED.labels(self.service_name, row.routing_key).inc()
+            return True
 
     def backlog(self) -> tuple[int, datetime | None]:
         """How many rows are unsent, and when the oldest of them was written."""
