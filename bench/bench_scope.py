@@ -218,13 +218,15 @@ def fill(uri: str, count: int) -> float:
     db = SessionScope(engine)
     with db.session() as session:
         compact_counts(session)  # what the service's timer does within a minute
-    if engine.dialect.name == "postgresql":
-        # What autovacuum does within a minute of a bulk load; SQLite connections analyse
-        # on their own (crm_common.db).
+    # What autovacuum does within a minute of a bulk load, and an import job on SQLite.
+    if copy:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql(
                 "VACUUM ANALYZE customers, customer_tags, contacts, customer_counts"
             )
+    else:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
     return time.perf_counter() - began
 
 

@@ -84,12 +84,12 @@ def _configure_sqlite(engine: Engine) -> None:
         # index: 30 ms instead of 1 ms at 100k rows. PRAGMA optimize analyses the tables this
         # connection has queried that were never analysed or have grown a lot since. Even
         # with nothing to do it costs about 0.1 ms (more than a read by id), so a connection
-        # runs it at its 1st, 2nd, 4th, 8th … 1024th check-in (a bulk load followed by reads
-        # gets its statistics within a few reads) and then once a minute.
+        # runs it at each of its first 1024 check-ins (reads right after a bulk load get their
+        # statistics as soon as they need them) and then once a minute.
         if dbapi_connection is None:
             return
         checkins = record.info[CHECKINS] = record.info.get(CHECKINS, 0) + 1
-        early = checkins <= EARLY_OPTIMIZE_CHECKINS and checkins & (checkins - 1) == 0
+        early = checkins <= EARLY_OPTIMIZE_CHECKINS
         now = time.monotonic()
         if early or now - record.info.get(OPTIMIZED_AT, now) >= OPTIMIZE_EVERY_SECONDS:
             dbapi_connection.execute("PRAGMA optimize")
