@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crm_common.db import SessionScope, engine_for
+from crm_common.ids import BUSINESS_TZ
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
 from customer import events
@@ -42,7 +43,6 @@ from customer.models import (
     OutboxMessage,
     Relationship,
 )
-from customer.repository import BUSINESS_TZ
 from customer.schemas import ContactSchema, CustomerSchema
 from demo import load_once
 

@@ -39,8 +39,8 @@ from sqlalchemy.orm import Session
 
 from crm_common.db import SessionScope, engine_for
 from crm_common.history import jsonable
+from crm_common.ids import BUSINESS_TZ
 from crm_common.migrations import upgrade
-from customer.repository import BUSINESS_TZ
 from customer.schemas import ContactSchema, CustomerSchema
 from demo import customer as customer_demo
 from demo import load_once

@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, cast
 
@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound, ValidationFailed
+from crm_common.ids import BUSINESS_TZ, lookup_id
 from crm_common.pagination import (
     Page,
     SortKey,
@@ -92,9 +93,6 @@ from customer.models import (
     Relationship,
 )
 
-BUSINESS_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-"""Customer codes carry the year as it is in China when the customer is created."""
-
 MAX_DUPLICATE_ROWS = 500
 
 CUSTOMER_SCOPE = ScopeColumns(
@@ -104,22 +102,6 @@ CUSTOMER_SCOPE = ScopeColumns(
     category=Customer.category,
 )
 """The customer columns that carry the management dimensions its data grants constrain."""
-
-
-def parse_id(value: Any, field: str = "id") -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise ValidationFailed.on(field, "is not a valid id") from None
-
-
-def lookup_id(value: Any) -> uuid.UUID | None:
-    try:
-        return parse_id(value)
-    except ValidationFailed:
-        return None
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from crm_common.errors import ValidationFailed
 from crm_common.history import snapshot
+from crm_common.ids import parse_id
 from customer import events, repository
 from customer.application.base import MERGE, CustomerUseCases, dump_customer
 from customer.application.customers import Customers
@@ -21,8 +22,8 @@ class Merges(CustomerUseCases):
     def merge(self, survivor_id: Any, merged_id: Any) -> dict[str, Any]:
         """Merge two customers the caller may both see; the survivor stays in scope."""
         self.principal.require(MERGE)
-        survivor_uuid = repository.parse_id(survivor_id, "survivor_id")
-        merged_uuid = repository.parse_id(merged_id, "merged_id")
+        survivor_uuid = parse_id(survivor_id, "survivor_id")
+        merged_uuid = parse_id(merged_id, "merged_id")
         if survivor_uuid == merged_uuid:
             raise ValidationFailed.on("merged_id", "a customer cannot be merged into itself")
         survivor = self.customer(survivor_uuid)

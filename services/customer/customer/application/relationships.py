@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from crm_common.errors import NotFound
+from crm_common.ids import lookup_id
 from crm_common.schemas import load
 from customer import repository
 from customer.application.base import READ, WRITE, CustomerUseCases, dump
@@ -81,7 +82,7 @@ class Relationships(CustomerUseCases):
         """Remove a relationship of the customer with one the caller may also see."""
         self.principal.require(WRITE)
         customer = self.customer(customer_id)
-        rel_id = repository.lookup_id(relationship_id)
+        rel_id = lookup_id(relationship_id)
         found = (
             repository.visible_relationships(self.session, customer.id, self.visible, rel_id)
             if rel_id

@@ -12,6 +12,7 @@ from typing import Any
 
 from crm_common.application import UseCases
 from crm_common.errors import Forbidden, ValidationFailed
+from crm_common.ids import parse_id
 from crm_common.pagination import page_size
 from customer import repository
 from customer.application.base import dump_all
@@ -30,6 +31,6 @@ class Snapshot(UseCases):
         self.principal.require(SNAPSHOT_READ)
         if kind not in DUMPERS:
             raise ValidationFailed.on("kind", f"is one of {', '.join(DUMPERS)}")
-        after = repository.parse_id(cursor, "cursor") if cursor else None
+        after = parse_id(cursor, "cursor") if cursor else None
         page = repository.snapshot_page(self.session, kind, after, page_size(limit))
         return {"items": dump_all(DUMPERS[kind], page.items), "next_cursor": page.next_cursor}

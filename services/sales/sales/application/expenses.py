@@ -21,6 +21,7 @@ from nameko.extensions import DependencyProvider
 from crm_common.application import UseCaseContext
 from crm_common.errors import Forbidden, NotFound, ValidationFailed
 from crm_common.history import FieldChange, filled
+from crm_common.ids import BUSINESS_TZ
 from crm_common.schemas import load
 from sales import events
 from sales.application.activities import SalesUseCases
@@ -33,7 +34,6 @@ from sales.repository import expenses as rows
 from sales.repository import opportunities as opportunity_rows
 from sales.repository import read_models
 from sales.repository.read_models import ChainLink
-from sales.schemas.activities import BUSINESS_TZ
 from sales.schemas.expenses import (
     CostOfSaleQuerySchema,
     ExpenseApprovalSchema,

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from crm_common.ids import BUSINESS_TZ
 from crm_common.schemas import load
 from sales.application.activities import SalesUseCases
 from sales.application.targets import Targets
@@ -28,7 +29,6 @@ from sales.repository import forecast as rows
 from sales.repository import opportunities as opportunity_rows
 from sales.repository import read_models
 from sales.repository import targets as target_rows
-from sales.schemas.activities import BUSINESS_TZ
 from sales.schemas.forecast import (
     AttainmentQuerySchema,
     FunnelQuerySchema,

@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound
+from crm_common.ids import lookup_id
 from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.scope import ScopeColumns, scope_filter
 from sales.domain.activities import ActivityStatus
 from sales.models import Activity, Contact, Customer, Department, Opportunity
 from sales.repository import opportunities as opportunity_rows
-from sales.repository.opportunities import lookup_id
 
 ACTIVITY_SCOPE = ScopeColumns(
     owner=Activity.owner_id,

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session, aliased
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound
+from crm_common.ids import lookup_id
 from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.scope import ScopeColumns, scope_filter
 from sales.models import Expense, ExpenseApproval, ExpenseCategory
-from sales.repository.opportunities import lookup_id
 
 EXPENSE_SCOPE = ScopeColumns(
     owner=Expense.submitter_id,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -34,7 +34,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
-from crm_common.errors import NotFound, ValidationFailed
+from crm_common.errors import NotFound
+from crm_common.ids import BUSINESS_TZ, lookup_id
 from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.scope import ScopeColumns, scope_filter
 from sales.domain.codes import MAX_SEQUENCE, codes_exhausted
@@ -56,9 +57,6 @@ from sales.models import (
     StageHistory,
 )
 
-BUSINESS_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-"""Codes carry the year as it is in China when the record is made."""
-
 OPPORTUNITY_SCOPE = ScopeColumns(
     owner=Opportunity.owner_id,
     department=Opportunity.department_id,
@@ -71,22 +69,6 @@ CUSTOMER_SCOPE = ScopeColumns(
     region=Customer.region,
     category=Customer.category,
 )
-
-
-def parse_id(value: Any, field: str = "id") -> uuid.UUID:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError):
-        raise ValidationFailed.on(field, "is not a valid id") from None
-
-
-def lookup_id(value: Any) -> uuid.UUID | None:
-    try:
-        return parse_id(value)
-    except ValidationFailed:
-        return None
 
 
 def business_year(now: datetime | None = None) -> int:

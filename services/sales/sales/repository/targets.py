@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound
+from crm_common.ids import lookup_id
 from crm_common.scope import ScopeColumns, scope_filter
 from sales.domain.targets import SubjectType
 from sales.models import Department, Person, SalesTarget
-from sales.repository.opportunities import lookup_id
 
 PERSON = SubjectType.PERSON.value
 DEPARTMENT = SubjectType.DEPARTMENT.value

@@ -13,12 +13,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
+from crm_common.ids import BUSINESS_TZ
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
 from sales.domain.activities import MAX_DURATION_MINUTES, ActivityStatus, ActivityType
 from sales.schemas.common import RecordSchema, decimal_string
-
-BUSINESS_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-"""Where the sales teams work: a bare date in a query starts at midnight there."""
 
 TYPES = tuple(t.value for t in ActivityType)
 STATUSES = tuple(s.value for s in ActivityStatus)
