@@ -13,7 +13,7 @@ DEFAULTS: dict[str, Any] = {
     "RPC_TIMEOUT": 10.0,
     "BULK_RPC_TIMEOUT": 120.0,
     "READY_TIMEOUT": 2.0,
-    "BACKEND_SERVICES": "org,customer,sales",
+    "BACKEND_SERVICES": "org,customer,sales,notify",
     "MAX_BODY_BYTES": 10 * 1024 * 1024,
     "OPENAPI_CACHE_SECONDS": 60.0,
     "SIGN_IN_FAILURE_LIMIT": 20,

@@ -236,13 +236,13 @@ def test_a_stale_generated_file_is_named_and_rewritten(tmp_path):
     }
     registry.write(tmp_path)
     with (tmp_path / "services.toml").open("a", encoding="utf-8") as stream:
-        stream.write('\n[[service]]\nname = "notify"\ndatabase = true\n')
+        stream.write('\n[[service]]\nname = "service_desk"\ndatabase = true\n')
     assert len(registry.outdated(tmp_path)) == 5
     registry.write(tmp_path)
     assert registry.outdated(tmp_path) == []
     config = (tmp_path / "config.yml").read_text("utf-8")
-    assert "  notify: ${NOTIFY_DB_URI:sqlite:///var/notify.db}\n" in config
-    assert f"BACKEND_SERVICES: ${{BACKEND_SERVICES:{','.join(NAMES)},notify}}" in config
+    assert "  service_desk: ${SERVICE_DESK_DB_URI:sqlite:///var/service_desk.db}\n" in config
+    assert f"BACKEND_SERVICES: ${{BACKEND_SERVICES:{','.join(NAMES)},service_desk}}" in config
 
 
 # --- broker users ---------------------------------------------------------------------------

@@ -179,4 +179,31 @@ def expense_event(expense: dict[str, Any]) -> dict[str, Any]:
 # -- end activity and expense events
 
 
-EVENT_SCHEMAS: dict[str, type[Schema]] = {**OPPORTUNITY_EVENT_SCHEMAS, **ACTIVITY_EVENT_SCHEMAS}
+# -- quote events
+QUOTE_EVENT_SCHEMAS: dict[str, type[Schema]] = {}
+
+
+# -- end quote events
+
+
+# -- order and contract events
+ORDER_EVENT_SCHEMAS: dict[str, type[Schema]] = {}
+
+
+# -- end order and contract events
+
+
+# -- receivable events
+RECEIVABLE_EVENT_SCHEMAS: dict[str, type[Schema]] = {}
+
+
+# -- end receivable events
+
+
+EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    **OPPORTUNITY_EVENT_SCHEMAS,
+    **ACTIVITY_EVENT_SCHEMAS,
+    **QUOTE_EVENT_SCHEMAS,
+    **ORDER_EVENT_SCHEMAS,
+    **RECEIVABLE_EVENT_SCHEMAS,
+}

@@ -462,6 +462,18 @@ class SalesService(kit.ServiceKit):
 
     # -- end activities -------------------------------------------------------------------------
 
+    # -- catalog and quotes --------------------------------------------------------------------
+    # -- end catalog
+
+    # -- orders and contracts ------------------------------------------------------------------
+    # -- end orders
+
+    # -- receivables ---------------------------------------------------------------------------
+    # -- end receivables
+
+    # -- erp events ----------------------------------------------------------------------------
+    # -- end erp
+
     @timer(interval=CATCH_UP_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
     def catch_up_from_snapshots(self) -> None:
         """Fill a fresh database from org's and customer's snapshots, read as this service;

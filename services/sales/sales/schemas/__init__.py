@@ -6,7 +6,18 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
-from sales.schemas import activities, expenses, forecast, opportunities, targets
+from sales.schemas import (
+    activities,
+    catalog,
+    erp_admin,
+    expenses,
+    forecast,
+    opportunities,
+    orders,
+    quotes,
+    receivables,
+    targets,
+)
 from sales.schemas.common import RecordSchema
 
 PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
@@ -16,4 +27,9 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     **expenses.PUBLIC_SCHEMAS,
     **targets.PUBLIC_SCHEMAS,
     **forecast.PUBLIC_SCHEMAS,
+    **catalog.PUBLIC_SCHEMAS,
+    **quotes.PUBLIC_SCHEMAS,
+    **orders.PUBLIC_SCHEMAS,
+    **receivables.PUBLIC_SCHEMAS,
+    **erp_admin.PUBLIC_SCHEMAS,
 }

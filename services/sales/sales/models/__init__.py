@@ -539,3 +539,8 @@ class HistoryEntry(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_history_entity_at", "entity_type", "entity_id", "at", "id"),)
+
+
+# The quote-to-cash and ERP tables live in modules of their own; importing them here puts them
+# in ``Base.metadata`` wherever the models are imported.
+from sales.models import catalog, erp, orders, quotes, receivables  # noqa: E402, F401

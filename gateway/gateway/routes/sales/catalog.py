@@ -1,0 +1,7 @@
+"""Routes of catalog."""
+
+from __future__ import annotations
+
+from gateway.table import Row
+
+ROWS: tuple[Row, ...] = ()

@@ -1,0 +1,7 @@
+"""Routes of erp."""
+
+from __future__ import annotations
+
+from gateway.table import Row
+
+ROWS: tuple[Row, ...] = ()

@@ -1,0 +1,1 @@
+"""The notify bounded context of the CRM."""

@@ -1,0 +1,43 @@
+"""The notify service: thin Nameko entrypoints over ``notify.application``.
+
+Each entrypoint is one line that runs a use case: a write in one transaction, a read in none::
+
+    @rpc
+    def update_thing(self, thing_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Things(context).update(thing_id, changes)
+
+    @rpc
+    def get_thing(self, thing_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Things(context).get(thing_id)
+
+with ``rpc`` from ``crm_common.entrypoints``, ``unit_of_work`` and ``read_only`` from
+``crm_common.application``: a read runs on ``db.read()``, which sends the database no BEGIN or
+COMMIT and refuses writes. An RPC refuses callers without a verified token unless marked
+``@public``. ``ping``, ``api_schemas`` and ``api_events`` come from the kit.
+"""
+
+from __future__ import annotations
+
+from crm_common import kit
+from crm_common.db import Database
+from crm_common.outbox import Outbox
+from notify.events import EVENT_SCHEMAS
+from notify.models import Base, OutboxMessage
+from notify.schemas import PUBLIC_SCHEMAS
+
+
+class NotifyService(kit.ServiceKit):
+    name = "notify"
+    public_schemas = PUBLIC_SCHEMAS
+    event_schemas = EVENT_SCHEMAS
+
+    db = Database(Base)
+    outbox = Outbox(OutboxMessage)
+
+    # -- rules, recipients, preferences and the inbox -------------------------------------------
+    # -- end rules
+
+    # -- deliveries ----------------------------------------------------------------------------
+    # -- end deliveries

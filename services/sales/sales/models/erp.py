@@ -1,0 +1,3 @@
+"""ERP events kept for later: those whose customer matches no CRM customer yet."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Quotations (报价单): versions, lines and approvals."""
+
+from __future__ import annotations

@@ -1,0 +1,7 @@
+"""Schemas of receivables."""
+
+from __future__ import annotations
+
+from marshmallow import Schema
+
+PUBLIC_SCHEMAS: dict[str, type[Schema]] = {}
