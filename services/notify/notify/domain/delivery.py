@@ -166,8 +166,9 @@ class RetryPolicy:
     cap: timedelta = timedelta(hours=1)
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> timedelta:
-        ceiling = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
-        return ceiling / 2 + ceiling / 2 * rand()
+        ceiling: timedelta = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+        half: timedelta = ceiling / 2
+        return half + half * float(rand())
 
     def next_try(
         self, attempt: int, now: datetime, rand: Callable[[], float] = random.random
