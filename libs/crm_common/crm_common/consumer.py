@@ -22,8 +22,11 @@ message goes straight to the dead letters so that the omission shows.
 A handler that raises is retried after each of ``EVENT_RETRY_DELAYS`` (seconds, default
 ``1,10,60``): the message waits in ``<queue>.retry.<ms>ms``, a quorum queue whose message TTL
 dead-letters it back to the handler's queue, so nothing sleeps in the worker and the queue moves
-on. After the last retry, or at once for a malformed envelope or a major version the handler
-does not know, it goes to ``<service>.dead-letters`` (see ``crm_common.dead_letters``).
+on. After the last retry, or at once for a malformed envelope, a major version the handler
+does not know, or data the handler refuses as invalid (it raised marshmallow's
+``ValidationError`` or ``crm_common.errors.ValidationFailed``: retrying cannot make such data
+apply), it goes to ``<service>.dead-letters`` (see ``crm_common.dead_letters``) with the
+field-level reasons in its ``x-error`` header.
 The handler's queue is declared with ``x-queue-type: quorum`` and nothing else, so it agrees
 with the same queue declared beforehand by deployment topology.
 """
@@ -56,6 +59,7 @@ from crm_common.dead_letters import (
     kept_headers,
     quorum_queue,
 )
+from crm_common.errors import ValidationFailed, flat_field_errors
 from crm_common.events import EnvelopeSchema, major_version
 from crm_common.inbox import first_delivery
 from crm_common.models import InboxMixin
@@ -80,6 +84,22 @@ def retry_delays(config: dict[str, Any]) -> tuple[float, ...]:
 
 class MalformedEvent(Exception):
     """The message is no envelope this handler can read; retrying cannot help."""
+
+
+def never_applies(exc: BaseException) -> str | None:
+    """The field-level reasons when ``exc`` says the event's data can never apply (the
+    handler's schema or rules refused it); None for a failure a retry may cure."""
+    if isinstance(exc, ValidationError):
+        reasons = flat_field_errors(exc.messages)
+    elif isinstance(exc, ValidationFailed):
+        reasons = exc.field_errors or {"": [exc.message]}
+    else:
+        return None
+    detail = "; ".join(
+        f"{name}: {', '.join(map(str, why))}" if name else ", ".join(map(str, why))
+        for name, why in reasons.items()
+    )
+    return f"{type(exc).__name__}: {detail}"
 
 
 @dataclass
@@ -148,7 +168,8 @@ class EventQueueConsumer(QueueConsumer):
                 accept=self.accept,
                 on_decode_error=partial(self._undecodable, provider),
             )
-            consumer.qos(prefetch_count=self.prefetch_count)
+            prefetch = getattr(provider, "prefetch_count", None) or self.prefetch_count
+            consumer.qos(prefetch_count=prefetch)
             self._consumers[provider] = consumer
         return self._consumers.values()
 
@@ -250,6 +271,10 @@ class EventConsumer(Consumer):
     def retry_or_dead_letter(
         self, message: Message, event: ReceivedEvent, exc: BaseException, attempts: int
     ) -> None:
+        invalid = never_applies(exc)
+        if invalid is not None:
+            self.dead_letter(message, "invalid", invalid, event.envelope, attempts)
+            return
         error = f"{type(exc).__name__}: {exc}"
         if attempts > len(self.retry_queues):
             self.dead_letter(message, "failed", error, event.envelope, attempts)
