@@ -32,6 +32,7 @@ from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.models import utcnow
 from crm_common.outbox import Outbox
 from sales.application.activities import Activities
+from sales.application.catalog import Catalog
 from sales.application.catch_up import CatchUp
 from sales.application.competitors import Competitors, LossReasons
 from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
@@ -463,6 +464,31 @@ class SalesService(kit.ServiceKit):
     # -- end activities -------------------------------------------------------------------------
 
     # -- catalog and quotes --------------------------------------------------------------------
+    @rpc
+    def list_items(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Catalog(context).list_items(query)
+
+    @rpc
+    def get_item(self, item_code: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Catalog(context).get_item(item_code)
+
+    @rpc
+    def item_price(self, item_code: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Catalog(context).price(item_code, query)
+
+    @rpc
+    def list_price_lists(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Catalog(context).list_price_lists(query)
+
+    @rpc
+    def get_price_list(self, code: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Catalog(context).get_price_list(code)
+
     # -- end catalog
 
     # -- orders and contracts ------------------------------------------------------------------
