@@ -88,6 +88,7 @@ SERVICE_PERMISSIONS: Mapping[str, tuple[str, ...]] = {
     "customer": ("org:structure:read",),
     "sales": ("org:structure:read", "customer:snapshot:read"),
     "org": (),
+    "notify": ("org:structure:read", "sales:due-records:read"),
 }
 """What each service may do when it calls another as itself: the one place that says so."""
 
