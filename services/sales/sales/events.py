@@ -14,8 +14,10 @@ from typing import Any
 from marshmallow import Schema, fields
 
 from sales.schemas.activities import ActivitySchema
+from sales.schemas.erp import ORDER_REQUEST_SCHEMAS
 from sales.schemas.expenses import ExpenseSchema
 from sales.schemas.opportunities import OpportunitySchema
+from sales.schemas.orders import ContractSchema, OrderSchema
 
 OPPORTUNITY_CREATED = "opportunity_created"
 OPPORTUNITY_UPDATED = "opportunity_updated"
@@ -187,7 +189,40 @@ QUOTE_EVENT_SCHEMAS: dict[str, type[Schema]] = {}
 
 
 # -- order and contract events
-ORDER_EVENT_SCHEMAS: dict[str, type[Schema]] = {}
+ORDER_CONFIRMED = "order_confirmed"
+ORDER_CANCEL_REQUESTED = "order_cancel_requested"
+ORDER_STATUS_CHANGED = "order_status_changed"
+CONTRACT_SIGNED = "contract_signed"
+
+
+class OrderStatusChangedSchema(Schema):
+    """An order moved from one status to another (``source`` ``crm``: a person did it;
+    ``erp``: an ERP event), with the order as ``GET /api/orders/{id}`` shows it after."""
+
+    order = fields.Nested(OrderSchema, required=True)
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(required=True)
+    source = fields.String(required=True)
+    customer_id = fields.UUID(required=True)
+    owner_id = fields.String(required=True)
+    department_id = fields.String(allow_none=True)
+
+
+class ContractSignedSchema(Schema):
+    """A contract was signed, as ``GET /api/contracts/{id}`` shows it."""
+
+    contract = fields.Nested(ContractSchema, required=True)
+    customer_id = fields.UUID(required=True)
+    owner_id = fields.String(required=True)
+    department_id = fields.String(allow_none=True)
+
+
+ORDER_EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    ORDER_CONFIRMED: ORDER_REQUEST_SCHEMAS[ORDER_CONFIRMED],
+    ORDER_CANCEL_REQUESTED: ORDER_REQUEST_SCHEMAS[ORDER_CANCEL_REQUESTED],
+    ORDER_STATUS_CHANGED: OrderStatusChangedSchema,
+    CONTRACT_SIGNED: ContractSignedSchema,
+}
 
 
 # -- end order and contract events

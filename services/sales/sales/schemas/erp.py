@@ -261,7 +261,10 @@ class ConfirmedLineSchema(ContractSchema):
 
 class OrderConfirmedSchema(ContractSchema):
     """A CRM order for the ERP to book; it answers ``order_created`` or ``order_rejected``
-    naming ``crm_order_id``. Totals are the sums of the lines' figures."""
+    naming ``crm_order_id``. Totals are the sums of the lines' figures. ``customer_id``,
+    ``owner_id`` and ``department_id`` (the CRM's ids of the customer, the salesperson's user
+    and their department) let the suite's own consumers route the event; the ERP may ignore
+    them."""
 
     crm_order_id = fields.UUID(required=True)
     crm_order_code = required_text()
@@ -279,6 +282,9 @@ class OrderConfirmedSchema(ContractSchema):
     requested_delivery_date = fields.Date(allow_none=True, load_default=None)
     salesperson_code = optional_text()
     department_code = optional_text()
+    customer_id = fields.UUID(allow_none=True, load_default=None)
+    owner_id = optional_text()
+    department_id = optional_text()
 
 
 class OrderCancelRequestedSchema(ContractSchema):
@@ -289,6 +295,9 @@ class OrderCancelRequestedSchema(ContractSchema):
     crm_order_code = required_text()
     erp_order_no = optional_text()
     reason = required_text()
+    customer_id = fields.UUID(allow_none=True, load_default=None)
+    owner_id = optional_text()
+    department_id = optional_text()
 
 
 ORDER_REQUEST_SCHEMAS: dict[str, type[Schema]] = {

@@ -1,0 +1,268 @@
+"""Queries on sales orders (销售订单), their lines and shipments, and the ERP order events that
+wait for an order.
+
+Every query answering people with orders takes the caller's ``visible`` condition
+(``visible_orders(principal)``): an order outside it is answered exactly like a missing one.
+What the ERP's events look up (by ERP order number, by CRM order id) is not scoped: the ERP
+speaks for no user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from crm_common.context import Principal
+from crm_common.errors import NotFound
+from crm_common.ids import lookup_id
+from crm_common.pagination import Page, SortKey, keyset_page
+from crm_common.scope import ScopeColumns, scope_filter
+from sales.models.orders import (
+    ErpOrderEventWaiting,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderShipment,
+    SalesOrderShipmentLine,
+)
+
+ORDER_SCOPE = ScopeColumns(
+    owner=SalesOrder.owner_id,
+    department=SalesOrder.department_id,
+    region=SalesOrder.region,
+    category=SalesOrder.category,
+)
+SORT_COLUMNS = {"created_at": SalesOrder.created_at, "order_date": SalesOrder.order_date}
+OPEN_ORDER_STATUSES = ("pending_approval", "confirmed", "erp_created")
+"""Orders the customer is committed to and the ERP has not shipped from yet: what the credit
+check counts besides receivables (shipped goods are invoiced, and invoices are receivables)."""
+SENT_STATUSES = (
+    "confirmed",
+    "erp_created",
+    "partially_shipped",
+    "shipped",
+    "cancel_requested",
+)
+"""Statuses of an order that was confirmed and sent to the ERP, and not undone since."""
+
+
+def visible_orders(principal: Principal) -> ColumnElement[bool]:
+    return scope_filter(principal, ORDER_SCOPE)
+
+
+def get_order(session: Session, order_id: Any, visible: ColumnElement[bool]) -> SalesOrder:
+    """The visible order, or ``NotFound`` alike for one missing, hidden or malformed."""
+    key = lookup_id(order_id)
+    found = session.scalar(select(SalesOrder).where(SalesOrder.id == key, visible)) if key else None
+    if found is None:
+        raise NotFound.of("order", order_id)
+    return found
+
+
+def find_order(session: Session, order_id: uuid.UUID) -> SalesOrder | None:
+    return session.get(SalesOrder, order_id)
+
+
+def order_of_erp_no(session: Session, erp_order_no: str) -> SalesOrder | None:
+    return session.scalar(select(SalesOrder).where(SalesOrder.erp_order_no == erp_order_no))
+
+
+def lines_of(session: Session, order_id: uuid.UUID) -> list[SalesOrderLine]:
+    stmt = select(SalesOrderLine).where(SalesOrderLine.order_id == order_id)
+    return list(session.scalars(stmt.order_by(SalesOrderLine.line_no)))
+
+
+def replace_lines(session: Session, order_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> None:
+    session.execute(delete(SalesOrderLine).where(SalesOrderLine.order_id == order_id))
+    session.add_all(SalesOrderLine(order_id=order_id, **row) for row in rows)
+    session.flush()
+
+
+# -- lists -----------------------------------------------------------------------------------
+def filter_conditions(query: dict[str, Any]) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.get("status"):
+        conditions.append(SalesOrder.status.in_(query["status"]))
+    for name in (
+        "customer_id",
+        "opportunity_id",
+        "quote_id",
+        "owner_id",
+        "department_id",
+        "origin",
+    ):
+        if query.get(name) is not None:
+            conditions.append(getattr(SalesOrder, name) == query[name])
+    if query.get("created_from") is not None:
+        conditions.append(SalesOrder.created_at >= query["created_from"])
+    if query.get("created_to") is not None:
+        conditions.append(SalesOrder.created_at < query["created_to"])
+    if query.get("ordered_from") is not None:
+        conditions.append(SalesOrder.order_date >= query["ordered_from"])
+    if query.get("ordered_to") is not None:
+        conditions.append(SalesOrder.order_date <= query["ordered_to"])
+    if query.get("q"):
+        text = query["q"]
+        conditions.append(
+            or_(
+                SalesOrder.code.icontains(text, autoescape=True),
+                SalesOrder.erp_order_no.icontains(text, autoescape=True),
+            )
+        )
+    return conditions
+
+
+def orders_page(session: Session, query: dict[str, Any], visible: ColumnElement[bool]) -> Page:
+    """One page of the visible orders matching a validated ``OrderQuerySchema`` (the
+    ``created_to`` day already turned into the instant after it)."""
+    sort: str = query["sort"]
+    key = SortKey(SORT_COLUMNS[sort.lstrip("-")], SalesOrder.id, descending=sort.startswith("-"))
+    stmt = select(SalesOrder).where(visible, *filter_conditions(query))
+    return keyset_page(session, stmt, key, query.get("cursor"), query.get("limit"))
+
+
+# -- credit and opportunities ----------------------------------------------------------------
+def open_orders_amount(
+    session: Session, customer_id: uuid.UUID, currency: str, but: uuid.UUID
+) -> Decimal:
+    """The gross of the customer's open orders in ``currency`` other than ``but``."""
+    stmt = select(func.coalesce(func.sum(SalesOrder.gross), 0)).where(
+        SalesOrder.customer_id == customer_id,
+        SalesOrder.currency == currency,
+        SalesOrder.status.in_(OPEN_ORDER_STATUSES),
+        SalesOrder.id != but,
+    )
+    return Decimal(str(session.scalar(stmt) or 0))
+
+
+def other_sent_orders_of_opportunity(
+    session: Session, opportunity_id: uuid.UUID, but: uuid.UUID
+) -> int:
+    stmt = select(func.count()).where(
+        SalesOrder.opportunity_id == opportunity_id,
+        SalesOrder.status.in_(SENT_STATUSES),
+        SalesOrder.id != but,
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+# -- shipments -------------------------------------------------------------------------------
+def shipment_nos(session: Session, order_id: uuid.UUID) -> frozenset[str]:
+    stmt = select(SalesOrderShipment.shipment_no).where(SalesOrderShipment.order_id == order_id)
+    return frozenset(session.scalars(stmt))
+
+
+def shipment_known(session: Session, shipment_no: str) -> bool:
+    stmt = select(SalesOrderShipment.id).where(SalesOrderShipment.shipment_no == shipment_no)
+    return session.scalar(stmt) is not None
+
+
+def add_shipment(
+    session: Session,
+    *,
+    order_id: uuid.UUID,
+    shipment_no: str,
+    shipped_at: datetime,
+    occurred_at: datetime,
+    event_id: str | None,
+    recorded_at: datetime,
+    lines: Sequence[dict[str, Any]],
+) -> None:
+    shipment = SalesOrderShipment(
+        id=uuid.uuid4(),
+        order_id=order_id,
+        shipment_no=shipment_no,
+        shipped_at=shipped_at,
+        occurred_at=occurred_at,
+        event_id=event_id,
+        recorded_at=recorded_at,
+    )
+    session.add(shipment)
+    session.flush()
+    session.add_all(
+        SalesOrderShipmentLine(shipment_id=shipment.id, position=position, **line)
+        for position, line in enumerate(lines, start=1)
+    )
+    session.flush()
+
+
+def shipments_of(
+    session: Session, order_id: uuid.UUID
+) -> list[tuple[SalesOrderShipment, list[SalesOrderShipmentLine]]]:
+    shipments = list(
+        session.scalars(
+            select(SalesOrderShipment)
+            .where(SalesOrderShipment.order_id == order_id)
+            .order_by(SalesOrderShipment.shipped_at, SalesOrderShipment.shipment_no)
+        )
+    )
+    lines: dict[uuid.UUID, list[SalesOrderShipmentLine]] = {s.id: [] for s in shipments}
+    if shipments:
+        stmt = (
+            select(SalesOrderShipmentLine)
+            .where(SalesOrderShipmentLine.shipment_id.in_(list(lines)))
+            .order_by(SalesOrderShipmentLine.shipment_id, SalesOrderShipmentLine.position)
+        )
+        for line in session.scalars(stmt):
+            lines[line.shipment_id].append(line)
+    return [(shipment, lines[shipment.id]) for shipment in shipments]
+
+
+# -- ERP events waiting for their order ------------------------------------------------------
+def waiting_event_known(session: Session, event_id: str, event_type: str, document: str) -> bool:
+    """An event kept already: the same event id, or the same shipment (or cancellation) of
+    the same ERP order."""
+    stmt = select(ErpOrderEventWaiting.id).where(
+        or_(
+            ErpOrderEventWaiting.event_id == event_id,
+            (ErpOrderEventWaiting.event_type == event_type)
+            & (ErpOrderEventWaiting.document_no == document),
+        )
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def keep_waiting(
+    session: Session,
+    *,
+    event_id: str,
+    event_type: str,
+    erp_order_no: str,
+    document_no: str,
+    occurred_at: datetime,
+    data: dict[str, Any],
+    received_at: datetime,
+) -> None:
+    session.add(
+        ErpOrderEventWaiting(
+            id=uuid.uuid4(),
+            event_id=event_id,
+            event_type=event_type,
+            erp_order_no=erp_order_no,
+            document_no=document_no,
+            occurred_at=occurred_at,
+            data=data,
+            received_at=received_at,
+        )
+    )
+    session.flush()
+
+
+def waiting_for(session: Session, erp_order_no: str) -> list[ErpOrderEventWaiting]:
+    stmt = select(ErpOrderEventWaiting).where(ErpOrderEventWaiting.erp_order_no == erp_order_no)
+    return list(session.scalars(stmt.order_by(ErpOrderEventWaiting.occurred_at)))
+
+
+def drop_waiting(session: Session, ids: Iterable[uuid.UUID]) -> None:
+    wanted = list(ids)
+    if wanted:
+        session.execute(delete(ErpOrderEventWaiting).where(ErpOrderEventWaiting.id.in_(wanted)))
+
+
+def waiting_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(ErpOrderEventWaiting)) or 0)
