@@ -22,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -57,7 +58,9 @@ CUSTOMER_FIELDS = (
     "address",
     "phone",
     "credit_code",
+    "erp_code",
     "credit_level",
+    "established_on",
     "owner_id",
     "department_id",
     "tags",
@@ -94,6 +97,11 @@ class Customer(EntityMixin, Base):
     phone_key: Mapped[str | None] = mapped_column(String(20), index=True)
     credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
     credit_level: Mapped[str | None] = mapped_column(String(10))
+    erp_code: Mapped[str | None] = mapped_column(String(40))
+    """The ERP's code of this customer (客户编码 in U8), by which ERP events may name it;
+    unique when set (``uq_customers_erp_code``)."""
+    established_on: Mapped[date | None] = mapped_column(Date)
+    """成立日期: when the company was founded (its anniversaries are greeted)."""
     owner_id: Mapped[str | None] = mapped_column(String(64), index=True)
     department_id: Mapped[str | None] = mapped_column(String(64), index=True)
     remark: Mapped[str | None] = mapped_column(Text)
@@ -121,6 +129,14 @@ class Customer(EntityMixin, Base):
         ),
         CheckConstraint("kind in ('enterprise', 'individual')", name="ck_customers_kind"),
         Index("ix_customers_created_at_id", "created_at", "id"),
+        # Partial: most customers have no ERP code, and a lookup names one.
+        Index(
+            "uq_customers_erp_code",
+            "erp_code",
+            unique=True,
+            sqlite_where=text("erp_code IS NOT NULL"),
+            postgresql_where=text("erp_code IS NOT NULL"),
+        ),
     )
 
     @property

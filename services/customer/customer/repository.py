@@ -26,6 +26,7 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     CursorResult,
+    Integer,
     Row,
     Select,
     Table,
@@ -44,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound, ValidationFailed
@@ -186,6 +187,17 @@ def find_by_credit_code(
 def credit_code_taken(session: Session, credit_code: str) -> bool:
     """Whether any customer, visible or not, has this credit code."""
     return bool(session.scalar(select(exists().where(Customer.credit_code == credit_code))))
+
+
+def find_by_erp_code(
+    session: Session, erp_code: str, visible: ColumnElement[bool]
+) -> Customer | None:
+    return session.scalar(select(Customer).where(Customer.erp_code == erp_code, visible))
+
+
+def erp_code_taken(session: Session, erp_code: str) -> bool:
+    """Whether any customer at all, visible or not, has this ERP code."""
+    return bool(session.scalar(select(exists().where(Customer.erp_code == erp_code))))
 
 
 def count_contacts(session: Session, customer_id: uuid.UUID) -> int:
@@ -438,11 +450,12 @@ class FilterShape:
     owner: bool
     department: bool
     tags: int
+    erp_code: bool = False
 
     @property
     def countable(self) -> bool:
-        """Whether ``customer_counts`` can answer: it holds no names and no tags."""
-        return not self.text and not self.tags
+        """Whether ``customer_counts`` can answer: it holds no names, tags or ERP codes."""
+        return not self.text and not self.tags and not self.erp_code
 
 
 def filter_shape(query: dict[str, Any]) -> FilterShape:
@@ -458,6 +471,7 @@ def filter_shape(query: dict[str, Any]) -> FilterShape:
         owner=bool(query.get("owner_id")),
         department=bool(query.get("department_id")),
         tags=len(query.get("tags") or ()),
+        erp_code=bool(query.get("erp_code")),
     )
 
 
@@ -485,6 +499,8 @@ def filter_parameters(query: dict[str, Any]) -> dict[str, Any]:
         values["department"] = query["department_id"]
     for index, tag in enumerate(query.get("tags") or ()):
         values[f"tag{index}"] = tag
+    if query.get("erp_code"):
+        values["erp_code"] = query["erp_code"]
     return values
 
 
@@ -510,6 +526,8 @@ def filter_conditions(shape: FilterShape, table: Table, dialect: str) -> list[Co
         conditions.append(columns.owner_id == bindparam("owner"))
     if shape.department:
         conditions.append(columns.department_id == bindparam("department"))
+    if shape.erp_code:
+        conditions.append(columns.erp_code == bindparam("erp_code"))
     for index in range(shape.tags):
         conditions.append(
             exists().where(
@@ -824,3 +842,81 @@ def snapshot_page(session: Session, kind: str, after: uuid.UUID | None, size: in
     rows: list[Customer | Contact] = list(session.scalars(stmt))
     items = rows[:size]
     return Page(items=items, next_cursor=str(items[-1].id) if len(rows) > size else None)
+
+
+# -- due records (what alert schedules ask for) ----------------------------------------------
+NOT_ALERTED = (Status.MERGED.value, Status.DISABLED.value)
+"""Customers no alert is about: merged ones (their contacts moved) and disabled ones."""
+
+
+def _month_day(column: InstrumentedAttribute[Any], dialect: str) -> ColumnElement[int]:
+    """A date column's ``MMDD`` as a number (``domain.anniversaries.month_day``)."""
+    if dialect == "postgresql":
+        return func.to_char(column, "MMDD").cast(Integer)
+    return func.strftime("%m%d", column).cast(Integer)
+
+
+def _in_ranges(
+    column: InstrumentedAttribute[Any], ranges: Sequence[tuple[int, int]], dialect: str
+) -> ColumnElement[bool]:
+    day = _month_day(column, dialect)
+    return or_(*(day.between(low, high) for low, high in ranges))
+
+
+def contacts_with_birthday_in(
+    session: Session, ranges: Sequence[tuple[int, int]], visible: ColumnElement[bool]
+) -> Sequence[Any]:
+    """The contacts (with their customer's code, name, owner and department) whose birthday's
+    month-day lies in one of ``ranges``, of customers ``visible`` selects that are neither
+    merged nor disabled."""
+    stmt = (
+        select(
+            Contact.id,
+            Contact.name,
+            Contact.title,
+            Contact.mobile,
+            Contact.email,
+            Contact.birthday,
+            Customer.id.label("customer_id"),
+            Customer.code.label("customer_code"),
+            Customer.name.label("customer_name"),
+            Customer.owner_id,
+            Customer.department_id,
+        )
+        .join(Customer, Contact.customer_id == Customer.id)
+        .where(
+            Contact.birthday.is_not(None),
+            _in_ranges(Contact.birthday, ranges, _dialect(session)),
+            Customer.status.not_in(NOT_ALERTED),
+            visible,
+        )
+        .order_by(Customer.code, Contact.id)
+    )
+    return session.execute(stmt).all()
+
+
+def customers_founded_in(
+    session: Session, ranges: Sequence[tuple[int, int]], visible: ColumnElement[bool]
+) -> Sequence[Any]:
+    """The customers ``visible`` selects, neither merged nor disabled, whose founding date's
+    month-day lies in one of ``ranges``."""
+    stmt = (
+        select(
+            Customer.id,
+            Customer.code,
+            Customer.name,
+            Customer.established_on,
+            Customer.category,
+            Customer.region,
+            Customer.owner_id,
+            Customer.department_id,
+        )
+        .where(
+            Customer.established_on.is_not(None),
+            _in_ranges(Customer.established_on, ranges, _dialect(session)),
+            Customer.status.not_in(NOT_ALERTED),
+            visible,
+        )
+        .order_by(Customer.code)
+    )
+    return session.execute(stmt).all()

@@ -7,11 +7,12 @@ import datetime as dt
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validates_schema
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from crm_common.phones import normalize_mobile
 from crm_common.schemas import CommaList, StrictSchema, Text, UtcDateTime, describe
 from customer.domain import regions
+from customer.domain.anniversaries import MAX_WINDOW_DAYS
 from customer.domain.credit_code import validate_credit_code
 from customer.domain.phones import normalize_phone
 from customer.domain.relationships import INVERSE, Kind
@@ -25,6 +26,12 @@ PURCHASE_ROLES = ("decision_maker", "influencer", "user", "buyer", "gatekeeper",
 CARE_KINDS = ("birthday", "festival", "visit", "gift", "call", "other")
 SORTS = ("name", "-name", "created_at", "-created_at", "code", "-code")
 ALL_STATUSES = tuple(s.value for s in Status)
+
+ERP_CODE_HELP = (
+    "The ERP's code of this customer (U8 客户编码), by which ERP events may name it: up to 40 "
+    "characters without spaces, kept as written; unique among customers"
+)
+ERP_CODE_PATTERN = Regexp(r"^\S{1,40}$", error="up to 40 characters without spaces")
 
 REGION_HELP = (
     "Sales region as a path 大区/省/市 with 1 to 3 levels, e.g. 华东, 华东/上海, 华东/江苏/苏州. "
@@ -150,7 +157,12 @@ class CustomerInputSchema(StrictSchema):
             "统一社会信用代码, 18 characters with a valid check character", "91350100M000100Y43"
         ),
     )
+    erp_code = Text(allow_none=True, validate=ERP_CODE_PATTERN, metadata=describe(ERP_CODE_HELP))
     credit_level = fields.String(allow_none=True, validate=OneOf(CREDIT_LEVELS))
+    established_on = PastDate(
+        allow_none=True,
+        metadata=describe("成立日期: the day the company was founded", "2003-06-18"),
+    )
     owner_id = Text(
         allow_none=True,
         validate=Length(max=64),
@@ -189,7 +201,9 @@ class CustomerSchema(Schema):
     address = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     credit_code = fields.String(allow_none=True)
+    erp_code = fields.String(allow_none=True, metadata=describe(ERP_CODE_HELP, "C0001234"))
     credit_level = fields.String(allow_none=True)
+    established_on = fields.Date(allow_none=True, metadata=describe("成立日期"))
     owner_id = fields.String(allow_none=True)
     department_id = fields.String(allow_none=True)
     tags = fields.List(fields.String())
@@ -220,6 +234,11 @@ class CustomerFilterSchema(StrictSchema):
     region = Region(allow_none=True, metadata=describe(REGION_HELP))
     owner_id = Text(allow_none=True)
     department_id = Text(allow_none=True)
+    erp_code = Text(
+        allow_none=True,
+        validate=Length(max=40),
+        metadata=describe("The customer with exactly this ERP code", "C0001234"),
+    )
     tags = TagFilter(
         metadata=describe("Customers having all of these tags (repeat it or separate by commas)")
     )
@@ -417,6 +436,22 @@ class ImportResultSchema(Schema):
     updated = fields.Integer()
     unchanged = fields.Integer()
     errors = fields.List(fields.Nested(ImportErrorSchema))
+
+
+# -- due records (alert schedules) ---------------------------------------------------------
+class DueRecordsQuerySchema(StrictSchema):
+    """What ``due_records`` looks at: the days ahead, counted from a given day or today."""
+
+    days = fields.Integer(
+        required=True,
+        strict=True,
+        validate=Range(min=0, max=MAX_WINDOW_DAYS),
+        metadata=describe("From today through today plus this many days", 7),
+    )
+    as_of = fields.Date(
+        allow_none=True,
+        metadata=describe("The day counted from; today in the business time zone unless given"),
+    )
 
 
 PUBLIC_SCHEMAS: dict[str, type[Schema]] = {

@@ -23,6 +23,7 @@ from customer import repository
 from customer.application.care import CareRecords
 from customer.application.contacts import Contacts
 from customer.application.customers import Customers
+from customer.application.due import DueRecords
 from customer.application.history import History
 from customer.application.merge import Merges
 from customer.application.org_units import OrgUnits
@@ -222,3 +223,10 @@ class CustomerService(kit.ServiceKit):
     ) -> dict[str, Any]:
         with unit_of_work(self.db, self.outbox) as context:
             return Snapshot(context).page(kind, cursor, limit)
+
+    @rpc
+    def due_records(self, kind: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Contacts' birthdays, founding anniversaries and care coming due within
+        ``query["days"]`` days, for notify's scheduled rules (``application.due``)."""
+        with read_only(self.db) as context:
+            return DueRecords(context).find(kind, query)

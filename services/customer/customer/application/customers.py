@@ -33,6 +33,8 @@ from customer.domain.customers import (
     credit_code_taken,
     credit_code_taken_outside,
     duplicate_found,
+    erp_code_taken,
+    erp_code_taken_outside,
     moves_owner,
     with_owner_defaults,
 )
@@ -80,6 +82,7 @@ class Customers(CustomerUseCases):
             if candidates:
                 raise duplicate_found(candidates)
         self.check_credit_code_free(values.get("credit_code"), None)
+        self.check_erp_code_free(values.get("erp_code"), None)
         tags = values.pop("tags", [])
         customer = Customer(
             code=repository.reserve_code(self.session, code)
@@ -172,6 +175,17 @@ class Customers(CustomerUseCases):
         if holder is None and repository.credit_code_taken(self.session, credit_code):
             raise credit_code_taken_outside()
 
+    def check_erp_code_free(self, erp_code: str | None, own_id: Any) -> None:
+        """``Conflict`` on ``erp_code`` when another customer has it: named when the caller
+        may see it, else without a word about which."""
+        if not erp_code:
+            return
+        holder = repository.find_by_erp_code(self.session, erp_code, self.visible)
+        if holder is not None and holder.id != own_id:
+            raise erp_code_taken(holder)
+        if holder is None and repository.erp_code_taken(self.session, erp_code):
+            raise erp_code_taken_outside()
+
     def get(self, customer_id: Any) -> dict[str, Any]:
         self.principal.require(READ)
         row = repository.customer_row(self.session, customer_id, self.principal)
@@ -214,6 +228,8 @@ class Customers(CustomerUseCases):
         )
         if values.get("credit_code") and values["credit_code"] != customer.credit_code:
             self.check_credit_code_free(values["credit_code"], customer.id)
+        if values.get("erp_code") and values["erp_code"] != customer.erp_code:
+            self.check_erp_code_free(values["erp_code"], customer.id)
         before = snapshot(customer, CUSTOMER_FIELDS)
         for name, value in values.items():
             setattr(customer, name, value)

@@ -12,7 +12,7 @@ from crm_common.ids import parse_id
 from customer import events, repository
 from customer.application.base import MERGE, CustomerUseCases, dump_customer
 from customer.application.customers import Customers
-from customer.domain.merge import plan_merge
+from customer.domain.merge import UNIQUE_FIELDS, plan_merge
 from customer.domain.relationships import Drop, Link, repoint_for_merge
 from customer.domain.status import Status
 from customer.models import CUSTOMER_FIELDS, Customer, Relationship
@@ -33,9 +33,10 @@ class Merges(CustomerUseCases):
             {"id": merged.id, "code": merged.code, **snapshot(merged, CUSTOMER_FIELDS)},
             survivor_has_primary=repository.has_primary_contact(self.session, survivor.id),
         )
-        merged_before = snapshot(merged, ("status", "credit_code"))
-        if plan.moves_credit_code:
-            merged.credit_code = None
+        merged_before = snapshot(merged, ("status", *UNIQUE_FIELDS))
+        if plan.moved_unique_fields:
+            for name in plan.moved_unique_fields:
+                setattr(merged, name, None)
             self.session.flush()
         self._move_dependents(survivor, merged, demote_primaries=plan.demote_moved_primaries)
 

@@ -118,3 +118,26 @@ def credit_code_taken_outside() -> Conflict:
             "merged_into_id": None,
         },
     )
+
+
+ERP_CODE_TAKEN_OUTSIDE = "already used by a customer outside your data scope"
+
+
+def erp_code_taken(holder: OnFile) -> Conflict:
+    """The ERP code belongs to ``holder``, a customer the caller may see."""
+    return Conflict(
+        f"customer {holder.code} already has this ERP code",
+        {
+            "reason": "erp_code_taken",
+            "errors": {"erp_code": [f"already used by {holder.code}"]},
+            "holder": {"id": str(holder.id), "code": holder.code, "name": holder.name},
+        },
+    )
+
+
+def erp_code_taken_outside() -> Conflict:
+    """The ERP code belongs to a customer the caller may not see: no word about which."""
+    return Conflict(
+        "a customer outside your data scope already has this ERP code",
+        {"reason": "erp_code_taken", "errors": {"erp_code": [ERP_CODE_TAKEN_OUTSIDE]}},
+    )

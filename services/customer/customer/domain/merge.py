@@ -23,9 +23,12 @@ FILL_FIELDS = (
     "address",
     "phone",
     "credit_code",
+    "erp_code",
     "credit_level",
     "category",
 )
+UNIQUE_FIELDS = ("credit_code", "erp_code")
+"""Fields no two customers share: one the survivor takes is taken away from the merged one."""
 OWNERSHIP_FIELDS = ("owner_id", "department_id")
 """Taken together or not at all, so an owner never lands in someone else's department."""
 
@@ -46,6 +49,11 @@ class MergePlan:
     def moves_credit_code(self) -> bool:
         return "credit_code" in self.fills
 
+    @property
+    def moved_unique_fields(self) -> list[str]:
+        """The ``UNIQUE_FIELDS`` the survivor takes from the merged customer."""
+        return [name for name in UNIQUE_FIELDS if name in self.fills]
+
     def survivor_values(self, survivor_tags: list[str]) -> dict[str, Any]:
         """The values the survivor takes: the fills, the united tags and the status."""
         values = dict(self.fills)
@@ -61,8 +69,8 @@ class MergePlan:
             FieldChange("status", merged["status"], Status.MERGED.value),
             FieldChange("merged_into_id", None, str(survivor_id)),
         ]
-        if self.moves_credit_code:
-            changes.append(FieldChange("credit_code", merged["credit_code"], None))
+        for name in self.moved_unique_fields:
+            changes.append(FieldChange(name, merged[name], None))
         return changes
 
 
