@@ -25,6 +25,7 @@ from nameko.timer import timer
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
+from crm_common.batch_consumer import EventBatch
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import rpc
@@ -35,6 +36,7 @@ from sales.application.activities import Activities
 from sales.application.catalog import Catalog
 from sales.application.catch_up import CatchUp
 from sales.application.competitors import Competitors, LossReasons
+from sales.application.erp_inbound import ErpAdmin, ErpInbound
 from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
 from sales.application.forecast import Forecast
 from sales.application.opportunities import Opportunities
@@ -81,12 +83,14 @@ class SalesService(kit.ServiceKit):
         with self.db.session() as session:
             if event.first_delivery(session):
                 ReadModels(session).keep_customer(event.data.get("customer"))
+                ErpInbound(session, self.outbox).customer_known(event.data.get("customer"))
 
     @event_handler("customer", "customer_updated")
     def on_customer_updated(self, event: ReceivedEvent) -> None:
         with self.db.session() as session:
             if event.first_delivery(session):
                 ReadModels(session).keep_customer(event.data.get("customer"))
+                ErpInbound(session, self.outbox).customer_known(event.data.get("customer"))
 
     @event_handler("customer", "customer_owner_changed")
     def on_customer_owner_changed(self, event: ReceivedEvent) -> None:
@@ -498,6 +502,23 @@ class SalesService(kit.ServiceKit):
     # -- end receivables
 
     # -- erp events ----------------------------------------------------------------------------
+    # Each ERP event type has a batch handler on the queue the deployment topology declares
+    # (``sales.on_erp_<type>``, see devstack/topology.py); ``apply_erp`` applies a batch.
+    def apply_erp(self, batch: EventBatch) -> None:
+        with self.db.session() as session:
+            inbound = ErpInbound(session, self.outbox)
+            batch.apply(session, inbound.apply)
+
+    @rpc
+    def list_erp_unmatched_events(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return ErpAdmin(context).list_unmatched(query)
+
+    @rpc
+    def apply_erp_unmatched_event(self, unmatched_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return ErpAdmin(context).map_customer(unmatched_id, data)
+
     # -- end erp
 
     @timer(interval=CATCH_UP_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]

@@ -86,6 +86,8 @@ class ReadModels:
                 "region": customer["region"],
                 "owner_id": customer["owner_id"],
                 "department_id": customer["department_id"],
+                "erp_code": customer["erp_code"],
+                "credit_code": customer["credit_code"],
                 "merged_into_id": customer["merged_into_id"],
                 "source_version": customer["version"],
                 "source_updated_at": customer["updated_at"],

@@ -37,6 +37,8 @@ class CustomerCopySchema(CopySchema):
     region = optional_text()
     owner_id = optional_text()
     department_id = optional_text()
+    erp_code = optional_text()
+    credit_code = optional_text()
     merged_into_id = fields.UUID(allow_none=True, load_default=None)
     updated_at = source_time()
 

@@ -1,0 +1,231 @@
+"""Applying the ERP's events (``erp.events``): read, match the customer, hand to the use case.
+
+Each event's ``data`` is loaded with ``sales.schemas.erp.ERP_EVENT_SCHEMAS`` (a
+``ValidationError`` means it can never apply: the consumer dead-letters it at once with the
+reasons). An event about a customer (``order_created`` of an order entered in the ERP,
+``invoice_issued``, ``payment_received``, ``customer_credit_updated``) is matched to a CRM
+customer by ``crm_customer_id``, else the unified social credit code, else the ERP code on
+the customer (``sales.repository.erp.match_customer``). One that matches nothing is not
+dropped: it waits in ``erp_unmatched_events`` and is applied when a customer event brings a
+matching code (``customer_known``) or an administrator maps its ERP customer
+(``ErpAdmin.map_customer``, which applies every waiting event of that ERP customer).
+
+The use cases that apply the events are the quote-to-cash modules' (``APPLIERS``); they are
+idempotent by document number and let the ERP's ``occurred_at`` decide between two updates
+of one document, so a waiting event applied late, or twice, settles where the stream says.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_common.application import EventSink, UseCases
+from crm_common.consumer import ReceivedEvent
+from crm_common.errors import NotFound, ValidationFailed
+from crm_common.ids import lookup_id
+from crm_common.models import utcnow
+from crm_common.schemas import load
+from sales.models.erp import WAITING, ErpUnmatchedEvent
+from sales.repository import erp as repository
+from sales.schemas.erp import ERP_EVENT_SCHEMAS
+from sales.schemas.erp_admin import (
+    AppliedMappingSchema,
+    ApplyUnmatchedSchema,
+    UnmatchedEventQuerySchema,
+    UnmatchedEventSchema,
+)
+
+Applier = Callable[
+    [Session, EventSink, str, dict[str, Any], datetime, str, "uuid.UUID | None"], None
+]
+"""``(session, events, event_type, data, occurred_at, event_id, customer_id)``."""
+
+ADMIN_PERMISSION = "sales:admin"
+CUSTOMER_EVENTS = frozenset(
+    ("order_created", "invoice_issued", "payment_received", "customer_credit_updated")
+)
+"""The events about a customer, applied only once it is matched."""
+
+APPLIERS: dict[str, Applier] = {}
+"""The use case applying each ERP event type; a type without one has no handler yet, and its
+events wait in their queue."""
+
+
+def load_data(event_type: str, raw: Any) -> dict[str, Any]:
+    """``raw`` read by the event type's schema (``ValidationError`` if it cannot be)."""
+    schema = ERP_EVENT_SCHEMAS.get(event_type)
+    if schema is None:
+        raise ValidationFailed.on("type", f"{event_type} is no ERP event type")
+    data: dict[str, Any] = schema().load(raw if isinstance(raw, dict) else {})
+    return data
+
+
+def occurred_at_of(envelope: Mapping[str, Any]) -> datetime:
+    occurred = datetime.fromisoformat(str(envelope["occurred_at"]))
+    if occurred.tzinfo is None:
+        raise ValidationFailed.on("occurred_at", "must carry its offset")
+    return occurred
+
+
+class ErpInbound:
+    """Applies ERP events in ``session``'s transaction (the caller commits), recording the
+    events they cause in ``events``. Matches are remembered for the life of the object (one
+    batch)."""
+
+    def __init__(
+        self,
+        session: Session,
+        events: EventSink,
+        now: datetime | None = None,
+        appliers: Mapping[str, Applier] | None = None,
+    ) -> None:
+        self.session = session
+        self.events = events
+        self.now = now or utcnow()
+        self.appliers = APPLIERS if appliers is None else appliers
+        self._matches: dict[tuple[Any, ...], uuid.UUID | None] = {}
+
+    def apply(self, event: ReceivedEvent) -> bool:
+        """Apply one received event; False if it waits for its customer."""
+        data = load_data(event.type, event.data)
+        occurred_at = occurred_at_of(event.envelope)
+        if event.type in CUSTOMER_EVENTS and not (
+            event.type == "order_created" and data.get("crm_order_id")
+        ):
+            customer_id = self.match(data["customer"])
+            if customer_id is None:
+                self._wait(event, data, occurred_at)
+                return False
+        else:
+            customer_id = None
+        self._dispatch(event.type, data, occurred_at, event.event_id, customer_id)
+        return True
+
+    def match(self, customer: Mapping[str, Any]) -> uuid.UUID | None:
+        key = (customer.get("crm_customer_id"), customer.get("credit_code"), customer["erp_code"])
+        if key not in self._matches:
+            self._matches[key] = repository.match_customer(self.session, *key)
+        return self._matches[key]
+
+    def _dispatch(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        occurred_at: datetime,
+        event_id: str,
+        customer_id: uuid.UUID | None,
+    ) -> None:
+        applier = self.appliers.get(event_type)
+        if applier is None:
+            raise LookupError(f"nothing applies {event_type} events yet")
+        applier(self.session, self.events, event_type, data, occurred_at, event_id, customer_id)
+
+    def _wait(self, event: ReceivedEvent, data: dict[str, Any], occurred_at: datetime) -> None:
+        customer = data["customer"]
+        repository.keep_unmatched(
+            self.session,
+            {
+                "event_id": event.event_id,
+                "event_type": event.type,
+                "occurred_at": occurred_at,
+                "data": event.data,
+                "erp_code": customer["erp_code"],
+                "credit_code": customer.get("credit_code"),
+                "crm_customer_id": customer.get("crm_customer_id"),
+                "customer_name": customer.get("name"),
+                "status": WAITING,
+            },
+            self.now,
+        )
+
+    # -- waiting events -------------------------------------------------------------------
+    def customer_known(self, record: Any) -> int:
+        """A customer event was kept: apply the events waiting for a customer with its id or
+        its codes. Returns how many applied."""
+        if not isinstance(record, dict) or not record.get("id"):
+            return 0
+        try:
+            customer_id = uuid.UUID(str(record["id"]))
+        except ValueError:
+            return 0
+        erp_code, credit_code = record.get("erp_code"), record.get("credit_code")
+        waiting = repository.waiting_for(
+            self.session,
+            erp_codes=[erp_code] if erp_code else [],
+            credit_codes=[credit_code] if credit_code else [],
+            crm_customer_ids=[customer_id],
+        )
+        applied = 0
+        for row in waiting:
+            matched = self.match(load_data(row.event_type, row.data)["customer"])
+            if matched is not None and self.apply_waiting(row, matched):
+                applied += 1
+        return applied
+
+    def apply_waiting(self, row: ErpUnmatchedEvent, customer_id: uuid.UUID) -> bool:
+        """Apply a waiting event to ``customer_id`` in a savepoint; on failure it keeps
+        waiting with the error and one more attempt."""
+        row_id = row.id
+        try:
+            with self.session.begin_nested():
+                data = load_data(row.event_type, row.data)
+                occurred_at = row.occurred_at
+                if occurred_at.tzinfo is None:  # SQLite hands instants back naive, in UTC
+                    occurred_at = occurred_at.replace(tzinfo=UTC)
+                self._dispatch(row.event_type, data, occurred_at, row.event_id, customer_id)
+                repository.mark_applied(self.session, row, customer_id, self.now)
+        except Exception as exc:
+            repository.mark_failed(self.session, row_id, f"{type(exc).__name__}: {exc}", self.now)
+            return False
+        return True
+
+
+class ErpAdmin(UseCases):
+    """What an administrator does about ERP events: list those waiting for their customer and
+    map an ERP customer to a CRM customer (``sales:admin``)."""
+
+    def list_unmatched(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.principal.require(ADMIN_PERMISSION)
+        criteria = load(UnmatchedEventQuerySchema(), query)
+        page = repository.unmatched_page(self.session, criteria)
+        return {
+            "items": UnmatchedEventSchema(many=True).dump(page.items),
+            "next_cursor": page.next_cursor,
+        }
+
+    def map_customer(self, unmatched_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Record that the unmatched event's ERP customer is ``customer_id`` and apply every
+        event waiting for that ERP customer (those that fail keep waiting, with the error)."""
+        self.principal.require(ADMIN_PERMISSION)
+        values = load(ApplyUnmatchedSchema(), data)
+        identifier = lookup_id(unmatched_id)
+        row = None if identifier is None else repository.get_unmatched(self.session, identifier)
+        if row is None:
+            raise NotFound.of("unmatched ERP event", unmatched_id)
+        customer_id: uuid.UUID = values["customer_id"]
+        if not repository.customer_exists(self.session, customer_id):
+            raise ValidationFailed.on("customer_id", "no customer has this id")
+        erp_code = row.erp_code
+        if not erp_code:
+            raise ValidationFailed.on("id", "this event names no ERP customer code")
+        repository.keep_mapping(
+            self.session, erp_code, customer_id, self.context.actor_id, self.context.now
+        )
+        inbound = ErpInbound(self.session, self.context.outbox, self.context.now)
+        waiting = repository.waiting_for(self.session, erp_codes=[erp_code])
+        outcomes = [inbound.apply_waiting(waiting_row, customer_id) for waiting_row in waiting]
+        answer: dict[str, Any] = AppliedMappingSchema().dump(
+            {
+                "erp_code": erp_code,
+                "customer_id": customer_id,
+                "applied": sum(outcomes),
+                "failed": len(outcomes) - sum(outcomes),
+                "items": waiting,
+            }
+        )
+        return answer
