@@ -18,6 +18,7 @@ from sales.schemas.erp import ORDER_REQUEST_SCHEMAS
 from sales.schemas.expenses import ExpenseSchema
 from sales.schemas.opportunities import OpportunitySchema
 from sales.schemas.orders import ContractSchema, OrderSchema
+from sales.schemas.receivables import InvoiceSchema, PaymentSchema
 
 OPPORTUNITY_CREATED = "opportunity_created"
 OPPORTUNITY_UPDATED = "opportunity_updated"
@@ -229,7 +230,58 @@ ORDER_EVENT_SCHEMAS: dict[str, type[Schema]] = {
 
 
 # -- receivable events
-RECEIVABLE_EVENT_SCHEMAS: dict[str, type[Schema]] = {}
+INVOICE_OVERDUE = "invoice_overdue"
+PAYMENT_RECEIVED = "payment_received"
+
+
+class RoutedEventSchema(Schema):
+    """What notify routes a receivable event by: the customer, its owner and department."""
+
+    customer_id = fields.UUID(required=True)
+    owner_id = fields.String(allow_none=True)
+    department_id = fields.String(allow_none=True)
+
+
+class InvoiceOverdueSchema(RoutedEventSchema):
+    """An invoice still owing something crossed an overdue threshold (1, 30, 60 or 90 days
+    past its due date); each threshold of an invoice is announced once."""
+
+    invoice = fields.Nested(InvoiceSchema, required=True)
+    days_overdue = fields.Integer(required=True)
+    threshold = fields.Integer(required=True)
+
+
+class PaymentReceivedEventSchema(RoutedEventSchema):
+    """A payment from the ERP was applied (or a newer version of it): the payment with its
+    allocations, applied or waiting for their invoice."""
+
+    payment = fields.Nested(PaymentSchema, required=True)
+
+
+RECEIVABLE_EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    INVOICE_OVERDUE: InvoiceOverdueSchema,
+    PAYMENT_RECEIVED: PaymentReceivedEventSchema,
+}
+
+
+def invoice_overdue(invoice: dict[str, Any], days_overdue: int, threshold: int) -> dict[str, Any]:
+    return {
+        "invoice": invoice,
+        "days_overdue": days_overdue,
+        "threshold": threshold,
+        "customer_id": invoice["customer_id"],
+        "owner_id": invoice["owner_id"],
+        "department_id": invoice["department_id"],
+    }
+
+
+def payment_received(payment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "payment": payment,
+        "customer_id": payment["customer_id"],
+        "owner_id": payment["owner_id"],
+        "department_id": payment["department_id"],
+    }
 
 
 # -- end receivable events

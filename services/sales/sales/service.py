@@ -42,6 +42,12 @@ from sales.application.forecast import Forecast
 from sales.application.opportunities import Opportunities
 from sales.application.processes import SEED_CHECK_SECONDS, Processes, seed_defaults
 from sales.application.read_models import ReadModels
+from sales.application.receivables import (
+    OVERDUE_CHECK_SECONDS,
+    OverdueSchedule,
+    Receivables,
+    announce_overdue,
+)
 from sales.application.targets import Targets
 from sales.domain.money import Money
 from sales.events import EVENT_SCHEMAS
@@ -499,6 +505,65 @@ class SalesService(kit.ServiceKit):
     # -- end orders
 
     # -- receivables ---------------------------------------------------------------------------
+    overdue_schedule: OverdueSchedule = OverdueSchedule()
+
+    @rpc
+    def list_invoices(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).list_invoices(query)
+
+    @rpc
+    def get_invoice(self, invoice_no: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).get_invoice(invoice_no)
+
+    @rpc
+    def list_payments(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).list_payments(query)
+
+    @rpc
+    def receivable_aging(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).aging(query)
+
+    @rpc
+    def overdue_invoices(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).overdue(query)
+
+    @rpc
+    def receivable_collections(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).collections(query)
+
+    @rpc
+    def customer_receivable(self, customer_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).customer_receivable(customer_id)
+
+    @rpc
+    def waiting_allocations(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).waiting_allocations(query)
+
+    @rpc
+    def due_records(self, kind: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Receivables(context).due_records(kind, query)
+
+    @timer(interval=OVERDUE_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def announce_overdue_invoices(self) -> None:
+        """``invoice_overdue`` for the invoices that crossed an overdue threshold: when the
+        service starts, then daily at ``INVOICE_OVERDUE_HOUR``."""
+        now = utcnow()
+        if not self.overdue_schedule.due(now):
+            return
+        with self.db.session() as session:
+            written = announce_overdue(session, self.outbox, now)
+        if written:
+            log.info("%s overdue invoices announced", written)
+
     # -- end receivables
 
     # -- erp events ----------------------------------------------------------------------------

@@ -1,0 +1,280 @@
+"""Applying the ERP's receivable events: ``invoice_issued``, ``payment_received`` and
+``customer_credit_updated``.
+
+``apply_receivable_event`` runs inside the caller's transaction (it never commits). A document
+is known by its number: a redelivered or repeated event changes nothing, and of two versions of
+one invoice, payment or credit limit the one that occurred later in the ERP wins, whatever order
+they arrive in (``sales.domain.receivables.supersedes``). An allocation to an invoice not known
+yet (or known in another currency) waits and counts nowhere; it is applied when its invoice
+arrives. An invoice keeps what is allocated to it and what it still owes, so nothing is summed
+again on a read and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_common.application import EventSink
+from crm_common.errors import ValidationFailed
+from crm_common.models import utcnow
+from sales import events as sales_events
+from sales.application.receivables import dump_payment
+from sales.domain import receivables as rules
+from sales.domain.money import FEN, MAX_INTEGER_DIGITS
+from sales.models import Customer
+from sales.models.receivables import CreditLimit, Invoice, Payment, PaymentAllocation
+from sales.repository import receivables as rows
+
+INVOICE_ISSUED = "invoice_issued"
+PAYMENT_RECEIVED = "payment_received"
+CUSTOMER_CREDIT_UPDATED = "customer_credit_updated"
+RECEIVABLE_EVENTS = frozenset({INVOICE_ISSUED, PAYMENT_RECEIVED, CUSTOMER_CREDIT_UPDATED})
+ZERO = Decimal("0.00")
+
+log = logging.getLogger(__name__)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite gives timestamps back without their zone: they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def exact_amount(value: Decimal, field: str, *, positive: bool = False) -> Decimal:
+    """An amount the ERP sent, exact to the fen (never rounded here: a rounded amount would
+    no longer add up to what the ERP holds)."""
+    if not value.is_finite() or value != value.quantize(FEN):
+        raise ValidationFailed.on(field, "must be an amount in fen (two decimal places)")
+    if value < 0 or (positive and value == 0):
+        raise ValidationFailed.on(field, "must be more than zero" if positive else "is negative")
+    if abs(value) >= Decimal(10) ** MAX_INTEGER_DIGITS:
+        raise ValidationFailed.on(field, f"has more than {MAX_INTEGER_DIGITS} digits")
+    return value.quantize(FEN)
+
+
+def scope_of(session: Session, customer_id: uuid.UUID) -> dict[str, Any]:
+    customer = session.get(Customer, customer_id)
+    return {
+        "owner_id": customer.owner_id if customer else None,
+        "department_id": customer.department_id if customer else None,
+        "region": customer.region if customer else None,
+        "category": customer.category if customer else None,
+    }
+
+
+def apply_receivable_event(
+    session: Session,
+    events: EventSink,
+    event_type: str,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID,
+) -> None:
+    """Apply one receivable event of the ERP (``data`` as ``ERP_EVENT_SCHEMAS`` loads it) for
+    the matched customer; ``ValidationFailed`` for data that can never apply."""
+    if event_type == INVOICE_ISSUED:
+        keep_invoice(session, data, occurred_at, event_id, customer_id)
+    elif event_type == PAYMENT_RECEIVED:
+        keep_payment(session, events, data, occurred_at, event_id, customer_id)
+    elif event_type == CUSTOMER_CREDIT_UPDATED:
+        keep_credit_limit(session, data, occurred_at, event_id, customer_id)
+    else:
+        raise ValidationFailed.on("type", f"{event_type} is not a receivable event")
+
+
+# -- invoices --------------------------------------------------------------------------------
+def keep_invoice(
+    session: Session,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID,
+) -> Invoice | None:
+    """The invoice as this version tells it, if it is newer than the one kept; its balance
+    follows from the allocations to it (waiting ones included, now that it is known)."""
+    amount = exact_amount(data["amount"], "amount")
+    tax_amount = exact_amount(data["tax_amount"], "tax_amount")
+    if tax_amount > amount:
+        raise ValidationFailed.on("tax_amount", "is more than the invoice's amount")
+    invoice = rows.invoice_by_no(session, data["invoice_no"])
+    if invoice is not None and not rules.supersedes(occurred_at, aware(invoice.occurred_at)):
+        return None
+    now = utcnow()
+    values = {
+        "erp_order_no": data.get("erp_order_no"),
+        "customer_id": customer_id,
+        **scope_of(session, customer_id),
+        "issued_at": data["issued_at"],
+        "due_date": data["due_date"],
+        "amount": amount,
+        "tax_amount": tax_amount,
+        "currency": data["currency"],
+        "occurred_at": occurred_at,
+        "event_id": event_id,
+        "updated_at": now,
+    }
+    if invoice is None:
+        invoice = Invoice(
+            invoice_no=data["invoice_no"], allocated=ZERO, outstanding=amount, **values
+        )
+        session.add(invoice)
+    else:
+        for name, value in values.items():
+            setattr(invoice, name, value)
+    settle(session, invoice, now)
+    return invoice
+
+
+def settle(session: Session, invoice: Invoice, now: datetime) -> None:
+    """Count on the invoice every allocation to it in its currency; the others wait."""
+    allocated = ZERO
+    for allocation in rows.allocations_to(session, invoice.invoice_no):
+        if allocation.currency == invoice.currency:
+            allocated += allocation.amount
+            if not allocation.applied:
+                allocation.applied, allocation.reason, allocation.applied_at = True, None, now
+        elif allocation.applied or allocation.reason != rules.WaitingReason.CURRENCY_MISMATCH:
+            allocation.applied, allocation.applied_at = False, None
+            allocation.reason = rules.WaitingReason.CURRENCY_MISMATCH.value
+            allocation.waiting_since = allocation.waiting_since or now
+    set_balance(invoice, allocated)
+
+
+def set_balance(invoice: Invoice, allocated: Decimal) -> None:
+    invoice.allocated = allocated
+    invoice.outstanding = max(invoice.amount - allocated, ZERO)
+    if allocated > invoice.amount:
+        log.warning(
+            "invoice %s is over-allocated: %s allocated to %s %s",
+            invoice.invoice_no,
+            allocated,
+            invoice.amount,
+            invoice.currency,
+        )
+
+
+# -- payments --------------------------------------------------------------------------------
+def payment_of(
+    data: dict[str, Any], occurred_at: datetime, customer_id: uuid.UUID
+) -> rules.Payment:
+    """The payment checked: exact positive amounts, no more allocated than received; two
+    allocations to one invoice are one."""
+    amounts: dict[str, Decimal] = {}
+    for number, allocation in enumerate(data.get("allocations") or [], start=1):
+        amount = exact_amount(allocation["amount"], f"allocations.{number}.amount", positive=True)
+        amounts[allocation["invoice_no"]] = amounts.get(allocation["invoice_no"], ZERO) + amount
+    payment = rules.Payment(
+        payment_no=data["payment_no"],
+        customer_id=str(customer_id),
+        amount=exact_amount(data["amount"], "amount", positive=True),
+        received_on=data["received_at"].date(),
+        occurred_at=occurred_at,
+        allocations=tuple(rules.Allocation(no, amount) for no, amount in amounts.items()),
+        currency=data["currency"],
+    )
+    rules.check_payment(payment)
+    return payment
+
+
+def keep_payment(
+    session: Session,
+    events: EventSink,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID,
+) -> Payment | None:
+    """The payment as this version tells it, if newer than the one kept, and its allocations
+    applied to the invoices known in its currency; ``payment_received`` announces it."""
+    checked = payment_of(data, occurred_at, customer_id)
+    payment = rows.payment_by_no(session, checked.payment_no)
+    if payment is not None and not rules.supersedes(occurred_at, aware(payment.occurred_at)):
+        return None
+    now = utcnow()
+    values = {
+        "customer_id": customer_id,
+        **scope_of(session, customer_id),
+        "received_at": data["received_at"],
+        "amount": checked.amount,
+        "allocated": checked.amount - checked.unallocated,
+        "currency": checked.currency,
+        "occurred_at": occurred_at,
+        "event_id": event_id,
+        "updated_at": now,
+    }
+    touched: set[str] = set()
+    if payment is None:
+        payment = Payment(payment_no=checked.payment_no, **values)
+        session.add(payment)
+    else:
+        for name, value in values.items():
+            setattr(payment, name, value)
+        for old in rows.allocations_of(session, [payment.payment_no])[payment.payment_no]:
+            touched.add(old.invoice_no)
+            session.delete(old)
+        session.flush()
+    invoices = rows.invoices_by_no(session, [a.invoice_no for a in checked.allocations])
+    allocations = []
+    for allocation in checked.allocations:
+        invoice = invoices.get(allocation.invoice_no)
+        reason = None
+        if invoice is None:
+            reason = rules.WaitingReason.UNKNOWN_INVOICE
+        elif invoice.currency != checked.currency:
+            reason = rules.WaitingReason.CURRENCY_MISMATCH
+        row = PaymentAllocation(
+            payment_no=checked.payment_no,
+            invoice_no=allocation.invoice_no,
+            amount=allocation.amount,
+            currency=checked.currency,
+            applied=reason is None,
+            reason=None if reason is None else reason.value,
+            waiting_since=None if reason is None else now,
+            applied_at=now if reason is None else None,
+        )
+        allocations.append(row)
+        session.add(row)
+        if invoice is not None and reason is None and allocation.invoice_no not in touched:
+            set_balance(invoice, invoice.allocated + allocation.amount)
+    if touched:
+        session.flush()
+        for invoice in rows.invoices_by_no(session, touched).values():
+            settle(session, invoice, now)
+    session.flush()
+    dumped = dump_payment(payment, allocations, rows.customer_names(session, [customer_id]))
+    events.add(session, sales_events.PAYMENT_RECEIVED, sales_events.payment_received(dumped))
+    return payment
+
+
+# -- credit limits ---------------------------------------------------------------------------
+def keep_credit_limit(
+    session: Session,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID,
+) -> CreditLimit | None:
+    limit_amount = exact_amount(data["credit_limit"], "credit_limit")
+    limit = session.get(CreditLimit, customer_id)
+    if limit is not None and not rules.supersedes(occurred_at, aware(limit.occurred_at)):
+        return None
+    values = {
+        "credit_limit": limit_amount,
+        "currency": data["currency"],
+        "occurred_at": occurred_at,
+        "event_id": event_id,
+        "updated_at": utcnow(),
+    }
+    if limit is None:
+        limit = CreditLimit(customer_id=customer_id, **values)
+        session.add(limit)
+    else:
+        for name, value in values.items():
+            setattr(limit, name, value)
+    return limit
