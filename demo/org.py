@@ -277,6 +277,7 @@ SELLING = (
     "expense:read",
     "expense:submit",
     "forecast:read",
+    "receivable:read",
 )
 """What a salesperson does in the sales pipeline; managers add ``MANAGING``."""
 MANAGING = ("expense:approve", "opportunity:reopen")
@@ -310,6 +311,7 @@ ROLES = (
             "activity:read",
             "expense:read",
             "forecast:read",
+            "receivable:read",
             *MANAGING,
         ),
         "The whole company; approves what the branches cannot",

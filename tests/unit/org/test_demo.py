@@ -46,6 +46,7 @@ SELLING = [
     "expense:read",
     "expense:submit",
     "forecast:read",
+    "receivable:read",
 ]
 MANAGING = ["expense:approve", "opportunity:reopen"]
 SALES_ADMIN = [*SELLING, *MANAGING, "expense:pay", "sales:admin"]
@@ -94,6 +95,7 @@ EXPECTED = {
             "activity:read",
             "expense:read",
             "forecast:read",
+            "receivable:read",
             *MANAGING,
         ],
         EVERYTHING,

@@ -37,6 +37,7 @@ def test_the_permission_catalog():
         "expense:approve",
         "expense:pay",
         "forecast:read",
+        "receivable:read",
         "sales:admin",
         ORG_ADMIN,
         SYSTEM_ADMIN,

@@ -36,6 +36,8 @@ CATALOG: dict[str, str] = {
     "expense:pay": "Mark approved expenses of one's data scope paid",
     "forecast:read": "See the forecast of one's data scope: weighted pipeline, attainment "
     "against targets, funnel, days per stage, win rates",
+    "receivable:read": "See the invoices and payments of one's data scope from the ERP: "
+    "outstanding amounts, aging, overdue lists, collections against plan, credit limits",
     "sales:admin": "Administer sales processes, competitors, loss reasons, expense categories "
     "and sales targets",
     ORG_ADMIN: "Administer departments, regions, people, users, roles and data grants",
