@@ -430,6 +430,22 @@ def broker_password_hash(password: str, user: str) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
+ERP_USER = "erp"
+"""The ERP's own broker user: not a process of the suite, an integrator's client."""
+NOTHING = "^$"
+
+
+def erp_broker_permissions() -> dict[str, str]:
+    """The ERP publishes its events to ``erp.events`` and reads the CRM's order requests from
+    ``erp.order-requests``; it declares nothing (deployment topology does) and reaches no
+    other exchange or queue."""
+    return {
+        "configure": NOTHING,
+        "write": _any_of([re.escape(topology.ERP_EXCHANGE)]),
+        "read": _any_of([re.escape(topology.ERP_QUEUE)]),
+    }
+
+
 def broker_users(services: tuple[Service, ...]) -> dict[str, dict[str, str]]:
     """Each process's broker user and its permissions on the suite's vhost."""
     users = {
@@ -456,12 +472,13 @@ def render_broker_definitions(services: tuple[Service, ...]) -> str:
                 "hashing_algorithm": "rabbit_password_hashing_sha256",
                 "tags": ["administrator"] if user == BROKER_ADMIN else [],
             }
-            for user in [BROKER_ADMIN, *users]
+            for user in [BROKER_ADMIN, *users, ERP_USER]
         ],
         "permissions": [
             {"user": BROKER_ADMIN, "vhost": BROKER_VHOST}
             | {"configure": every, "write": every, "read": every},
             *({"user": user, "vhost": BROKER_VHOST} | rights for user, rights in users.items()),
+            {"user": ERP_USER, "vhost": BROKER_VHOST} | erp_broker_permissions(),
         ],
         "topic_permissions": [
             {"user": user, "vhost": BROKER_VHOST}

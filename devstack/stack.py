@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from crm_common.identity import Trust, ensure_keys, mint
-from devstack import registry
+from devstack import registry, topology
 
 DEMO_PASSWORD = "Crm-demo-2026"
 
@@ -115,6 +115,9 @@ class Suite:
             json={"configure": ".*", "write": ".*", "read": ".*"},
         )
         try:
+            # The ERP integration's queues exist before any service runs, as deployment
+            # declares them (definitions.json, make topology).
+            topology.apply(f"amqp://guest:guest@{AMQP_HOST}/{self.vhost}")
             self.prepare()
             for module in self.services:
                 self.processes.append(self._start_process(module))

@@ -285,3 +285,70 @@ def test_the_readme_publisher_reaches_sales(rabbit_config):
     EnvelopeSchema().load(envelope)
     assert ItemUpdatedSchema().load(envelope["data"])["list_price"] == Decimal("18.50")
     assert message.properties["message_id"] == envelope["event_id"]
+
+
+# -- the ERP's own broker user -------------------------------------------------------------
+@pytest.fixture
+def erp_user(rabbit_config, management):
+    """The definitions file's ERP user, with a password of this test, on the test's vhost."""
+    definitions = json.loads(DEFINITIONS.read_text(encoding="utf-8"))
+    [rights] = [g for g in definitions["permissions"] if g["user"] == registry.ERP_USER]
+    user, password = f"erp-test-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    vhost = quote(rabbit_config["vhost"], safe="")
+    management("put", f"/users/{user}", json={"password": password, "tags": ""})
+    try:
+        grant = {key: rights[key] for key in ("configure", "write", "read")}
+        management("put", f"/permissions/{vhost}/{user}", json=grant)
+        base = rabbit_config["AMQP_URI"].split("@", 1)[1]
+        yield f"amqp://{user}:{password}@{base}"
+    finally:
+        management("delete", f"/users/{user}")
+
+
+def refused(action) -> bool:
+    """Whether the broker closes the channel with 403 ACCESS_REFUSED on ``action``."""
+    try:
+        action()
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        return exc.reply_code == 403
+    return False
+
+
+def test_the_erp_user_publishes_events_and_reads_order_requests_and_nothing_else(
+    rabbit_config, erp_user
+):
+    uri = rabbit_config["AMQP_URI"]
+    assert apply_topology(uri).returncode == 0
+    with Connection(uri) as connection:
+        connection.Producer().publish(
+            {"type": "order_confirmed"}, exchange="sales.events", routing_key="order_confirmed"
+        )
+    event = erp_event("item_updated")
+
+    publish_as_erp(erp_user, [event])  # confirmed and routed, as the ERP user
+
+    assert message_count(uri, "sales.on_erp_item_updated") == 1
+    connection = pika.BlockingConnection(pika.URLParameters(erp_user))
+    try:
+        method, _, body = connection.channel().basic_get(topology.ERP_QUEUE, auto_ack=True)
+        assert json.loads(body) == {"type": "order_confirmed"}
+        attempts = {
+            "publish to sales.events": lambda channel: channel.basic_publish(
+                "sales.events", "order_confirmed", b"{}"
+            ),
+            "read a sales queue": lambda channel: channel.basic_get("sales.on_erp_item_updated"),
+            "read the dead letters": lambda channel: channel.basic_get("sales.dead-letters"),
+            "declare a queue": lambda channel: channel.queue_declare("erp.own", durable=True),
+            "declare an exchange": lambda channel: channel.exchange_declare("erp.x", "topic"),
+        }
+        for what, attempt in attempts.items():
+            channel = connection.channel()
+
+            def act(channel=channel, attempt=attempt):
+                attempt(channel)
+                channel.basic_qos(prefetch_count=1)  # a round trip: a refusal has arrived
+
+            assert refused(act), what
+    finally:
+        connection.close()
+    assert message_count(uri, "sales.on_erp_item_updated") == 1

@@ -290,7 +290,7 @@ def test_the_broker_definitions_give_each_process_its_own_user_on_the_suite_vhos
     processes = [*NAMES, "gateway"]
     assert [vhost["name"] for vhost in loaded["vhosts"]] == [registry.BROKER_VHOST]
     users = {user["name"]: user for user in loaded["users"]}
-    assert set(users) == {registry.BROKER_ADMIN, *processes}
+    assert set(users) == {registry.BROKER_ADMIN, registry.ERP_USER, *processes}
     assert users[registry.BROKER_ADMIN]["tags"] == ["administrator"]
     for process in processes:
         assert users[process]["tags"] == [], process
@@ -352,6 +352,19 @@ def test_rpc_bindings_are_limited_to_a_service_own_calls_and_reply_queues():
     for key in ("org.*", "#", "*.*", "org.sign_in"):
         assert not matches(topics["customer"]["read"], key), key
         assert not matches(topics["gateway"]["read"], key), key
+
+
+def test_the_erp_publishes_its_events_and_reads_its_requests_only():
+    erp = {grant["user"]: grant for grant in definitions()["permissions"]}[registry.ERP_USER]
+    assert erp["vhost"] == registry.BROKER_VHOST
+    assert matches(erp["write"], "erp.events")
+    assert matches(erp["read"], "erp.order-requests")
+    for name in ("erp.events", "erp.order-requests", "sales.events", "erp.order-requests.x"):
+        assert not matches(erp["configure"], name), name
+    for name in ("sales.events", "nameko-rpc", "erp.eventsx", "amq.default", "erp.order-requests"):
+        assert not matches(erp["write"], name), name
+    for name in ("sales.on_erp_item_updated", "erp.order-requests.dead-letters", "erp.events"):
+        assert not matches(erp["read"], name), name
 
 
 def test_the_broker_password_hash_is_rabbitmq_sha256():
