@@ -544,3 +544,41 @@ def test_a_search_on_postgres_finds_customers_by_their_contacts_as_they_are_now(
     with db.session() as session:
         session.execute(delete(Contact))
     assert found("欧阳明") == []
+
+
+def test_erp_codes_are_unique_when_set_and_filtered_exactly_on_postgres(db, service):
+    holder = make(service, "上海华东机电设备有限公司", erp_code="C0001234")
+    make(service, "江苏恒达轴承有限公司")
+    make(service, "广州五金工具有限公司")  # two customers without a code share no clash
+    with pytest.raises(Conflict) as info:
+        make(service, "北京北方机电有限公司", erp_code="C0001234")
+    assert info.value.details["errors"] == {"erp_code": [f"already used by {holder['code']}"]}
+    with db.engine.connect() as connection, pytest.raises(IntegrityError):
+        connection.execute(update(Customer).where(Customer.erp_code.is_(None)).values(erp_code="X"))
+    assert [c["id"] for c in service.list_customers({"erp_code": "C0001234"})["items"]] == [
+        holder["id"]
+    ]
+    assert service.count_customers({"erp_code": "C0001234"}) == {"count": 1}
+    assert service.summarize_customers({"erp_code": "C0001234"})["total"] == 1
+    with db.engine.connect() as connection:
+        indexes = {i["name"]: i for i in inspect(connection).get_indexes("customers")}
+    assert indexes["uq_customers_erp_code"]["unique"]
+    assert "erp_code IS NOT NULL" in str(indexes["uq_customers_erp_code"]["dialect_options"])
+
+
+def test_due_records_compare_month_and_day_on_postgres(service):
+    founded = make(service, "上海华东机电设备有限公司", established_on="2010-12-31")
+    born = (("王建国", "1975-12-30"), ("李娜", "1988-01-03"), ("赵闰", "1980-02-29"))
+    for name, birthday in born:
+        service.create_contact(founded["id"], {"name": name, "birthday": birthday})
+    bind(Principal.for_service("notify"), "req-pg")
+
+    def due(kind, days, as_of):
+        items = service.due_records(kind, {"days": days, "as_of": as_of})["items"]
+        return [(i["fields"].get("contact_name"), i["due_on"]) for i in items]
+
+    assert due("birthdays", 5, "2026-12-29") == [("王建国", "2026-12-30"), ("李娜", "2027-01-03")]
+    assert due("birthdays", 7, "2027-02-21") == [("赵闰", "2027-02-28")]
+    assert due("birthdays", 7, "2028-02-22") == [("赵闰", "2028-02-29")]
+    assert due("birthdays", 30, "2027-03-01") == []
+    assert due("founding_anniversaries", 3, "2026-12-29") == [(None, "2026-12-31")]
