@@ -40,6 +40,7 @@ from sales.application.erp_inbound import ErpAdmin, ErpInbound
 from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
 from sales.application.forecast import Forecast
 from sales.application.opportunities import Opportunities
+from sales.application.orders import CreditPolicy, Orders
 from sales.application.processes import SEED_CHECK_SECONDS, Processes, seed_defaults
 from sales.application.read_models import ReadModels
 from sales.application.receivables import (
@@ -49,6 +50,7 @@ from sales.application.receivables import (
     announce_overdue,
 )
 from sales.application.targets import Targets
+from sales.domain.credit import WhenNoLimit
 from sales.domain.money import Money
 from sales.events import EVENT_SCHEMAS
 from sales.models import Base, InboxEvent, OutboxMessage
@@ -502,6 +504,74 @@ class SalesService(kit.ServiceKit):
     # -- end catalog
 
     # -- orders and contracts ------------------------------------------------------------------
+    credit_policy: WhenNoLimit = CreditPolicy()
+
+    @rpc
+    def create_order(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).create(data)
+
+    @rpc
+    def create_order_from_quote(
+        self, quote_id: str, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).create_from_quote(quote_id, data)
+
+    @rpc
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Orders(context).get(order_id)
+
+    @rpc
+    def list_orders(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Orders(context).list(query)
+
+    @rpc
+    def update_order(
+        self, order_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).update(order_id, changes, expected_version)
+
+    @rpc
+    def confirm_order(
+        self,
+        order_id: str,
+        data: dict[str, Any] | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).confirm(order_id, data, expected_version)
+
+    @rpc
+    def approve_order(self, order_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).approve(order_id, data)
+
+    @rpc
+    def reject_order(self, order_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).reject(order_id, data)
+
+    @rpc
+    def cancel_order(self, order_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).cancel(order_id, data)
+
+    @rpc
+    def order_shipments(self, order_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Orders(context).shipments(order_id)
+
+    @rpc
+    def order_history(
+        self, order_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Orders(context).history_of(order_id, cursor, limit)
+
     # -- end orders
 
     # -- receivables ---------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from sales.domain.orders import (
     check_order_transition,
     status_on_cancel,
     status_on_confirm,
+    won_by_order,
 )
 from sales.domain.quotes import (
     NO_DISCOUNT,
@@ -217,7 +218,7 @@ def routing(order: SalesOrder) -> dict[str, Any]:
     }
 
 
-def status_changed(order: dict[str, Any], from_status: str, source: str) -> dict[str, Any]:
+def status_changed(order: dict[str, Any], from_status: str | None, source: str) -> dict[str, Any]:
     return {
         "order": order,
         "from_status": from_status,
@@ -615,6 +616,7 @@ class Orders(SalesUseCases):
             order.currency = parse_currency(given["currency"]) or DEFAULT_CURRENCY
         if "prices_include_tax" in given:
             order.prices_include_tax = given["prices_include_tax"]
+        order.updated_at = self.context.now
         pricing = {"lines", "document_discount", "prices_include_tax"}
         if pricing & set(given):
             current = {
@@ -626,7 +628,6 @@ class Orders(SalesUseCases):
             for name, value in summary.items():
                 setattr(order, name, value)
             rows.replace_lines(self.session, order.id, line_rows)
-        order.updated_at = self.context.now
         self.session.flush()
         dumped = self.dumped(order)
         self.record_history(HISTORY_TYPE, order.id, "updated", _changes(before, dumped))
@@ -763,8 +764,9 @@ class Orders(SalesUseCases):
         return dumped
 
     def win_opportunity(self, order: SalesOrder) -> None:
-        """Win the order's opportunity when this is its first confirmed order; an opportunity
-        whose won stage lacks what it requires stays open (the order is confirmed anyway)."""
+        """Win the order's opportunity when this is its first confirmed order (into the won
+        stage, whatever stage it was in); should that fail the opportunity stays open and the
+        order is confirmed anyway."""
         if order.opportunity_id is None:
             return
         if rows.other_sent_orders_of_opportunity(self.session, order.opportunity_id, order.id):
@@ -772,11 +774,12 @@ class Orders(SalesUseCases):
         opportunity = self.session.get(Opportunity, order.opportunity_id)
         if opportunity is None or opportunity.status != "open":
             return
+        opportunities = Opportunities(self.context)
         try:
             with self.session.begin_nested():
-                Opportunities(self.context).close_as(
-                    opportunity, "won", reason=f"订单 {order.code} 已确认"
-                )
+                process = opportunities.processes.definition_of(opportunity.process_id)
+                change = won_by_order(process, opportunity.status, order.code)
+                opportunities.apply_change(opportunity, process, change)
         except (ValidationFailed, Conflict) as exc:
             self.session.refresh(opportunity)
             log.warning(

@@ -23,6 +23,8 @@ from decimal import Decimal
 from enum import StrEnum
 
 from crm_common.errors import Conflict, ValidationFailed
+from sales.domain.opportunities import StageChange, Status, check_open, effective_probability
+from sales.domain.processes import Process
 
 
 class OrderStatus(StrEnum):
@@ -345,3 +347,19 @@ def reconcile(order: OrderState, events: Iterable[ErpOrderEvent]) -> Reconciled:
                 progressed = True
         pending = still
     return Reconciled(order=order, waiting=tuple(pending))
+
+
+# -- the opportunity an order wins ---------------------------------------------------------
+def won_by_order(process: Process, opportunity_status: str, order_code: str) -> StageChange:
+    """The first confirmed order of an open opportunity wins it, into the process's won stage
+    from whatever stage it is in: the order is the fact the stages were leading up to, so
+    neither skipped stages nor their required fields hold it back."""
+    check_open(opportunity_status)
+    stage = process.won_stage
+    return StageChange(
+        stage_code=stage.code,
+        status=Status.WON.value,
+        probability=effective_probability(stage, None, Status.WON),
+        probability_override=None,
+        reason=f"订单 {order_code} 已确认",
+    )

@@ -23,6 +23,7 @@ from crm_common.errors import NotFound
 from crm_common.ids import lookup_id
 from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.scope import ScopeColumns, scope_filter
+from sales.models import Person
 from sales.models.orders import (
     ErpOrderEventWaiting,
     SalesOrder,
@@ -64,12 +65,33 @@ def get_order(session: Session, order_id: Any, visible: ColumnElement[bool]) -> 
     return found
 
 
-def find_order(session: Session, order_id: uuid.UUID) -> SalesOrder | None:
-    return session.get(SalesOrder, order_id)
+def find_order(session: Session, order_id: uuid.UUID, *, lock: bool = False) -> SalesOrder | None:
+    """The order, unscoped; with ``lock`` its row is locked until the transaction ends
+    (PostgreSQL), so two ERP events of one order apply one after the other."""
+    stmt = select(SalesOrder).where(SalesOrder.id == order_id)
+    return session.scalar(stmt.with_for_update() if lock else stmt)
 
 
-def order_of_erp_no(session: Session, erp_order_no: str) -> SalesOrder | None:
-    return session.scalar(select(SalesOrder).where(SalesOrder.erp_order_no == erp_order_no))
+def order_of_erp_no(
+    session: Session, erp_order_no: str, *, lock: bool = False
+) -> SalesOrder | None:
+    stmt = select(SalesOrder).where(SalesOrder.erp_order_no == erp_order_no)
+    return session.scalar(stmt.with_for_update() if lock else stmt)
+
+
+def lock_erp_order_no(session: Session, erp_order_no: str) -> None:
+    """Serialize the transactions about one ERP order number (PostgreSQL: a transaction-level
+    advisory lock), so an event kept waiting for its order and the ``order_created`` that
+    brings the order never miss each other. SQLite serializes writers anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtext(f"erp_order:{erp_order_no}")))
+        )
+
+
+def person_of_code(session: Session, code: str) -> Person | None:
+    """The person org knows by ``code`` (the ERP names salespeople by code)."""
+    return session.scalar(select(Person).where(Person.code == code).limit(1))
 
 
 def lines_of(session: Session, order_id: uuid.UUID) -> list[SalesOrderLine]:

@@ -1,0 +1,407 @@
+"""What the ERP's order events do to sales orders: ``order_created`` (the ERP booked a CRM
+order, or one entered in the ERP), ``order_rejected``, ``order_shipped`` and
+``order_cancelled``.
+
+They run in the caller's transaction (the ERP consumer's; it commits, and may wrap each event
+in a savepoint) and follow ``sales.domain.orders``: the ERP's ``occurred_at`` decides between
+two status changes, a shipment counts once by its number, and a shipment or cancellation
+naming an ERP order number no order has yet is kept (``erp_order_events_waiting``) and applied,
+in the order the events occurred, as soon as ``order_created`` brings the number. Each status
+change publishes ``order_status_changed`` through the outbox. Data that can never apply (an
+unknown CRM order, an ERP number already another order's, a rejection after shipping) is a
+``ValidationFailed``, which the caller dead-letters.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crm_common.application import EventSink
+from crm_common.errors import Conflict, ValidationFailed
+from crm_common.ids import BUSINESS_TZ
+from crm_common.models import utcnow
+from sales import events as sales_events
+from sales.application.orders import CODE_PREFIX, dump_order, status_changed
+from sales.domain.codes import format_code
+from sales.domain.money import quantize_fen
+from sales.domain.orders import (
+    ErpOrderEvent,
+    OrderCancelled,
+    OrderCreated,
+    OrderLine,
+    OrderRejected,
+    OrderShipped,
+    OrderState,
+    OrderStatus,
+    ShipmentLine,
+    apply_erp_event,
+)
+from sales.models import Customer, Person
+from sales.models.orders import SalesOrder
+from sales.repository import orders as rows
+from sales.repository.opportunities import allocate_sequence
+from sales.schemas.erp import ERP_EVENT_SCHEMAS
+
+ORDER_EVENTS = frozenset({"order_created", "order_rejected", "order_shipped", "order_cancelled"})
+WAITING_EVENTS = frozenset({"order_shipped", "order_cancelled"})
+ERP_OWNER = "erp"
+"""The owner of an ERP order whose customer has no owner and whose salesperson is unknown."""
+
+
+def apply_order_event(
+    session: Session,
+    events: EventSink,
+    event_type: str,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID | None,
+) -> None:
+    """Apply one ERP order event (interface of the ERP consumer; see the module)."""
+    ErpOrders(session, events).apply(event_type, data, occurred_at, event_id, customer_id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _json(value: Any) -> Any:
+    """Loaded event data back as JSON the event's schema loads again."""
+    if isinstance(value, Mapping):
+        return {str(key): _json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(item) for item in value]
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def domain_event(event_type: str, data: Mapping[str, Any], occurred_at: datetime) -> ErpOrderEvent:
+    if event_type == "order_created":
+        return OrderCreated(
+            erp_order_no=data["erp_order_no"],
+            occurred_at=occurred_at,
+            lines=tuple(
+                OrderLine(line["line_no"], line["item_code"], line["quantity"])
+                for line in data["lines"]
+            ),
+        )
+    if event_type == "order_rejected":
+        return OrderRejected(reason=data["reason"], occurred_at=occurred_at)
+    if event_type == "order_shipped":
+        return OrderShipped(
+            shipment_no=data["shipment_no"],
+            shipped_at=data["shipped_at"],
+            lines=tuple(
+                ShipmentLine(
+                    line["line_no"],
+                    line["item_code"],
+                    line["quantity"],
+                    tuple(line.get("serial_numbers") or ()),
+                )
+                for line in data["lines"]
+            ),
+            occurred_at=occurred_at,
+        )
+    return OrderCancelled(reason=data.get("reason") or "", occurred_at=occurred_at)
+
+
+class ErpOrders:
+    def __init__(self, session: Session, events: EventSink, now: datetime | None = None) -> None:
+        self.session = session
+        self.events = events
+        self.now = now or utcnow()
+
+    def apply(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        occurred_at: datetime,
+        event_id: str,
+        customer_id: uuid.UUID | None,
+    ) -> None:
+        if event_type not in ORDER_EVENTS:
+            raise ValidationFailed.on("type", f"{event_type} is not an ERP order event")
+        if event_type == "order_created":
+            self.created(data, occurred_at, event_id, customer_id)
+        elif event_type == "order_rejected":
+            order = rows.find_order(self.session, data["crm_order_id"], lock=True)
+            if order is None:
+                raise ValidationFailed.on("crm_order_id", "names no order of the CRM")
+            self.apply_to(order, domain_event(event_type, data, occurred_at), event_id)
+        else:
+            erp_order_no = data["erp_order_no"]
+            rows.lock_erp_order_no(self.session, erp_order_no)
+            order = rows.order_of_erp_no(self.session, erp_order_no, lock=True)
+            if order is None:
+                self.keep_waiting(event_type, data, occurred_at, event_id)
+                return
+            self.apply_to(order, domain_event(event_type, data, occurred_at), event_id)
+
+    # -- order_created -------------------------------------------------------------------------
+    def created(
+        self,
+        data: dict[str, Any],
+        occurred_at: datetime,
+        event_id: str,
+        customer_id: uuid.UUID | None,
+    ) -> None:
+        erp_order_no: str = data["erp_order_no"]
+        rows.lock_erp_order_no(self.session, erp_order_no)
+        numbered = rows.order_of_erp_no(self.session, erp_order_no, lock=True)
+        crm_order_id = data.get("crm_order_id")
+        if crm_order_id is not None:
+            order = rows.find_order(self.session, crm_order_id, lock=True)
+            if order is None:
+                raise ValidationFailed.on("crm_order_id", "names no order of the CRM")
+            if numbered is not None and numbered.id != order.id:
+                raise ValidationFailed.on(
+                    "erp_order_no", f"is already the ERP number of order {numbered.code}"
+                )
+            self.apply_to(order, domain_event("order_created", data, occurred_at), event_id)
+        elif numbered is not None:
+            self.revise_erp_order(numbered, data, occurred_at)
+            order = numbered
+        else:
+            if customer_id is None:
+                raise ValidationFailed.on("customer", "matches no customer of the CRM")
+            order = self.new_erp_order(data, occurred_at, customer_id)
+        self.reconcile(order)
+
+    def new_erp_order(
+        self, data: dict[str, Any], occurred_at: datetime, customer_id: uuid.UUID
+    ) -> SalesOrder:
+        """An order entered in the ERP, owned as its customer is (else by the salesperson the
+        ERP names)."""
+        customer = self.session.get(Customer, customer_id)
+        salesperson = self.person_of_code(data.get("salesperson_code"))
+        owner_id = (customer.owner_id if customer else None) or (
+            salesperson.user_id if salesperson else None
+        )
+        department_id = customer.department_id if customer else None
+        if department_id is None and salesperson is not None:
+            department_id = salesperson.department_id
+        year = _aware(occurred_at).astimezone(BUSINESS_TZ).year
+        order = SalesOrder(
+            id=uuid.uuid4(),
+            code=format_code(CODE_PREFIX, year, allocate_sequence(self.session, CODE_PREFIX, year)),
+            origin="erp",
+            status=OrderStatus.ERP_CREATED.value,
+            customer_id=customer_id,
+            owner_id=owner_id or ERP_OWNER,
+            department_id=department_id,
+            region=customer.region if customer else None,
+            category=customer.category if customer else None,
+            order_date=data["order_date"],
+            currency=data["currency"],
+            prices_include_tax=True,
+            erp_order_no=data["erp_order_no"],
+            erp_status_at=occurred_at,
+            erp_document_at=occurred_at,
+            salesperson_code=data.get("salesperson_code"),
+            department_code=data.get("department_code"),
+            created_by=ERP_OWNER,
+            created_at=self.now,
+            updated_at=self.now,
+            **self.erp_figures(data),
+        )
+        self.session.add(order)
+        self.session.flush()
+        rows.replace_lines(self.session, order.id, self.erp_lines(data, {}))
+        self.publish(order, None)
+        return order
+
+    def revise_erp_order(
+        self, order: SalesOrder, data: dict[str, Any], occurred_at: datetime
+    ) -> None:
+        """A later ``order_created`` of an order entered in the ERP replaces its lines and
+        figures (shipped quantities stay); an older or repeated one changes nothing."""
+        if order.origin != "erp":
+            return
+        last = order.erp_document_at
+        if last is not None and occurred_at <= _aware(last):
+            return
+        shipped = {line.line_no: line.shipped for line in rows.lines_of(self.session, order.id)}
+        for name, value in self.erp_figures(data).items():
+            setattr(order, name, value)
+        order.order_date = data["order_date"]
+        order.currency = data["currency"]
+        order.erp_document_at = occurred_at
+        order.updated_at = self.now
+        rows.replace_lines(self.session, order.id, self.erp_lines(data, shipped))
+
+    @staticmethod
+    def erp_lines(data: Mapping[str, Any], shipped: Mapping[int, Decimal]) -> list[dict[str, Any]]:
+        """The ERP's lines: ``amount`` includes tax, the tax is worked out from it."""
+        found = []
+        for line in data["lines"]:
+            gross = quantize_fen(line["amount"])
+            net = quantize_fen(gross / (1 + line["tax_rate"]))
+            found.append(
+                {
+                    "line_no": line["line_no"],
+                    "item_code": line["item_code"],
+                    "item_name": line["item_name"],
+                    "spec": None,
+                    "unit": line.get("unit"),
+                    "quantity": line["quantity"],
+                    "unit_price": line["unit_price"],
+                    "discount_kind": None,
+                    "discount_value": None,
+                    "tax_rate": line["tax_rate"],
+                    "amount": gross,
+                    "discount": Decimal(0),
+                    "net": net,
+                    "tax": gross - net,
+                    "gross": gross,
+                    "shipped": shipped.get(line["line_no"], Decimal(0)),
+                }
+            )
+        return found
+
+    def erp_figures(self, data: Mapping[str, Any]) -> dict[str, Decimal]:
+        lines = self.erp_lines(data, {})
+        gross = sum((line["gross"] for line in lines), Decimal(0))
+        net = sum((line["net"] for line in lines), Decimal(0))
+        return {
+            "amount": gross,
+            "discount": Decimal(0),
+            "net": net,
+            "tax": gross - net,
+            "gross": gross,
+        }
+
+    def person_of_code(self, code: str | None) -> Person | None:
+        if not code:
+            return None
+        return rows.person_of_code(self.session, code)
+
+    # -- every event ---------------------------------------------------------------------------
+    def state_of(self, order: SalesOrder) -> OrderState:
+        return OrderState(
+            status=OrderStatus(order.status),
+            lines=tuple(
+                OrderLine(line.line_no, line.item_code, line.quantity, line.shipped)
+                for line in rows.lines_of(self.session, order.id)
+            ),
+            erp_order_no=order.erp_order_no,
+            shipment_nos=rows.shipment_nos(self.session, order.id),
+            erp_status_at=_aware(order.erp_status_at) if order.erp_status_at else None,
+            erp_reason=order.erp_reason,
+        )
+
+    def apply_to(self, order: SalesOrder, event: ErpOrderEvent, event_id: str) -> None:
+        if isinstance(event, OrderShipped) and rows.shipment_known(self.session, event.shipment_no):
+            return
+        before = self.state_of(order)
+        try:
+            after = apply_erp_event(before, event)
+        except Conflict as exc:
+            details = {"errors": {"order": [exc.message]}, "reason": exc.details.get("reason")}
+            raise ValidationFailed(exc.message, details) from exc
+        if after == before:
+            return
+        order.erp_order_no = after.erp_order_no
+        order.erp_status_at = after.erp_status_at
+        order.erp_reason = after.erp_reason
+        shipped = {line.line_no: line.shipped for line in after.lines}
+        for line in rows.lines_of(self.session, order.id):
+            line.shipped = shipped.get(line.line_no, line.shipped)
+        if isinstance(event, OrderShipped):
+            self.record_shipment(order, event, after.issues[len(before.issues) :], event_id)
+        old_status = order.status
+        order.status = after.status.value
+        order.updated_at = self.now
+        self.session.flush()
+        if old_status != order.status:
+            self.publish(order, old_status)
+
+    def record_shipment(
+        self, order: SalesOrder, event: OrderShipped, issues: Sequence[Any], event_id: str
+    ) -> None:
+        unused = list(issues)
+        lines = []
+        for shipped in event.lines:
+            issue = next(
+                (
+                    i
+                    for i in unused
+                    if i.line_no == shipped.line_no and i.item_code == shipped.item_code
+                ),
+                None,
+            )
+            if issue is not None:
+                unused.remove(issue)
+            lines.append(
+                {
+                    "line_no": shipped.line_no,
+                    "item_code": shipped.item_code,
+                    "quantity": shipped.quantity,
+                    "serial_numbers": list(shipped.serial_numbers),
+                    "issue": issue.kind.value if issue else None,
+                    "issue_quantity": issue.quantity if issue else None,
+                }
+            )
+        rows.add_shipment(
+            self.session,
+            order_id=order.id,
+            shipment_no=event.shipment_no,
+            shipped_at=event.shipped_at,
+            occurred_at=event.occurred_at,
+            event_id=event_id,
+            recorded_at=self.now,
+            lines=lines,
+        )
+
+    def publish(self, order: SalesOrder, old_status: str | None) -> None:
+        customer = self.session.get(Customer, order.customer_id)
+        dumped = dump_order(order, customer, rows.lines_of(self.session, order.id))
+        self.events.add(
+            self.session,
+            sales_events.ORDER_STATUS_CHANGED,
+            status_changed(dumped, old_status, "erp"),
+        )
+
+    # -- events waiting for their order --------------------------------------------------------
+    def keep_waiting(
+        self, event_type: str, data: dict[str, Any], occurred_at: datetime, event_id: str
+    ) -> None:
+        document = data["shipment_no"] if event_type == "order_shipped" else data["erp_order_no"]
+        if rows.waiting_event_known(self.session, event_id, event_type, document):
+            return
+        rows.keep_waiting(
+            self.session,
+            event_id=event_id,
+            event_type=event_type,
+            erp_order_no=data["erp_order_no"],
+            document_no=document,
+            occurred_at=occurred_at,
+            data=_json(data),
+            received_at=self.now,
+        )
+
+    def reconcile(self, order: SalesOrder) -> None:
+        """Apply what waited for the order's ERP number, in the order it occurred."""
+        if order.erp_order_no is None:
+            return
+        waiting = rows.waiting_for(self.session, order.erp_order_no)
+        for row in waiting:
+            data = ERP_EVENT_SCHEMAS[row.event_type]().load(row.data)
+            event = domain_event(row.event_type, data, _aware(row.occurred_at))
+            self.apply_to(order, event, row.event_id)
+        rows.drop_waiting(self.session, (row.id for row in waiting))
+
+
+def waiting_summary(session: Session) -> int:
+    """How many ERP order events wait for their order (for operators)."""
+    return rows.waiting_count(session)
