@@ -155,7 +155,17 @@ def test_query_parameters_come_from_the_services_query_schemas(document):
     counting = parameter_names(document, paths["/api/customers/count"]["get"])
     exporting = parameter_names(document, paths["/api/customers/export"]["get"])
 
-    filters = {"q", "status", "category", "kind", "region", "owner_id", "department_id", "tags"}
+    filters = {
+        "q",
+        "status",
+        "category",
+        "kind",
+        "region",
+        "owner_id",
+        "department_id",
+        "erp_code",
+        "tags",
+    }
     assert listing == filters | {"sort", "cursor", "limit"}
     assert counting == filters
     assert parameter_names(document, paths["/api/customers/summary"]["get"]) == filters
