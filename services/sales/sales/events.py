@@ -18,6 +18,7 @@ from sales.schemas.erp import ORDER_REQUEST_SCHEMAS
 from sales.schemas.expenses import ExpenseSchema
 from sales.schemas.opportunities import OpportunitySchema
 from sales.schemas.orders import ContractSchema, OrderSchema
+from sales.schemas.quotes import QuoteSchema
 from sales.schemas.receivables import InvoiceSchema, PaymentSchema
 
 OPPORTUNITY_CREATED = "opportunity_created"
@@ -183,7 +184,59 @@ def expense_event(expense: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- quote events
-QUOTE_EVENT_SCHEMAS: dict[str, type[Schema]] = {}
+QUOTE_SUBMITTED = "quote_submitted"
+QUOTE_APPROVED = "quote_approved"
+QUOTE_REJECTED = "quote_rejected"
+QUOTE_ACCEPTED = "quote_accepted"
+
+
+class QuoteEventSchema(Schema):
+    """The quote as ``GET /api/quotes/{id}`` shows it after the change, with its customer,
+    owner and department at the top for routing."""
+
+    quote = fields.Nested(QuoteSchema, required=True)
+    customer_id = fields.UUID(required=True)
+    owner_id = fields.String(required=True)
+    department_id = fields.String(allow_none=True)
+
+
+class QuoteSubmittedSchema(QuoteEventSchema):
+    """A quote's discount waits for a manager's approval (``quote.waiting_for``); sent again
+    when one approver passes it to the next manager up."""
+
+
+class QuoteApprovedSchema(QuoteEventSchema):
+    """A quote is approved: within its submitter's authority, or by the last approver."""
+
+
+class QuoteRejectedSchema(QuoteEventSchema):
+    """``by`` ``approver``: sent back to draft by the approver; ``customer``: the customer
+    declined it (status rejected). ``reason`` says why."""
+
+    by = fields.String(required=True)
+    reason = fields.String(allow_none=True)
+
+
+class QuoteAcceptedSchema(QuoteEventSchema):
+    """The customer accepted the quote."""
+
+
+QUOTE_EVENT_SCHEMAS: dict[str, type[Schema]] = {
+    QUOTE_SUBMITTED: QuoteSubmittedSchema,
+    QUOTE_APPROVED: QuoteApprovedSchema,
+    QUOTE_REJECTED: QuoteRejectedSchema,
+    QUOTE_ACCEPTED: QuoteAcceptedSchema,
+}
+
+
+def quote_event(quote: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "quote": quote,
+        "customer_id": quote["customer_id"],
+        "owner_id": quote["owner_id"],
+        "department_id": quote["department_id"],
+        **extra,
+    }
 
 
 # -- end quote events

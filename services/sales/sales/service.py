@@ -42,6 +42,13 @@ from sales.application.forecast import Forecast
 from sales.application.opportunities import Opportunities
 from sales.application.orders import CreditPolicy, Orders
 from sales.application.processes import SEED_CHECK_SECONDS, Processes, seed_defaults
+from sales.application.quotes import (
+    QUOTE_EXPIRY_SECONDS,
+    QuoteConfig,
+    Quotes,
+    QuoteSettings,
+    expire_quotes,
+)
 from sales.application.read_models import ReadModels
 from sales.application.receivables import (
     OVERDUE_CHECK_SECONDS,
@@ -500,6 +507,90 @@ class SalesService(kit.ServiceKit):
     def get_price_list(self, code: str) -> dict[str, Any]:
         with read_only(self.db) as context:
             return Catalog(context).get_price_list(code)
+
+    quote_settings: QuoteSettings = QuoteConfig()
+
+    @rpc
+    def create_quote(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).create(data)
+
+    @rpc
+    def get_quote(self, quote_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Quotes(context, self.quote_settings).get(quote_id)
+
+    @rpc
+    def list_quotes(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Quotes(context, self.quote_settings).list(query)
+
+    @rpc
+    def update_quote(
+        self, quote_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).update(quote_id, changes, expected_version)
+
+    @rpc
+    def submit_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).submit(quote_id, data)
+
+    @rpc
+    def approve_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).approve(quote_id, data)
+
+    @rpc
+    def reject_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).reject(quote_id, data)
+
+    @rpc
+    def send_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).send(quote_id, data)
+
+    @rpc
+    def accept_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).accept(quote_id, data)
+
+    @rpc
+    def decline_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).decline(quote_id, data)
+
+    @rpc
+    def revise_quote(self, quote_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Quotes(context, self.quote_settings).revise(quote_id, data)
+
+    @rpc
+    def quote_version(self, quote_id: str, version_no: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Quotes(context, self.quote_settings).version_of(quote_id, version_no)
+
+    @rpc
+    def quote_history(
+        self, quote_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Quotes(context, self.quote_settings).history_of(quote_id, cursor, limit)
+
+    @rpc
+    def print_quote(self, quote_id: str) -> str:
+        with read_only(self.db) as context:
+            return Quotes(context, self.quote_settings).printable(quote_id)
+
+    @timer(interval=QUOTE_EXPIRY_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def expire_past_quotes(self) -> None:
+        """Mark the live quotes past their validity expired (readers see it at once)."""
+        with self.db.session() as session:
+            expired = expire_quotes(session, utcnow())
+        if expired:
+            log.info("%s quotes expired", expired)
 
     # -- end catalog
 

@@ -11,7 +11,7 @@ so a second delivery of the event, or a second run of the schedule that day, ale
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
@@ -42,25 +42,35 @@ class Subject:
 
 
 def subject_of_event(event_type: str, data: Mapping[str, Any], event_id: str) -> Subject:
-    """The record an event is about: the one record object its ``data`` carries
-    (``{"opportunity": {...}}``) with the top-level fields over it (the newer events carry
-    ``customer_id``, ``owner_id`` and ``department_id`` at the top), or ``data`` itself."""
+    """The record an event is about: the record object its ``data`` carries under the name
+    the event type starts with (``invoice_overdue`` → ``data["invoice"]``), else the first
+    object with an ``id`` (``{"opportunity": {...}}``), with the top-level fields over it (the
+    newer events carry ``customer_id``, ``owner_id`` and ``department_id`` at the top), or
+    ``data`` itself. Its id is the record's ``id``, ``<type>_no`` or ``code``."""
     record_type, record = event_type.split("_", 1)[0], None
-    for key, value in data.items():
-        if isinstance(value, Mapping) and "id" in value:
-            record_type, record = key, value
-            break
+    if isinstance(data.get(record_type), Mapping):
+        record = data[record_type]
+    else:
+        for key, value in data.items():
+            if isinstance(value, Mapping) and "id" in value:
+                record_type, record = key, value
+                break
     fields: dict[str, Any] = dict(record or {})
     fields.update({key: value for key, value in data.items() if key != record_type})
-    fields.setdefault(record_type, record)
+    fields[record_type] = record
+    source = record or data
     record_id = (
-        (record or {}).get("id") or data.get(f"{record_type}_id") or data.get("id") or event_id
+        source.get("id")
+        or source.get(f"{record_type}_no")
+        or source.get("code")
+        or data.get(f"{record_type}_id")
+        or event_id
     )
     owner = fields.get("owner_id") or fields.get("submitter_id")
     return Subject(
         record_type=record_type,
         record_id=str(record_id),
-        code=_text(fields.get("code")),
+        code=_text(fields.get("code") or fields.get(f"{record_type}_no")),
         owner_id=_text(owner),
         department_id=_text(fields.get("department_id")),
         customer_id=_text(fields.get("customer_id")),
@@ -139,7 +149,7 @@ class ChannelChoice:
 
 
 def channel_choice(
-    settings: list[Mapping[str, Any]], alert_type: str, channel: str, severity: str
+    settings: Sequence[Mapping[str, Any]], alert_type: str, channel: str, severity: str
 ) -> ChannelChoice:
     """What a person chose for ``channel`` of ``alert_type``: their setting for that alert
     type, else their setting for every type (``*``), else on and immediate. A critical alert

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validates, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validates, validates_schema
 from marshmallow.validate import Length, OneOf, Range
 
 from crm_common.schemas import StrictSchema, Text, UtcDateTime, describe
@@ -364,3 +365,38 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "NotificationPreferences": PreferencesSchema,
     "NotificationPreferencesInput": PreferencesInputSchema,
 }
+
+
+# -- what org sends (not published) ------------------------------------------------------------
+class PersonCopySchema(Schema):
+    """A person as org's ``person_changed`` and people snapshot carry them; fields notify
+    does not keep are ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    user_id = fields.String(allow_none=True, load_default=None)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    department_id = fields.String(allow_none=True, load_default=None)
+    mobile = fields.String(allow_none=True, load_default=None)
+    email = fields.String(allow_none=True, load_default=None)
+    status = fields.String(load_default="active")
+    disabled = fields.Boolean(load_default=False)
+    updated_at = fields.AwareDateTime(default_timezone=UTC, allow_none=True, load_default=None)
+
+
+class DepartmentCopySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    id = fields.String(required=True)
+    version = fields.Integer(required=True)
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    parent_id = fields.String(allow_none=True, load_default=None)
+    manager_id = fields.String(allow_none=True, load_default=None)
+    path = fields.String(required=True)
+    disabled = fields.Boolean(load_default=False)

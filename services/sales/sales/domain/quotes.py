@@ -446,3 +446,88 @@ def revise(current: QuoteVersion, *, valid_until: dt.date | None = None) -> Revi
         valid_until=valid_until or current.valid_until,
     )
     return Revision(previous=previous, draft=draft)
+
+
+# -- input ---------------------------------------------------------------------------------
+def discount_of(percent: Decimal | None, amount: Decimal | None, field: str) -> Discount:
+    """The discount a line or the document was given: a percent or an amount, not both."""
+    if percent is not None and amount is not None:
+        raise ValidationFailed.on(field, "give a discount percent or an amount, not both")
+    if amount is not None:
+        return Discount.amount(amount)
+    if percent is not None:
+        return Discount.percent(percent)
+    return NO_DISCOUNT
+
+
+DEFAULT_VALIDITY_DAYS = 30
+"""How long a quote is valid unless its ``valid_until`` says otherwise."""
+
+
+def effective_status(status: QuoteStatus, valid_until: dt.date, today: dt.date) -> QuoteStatus:
+    """The status a reader sees: a live quote past its validity reads as expired even before
+    the periodic sweep has marked it so."""
+    return QuoteStatus.EXPIRED if lapses(status, valid_until, today) else status
+
+
+# -- 人民币大写 ------------------------------------------------------------------------------
+_DIGITS = "零壹贰叁肆伍陆柒捌玖"
+_SMALL_UNITS = ("", "拾", "佰", "仟")
+_GROUP_UNITS = ("", "万", "亿", "万亿")
+
+
+def _group_text(group: int) -> str:
+    """A number from 1 to 9999 in capital figures, zeros inside read once (壹仟零伍)."""
+    text, zero = "", False
+    for position in range(3, -1, -1):
+        digit = group // 10**position % 10
+        if digit == 0:
+            zero = bool(text)
+            continue
+        if zero:
+            text += "零"
+            zero = False
+        text += _DIGITS[digit] + _SMALL_UNITS[position]
+    return text
+
+
+def rmb_upper(amount: Decimal) -> str:
+    """The amount in 人民币大写 as written on Chinese commercial documents, e.g. 1005.30 →
+    ``壹仟零伍元叁角整``, 0.05 → ``伍分``, 100 → ``壹佰元整``; a negative amount is preceded by
+    负. Amounts of 10^16 yuan or more are refused."""
+    fen_total = int(quantize_fen(abs(amount)) * 100)
+    yuan, jiao, fen = fen_total // 100, fen_total // 10 % 10, fen_total % 10
+    if yuan >= 10**16:
+        raise ValueError("amount too large for 人民币大写")
+    if fen_total == 0:
+        return "零元整"
+    text = ""
+    if yuan:
+        groups = []
+        rest = yuan
+        while rest:
+            groups.append(rest % 10000)
+            rest //= 10000
+        pending_zero = False
+        for index in range(len(groups) - 1, -1, -1):
+            group = groups[index]
+            if group == 0:
+                pending_zero = bool(text)
+                continue
+            if text and (pending_zero or group < 1000):
+                text += "零"
+            pending_zero = False
+            text += _group_text(group) + _GROUP_UNITS[index]
+        text += "元"
+    if jiao == 0 and fen == 0:
+        text += "整"
+    else:
+        if jiao:
+            text += _DIGITS[jiao] + "角"
+        elif yuan:
+            text += "零"
+        if fen:
+            text += _DIGITS[fen] + "分"
+        else:
+            text += "整"
+    return ("负" if amount < 0 else "") + text
