@@ -20,16 +20,23 @@ COMMIT and refuses writes. An RPC refuses callers without a verified token unles
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
+from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
+from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import public, rpc
+from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.models import utcnow
 from crm_common.outbox import Outbox
+from notify.application.alerts import Alerts, RuleIndex
+from notify.application.catch_up import CatchUp
 from notify.application.deliveries import Deliveries
 from notify.application.delivery_runtime import (
     DELIVERY_POLL_SECONDS,
@@ -38,9 +45,40 @@ from notify.application.delivery_runtime import (
     receive_receipts,
     send_due,
 )
+from notify.application.inbox import Inbox, Preferences
+from notify.application.read_models import ReadModels
+from notify.application.rules import Rules, seed_defaults
+from notify.application.schedules import SCHEDULE_CHECK_SECONDS, run_due
 from notify.events import EVENT_SCHEMAS
-from notify.models import Base, OutboxMessage
+from notify.models import Base, InboxEvent, OutboxMessage
 from notify.schemas import PUBLIC_SCHEMAS
+
+CATCH_UP_CHECK_SECONDS = 15
+"""How often the service tries again to read the snapshots it has not read to their end."""
+SEED_CHECK_SECONDS = 300
+"""How often the service makes sure the built-in rules are stored."""
+
+log = logging.getLogger(__name__)
+
+
+class CatchUpState(DependencyProvider):
+    """Whether this container has read every snapshot to its end."""
+
+    def setup(self) -> None:
+        self.finished = False
+
+    def get_dependency(self, worker_ctx: Any) -> CatchUpState:
+        return self
+
+
+class RuleIndexProvider(DependencyProvider):
+    """The container's one index of enabled event rules (see ``application.alerts``)."""
+
+    def setup(self) -> None:
+        self.index = RuleIndex()
+
+    def get_dependency(self, worker_ctx: Any) -> RuleIndex:
+        return self.index
 
 
 class NotifyService(kit.ServiceKit):
@@ -52,6 +90,170 @@ class NotifyService(kit.ServiceKit):
     outbox = Outbox(OutboxMessage)
 
     # -- rules, recipients, preferences and the inbox -------------------------------------------
+    inbox_model = InboxEvent
+    identity: ServiceCredentials = ServiceIdentity()
+    rule_index: RuleIndex = RuleIndexProvider()
+    catch_up_state: CatchUpState = CatchUpState()
+
+    # the copy of org's people and departments
+    @event_handler("org", "person_changed")
+    def on_person_changed(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_person(event.data.get("person"))
+
+    @event_handler("org", "department_changed")
+    def on_department_changed(self, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                ReadModels(session).keep_department(event.data.get("department"))
+
+    @timer(interval=CATCH_UP_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def catch_up_from_snapshots(self) -> None:
+        """Fill a fresh database from org's structure snapshot, read as this service."""
+        if self.catch_up_state.finished:
+            return
+        catch_up = CatchUp(self.db)
+        for service in catch_up.pending_services():
+            try:
+                with self.identity.rpc(service) as proxy:
+                    kept = catch_up.read(service, proxy)
+            except (RpcTimeout, UnknownService) as exc:
+                log.warning("%s's snapshots not read yet, it does not answer: %r", service, exc)
+                continue
+            log.info("%s's snapshots read: %s rows new or changed", service, kept)
+        self.catch_up_state.finished = not catch_up.pending()
+
+    # events that fire rules (sales')
+    def _fire(self, source: str, event: ReceivedEvent) -> None:
+        with self.db.session() as session:
+            if event.first_delivery(session):
+                Alerts(session, utcnow(), self.rule_index).on_event(source, event.envelope)
+
+    @event_handler("sales", "opportunity_won")
+    def on_opportunity_won(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
+    @event_handler("sales", "expense_submitted")
+    def on_expense_submitted(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
+    @event_handler("sales", "order_confirmed")
+    def on_order_confirmed(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
+    @event_handler("sales", "contract_signed")
+    def on_contract_signed(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
+    @event_handler("sales", "invoice_overdue")
+    def on_invoice_overdue(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
+    @event_handler("sales", "payment_received")
+    def on_payment_received(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
+    # schedules: the owning service's due records, asked as notify
+    @timer(interval=SCHEDULE_CHECK_SECONDS, eager=False)  # type: ignore[untyped-decorator]
+    def run_schedules(self) -> None:
+        """Run the schedule rules that are due (see ``application.schedules``)."""
+
+        def ask(source: str, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+            with self.identity.rpc(source) as proxy:
+                answer: dict[str, Any] = proxy.due_records(kind, params)
+                return answer
+
+        run_due(self.db, ask, utcnow(), failures=(RpcTimeout, UnknownService, RemoteError))
+
+    @timer(interval=SEED_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def seed_alert_rules(self) -> None:
+        """The built-in U8 rules, disabled, in a database without them."""
+        with self.db.session() as session:
+            stored = seed_defaults(session, utcnow())
+        if stored:
+            log.info("%s built-in alert rules stored (disabled)", stored)
+
+    # alert rules
+    @rpc
+    def create_alert_rule(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Rules(context).create(data)
+
+    @rpc
+    def get_alert_rule(self, rule_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Rules(context).get(rule_id)
+
+    @rpc
+    def list_alert_rules(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Rules(context).list(query)
+
+    @rpc
+    def update_alert_rule(
+        self, rule_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Rules(context).update(rule_id, changes, expected_version)
+
+    @rpc
+    def enable_alert_rule(
+        self, rule_id: str, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Rules(context).enable(rule_id, expected_version)
+
+    @rpc
+    def disable_alert_rule(
+        self, rule_id: str, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Rules(context).disable(rule_id, expected_version)
+
+    @rpc
+    def alert_rule_versions(self, rule_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Rules(context).versions(rule_id)
+
+    @rpc
+    def alert_rule_version(self, rule_id: str, revision: int) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Rules(context).version(rule_id, revision)
+
+    # the inbox and preferences
+    @rpc
+    def list_inbox(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Inbox(context).list(query)
+
+    @rpc
+    def inbox_unread_count(self) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Inbox(context).unread_count()
+
+    @rpc
+    def mark_inbox_item_read(self, item_id: str) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Inbox(context).mark_read(item_id)
+
+    @rpc
+    def mark_inbox_read(self) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Inbox(context).mark_all_read()
+
+    @rpc
+    def get_notification_preferences(self) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Preferences(context).get()
+
+    @rpc
+    def put_notification_preferences(
+        self, data: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Preferences(context).put(data, expected_version)
+
     # -- end rules
 
     # -- deliveries ----------------------------------------------------------------------------
