@@ -25,6 +25,7 @@ from gateway import openapi
 from gateway.service import GatewayService
 from gateway.web import api_routes
 from sales.application.erp_receivables import apply_receivable_event
+from sales.application.read_models import ReadModels
 from sales.application.receivables import announce_overdue, business_today, parse_hour
 from sales.models import (
     Expense,
@@ -523,3 +524,23 @@ def test_answers_match_their_documented_schemas(service, act, ledger, pay, docum
     paths = document["paths"]
     assert "/api/receivables/aging" in paths
     assert "/api/receivables/invoices/{invoice_no}" in paths
+
+
+# -- receivables follow their customer -------------------------------------------------------
+def test_invoices_and_payments_follow_their_customers_new_owner(service, act, ledger, db):
+    with db.session() as session:
+        ReadModels(session).move_owner(
+            {
+                "customer_id": str(EAST_MACHINERY),
+                "old_owner_id": "u-sales-01",
+                "new_owner_id": "u-sales-02",
+                "old_department_id": "d-east-sh",
+                "new_department_id": "d-east-sh",
+            },
+            utcnow(),
+        )
+    act(LIU)
+    assert sorted(numbers_of(service.list_invoices())) == ["INV-E0", "INV-E1", "INV-E2", "INV-S1"]
+    assert {p["payment_no"] for p in service.list_payments()["items"]} == {"RC-E1", "RC-E0"}
+    act(ZHANG)
+    assert service.list_invoices()["items"] == []

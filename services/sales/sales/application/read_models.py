@@ -25,6 +25,7 @@ from crm_common.history import diff, snapshot
 from crm_common.models import utcnow
 from sales.models import Activity, Expense, HistoryEntry, Opportunity
 from sales.repository import read_models as repository
+from sales.repository import receivables as receivable_rows
 from sales.schemas.read_models import (
     ContactCopySchema,
     CustomerCopySchema,
@@ -74,7 +75,7 @@ class ReadModels:
         return self._keep_customer(read(CustomerCopySchema(), record, "the customer"))
 
     def _keep_customer(self, customer: dict[str, Any]) -> bool:
-        return repository.keep_customer(
+        kept = repository.keep_customer(
             self.session,
             {
                 "id": customer["id"],
@@ -94,19 +95,26 @@ class ReadModels:
                 "updated_at": self.now,
             },
         )
+        if kept:
+            receivable_rows.follow_customer(self.session, customer["id"], customer)
+        return kept
 
     def move_owner(self, change: Any, occurred_at: datetime) -> bool:
         """``customer_owner_changed``. It carries no version: it applies only if the copy was
         last changed before the event occurred (the ``customer_updated`` of the same change
         carries the version and applies as any other)."""
         owner = read(OwnerChangeSchema(), change, "the owner change")
-        return repository.move_customer_owner(
+        moved = repository.move_customer_owner(
             self.session,
             owner["customer_id"],
             owner["new_owner_id"],
             owner["new_department_id"],
             occurred_at,
         )
+        if moved:
+            scope = {"owner_id": owner["new_owner_id"], "department_id": owner["new_department_id"]}
+            receivable_rows.follow_customer(self.session, owner["customer_id"], scope)
+        return moved
 
     def keep_contact(self, record: Any) -> bool:
         contact = read(ContactCopySchema(), record, "the contact")

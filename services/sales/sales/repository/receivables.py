@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, cast, func, or_, select
+from sqlalchemy import BigInteger, ColumnElement, and_, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_common.errors import NotFound
@@ -481,3 +481,25 @@ def pending_expenses(
         for approval in approvals:
             waiting.setdefault(approval.expense_id, approval)
     return [(expense, waiting.get(expense.id)) for expense in expenses]
+
+
+# -- following the customer ------------------------------------------------------------------
+SCOPE_FIELDS = ("owner_id", "department_id", "region", "category")
+
+
+def follow_customer(session: Session, customer_id: uuid.UUID, scope: dict[str, Any]) -> None:
+    """Give the customer's invoices and payments its scope values as they now are (``scope``
+    names some of ``owner_id``, ``department_id``, ``region``, ``category``): receivables
+    follow the customer's owner and department, as their aging and overdue lists do."""
+    values = {name: scope[name] for name in SCOPE_FIELDS if name in scope}
+    if not values:
+        return
+    for model in (Invoice, Payment):
+        columns = {name: getattr(model, name) for name in values}
+        changed = or_(*(columns[name].is_distinct_from(value) for name, value in values.items()))
+        session.execute(
+            update(model)
+            .where(model.customer_id == customer_id, changed)
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        )
