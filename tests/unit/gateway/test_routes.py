@@ -14,11 +14,17 @@ from gateway.problems import HttpProblem
 from gateway.service import GatewayService
 from gateway.table import Row
 from gateway.web import api_routes
+from notify.service import NotifyService
 from org.service import OrgService
 from sales.service import SalesService
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVICE_CLASSES = {"customer": CustomerService, "org": OrgService, "sales": SalesService}
+SERVICE_CLASSES = {
+    "customer": CustomerService,
+    "org": OrgService,
+    "sales": SalesService,
+    "notify": NotifyService,
+}
 TABLE_ROWS = [(table, row) for table in routes.tables() for row in table.rows]
 
 
