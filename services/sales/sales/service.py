@@ -25,7 +25,7 @@ from nameko.timer import timer
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
-from crm_common.batch_consumer import EventBatch
+from crm_common.batch_consumer import EventBatch, event_batch_handler
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import rpc
@@ -734,6 +734,42 @@ class SalesService(kit.ServiceKit):
         with self.db.session() as session:
             inbound = ErpInbound(session, self.outbox)
             batch.apply(session, inbound.apply)
+
+    @event_batch_handler("erp", "item_updated")
+    def on_erp_item_updated(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "price_list_updated")
+    def on_erp_price_list_updated(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "order_created")
+    def on_erp_order_created(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "order_rejected")
+    def on_erp_order_rejected(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "order_shipped")
+    def on_erp_order_shipped(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "order_cancelled")
+    def on_erp_order_cancelled(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "invoice_issued")
+    def on_erp_invoice_issued(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "payment_received")
+    def on_erp_payment_received(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    @event_batch_handler("erp", "customer_credit_updated")
+    def on_erp_customer_credit_updated(self, batch: EventBatch) -> None:
+        self.apply_erp(batch)
 
     @rpc
     def list_erp_unmatched_events(self, query: dict[str, Any] | None = None) -> dict[str, Any]:

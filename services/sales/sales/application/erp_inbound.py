@@ -30,6 +30,9 @@ from crm_common.errors import NotFound, ValidationFailed
 from crm_common.ids import lookup_id
 from crm_common.models import utcnow
 from crm_common.schemas import load
+from sales.application.catalog import keep_item, keep_price_list
+from sales.application.erp_orders import apply_order_event
+from sales.application.erp_receivables import apply_receivable_event
 from sales.models.erp import WAITING, ErpUnmatchedEvent
 from sales.repository import erp as repository
 from sales.schemas.erp import ERP_EVENT_SCHEMAS
@@ -51,9 +54,57 @@ CUSTOMER_EVENTS = frozenset(
 )
 """The events about a customer, applied only once it is matched."""
 
-APPLIERS: dict[str, Applier] = {}
-"""The use case applying each ERP event type; a type without one has no handler yet, and its
-events wait in their queue."""
+
+def _item(
+    session: Session,
+    events: EventSink,
+    event_type: str,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID | None,
+) -> None:
+    keep_item(session, data, occurred_at)
+
+
+def _price_list(
+    session: Session,
+    events: EventSink,
+    event_type: str,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID | None,
+) -> None:
+    keep_price_list(session, data, occurred_at)
+
+
+def _receivable(
+    session: Session,
+    events: EventSink,
+    event_type: str,
+    data: dict[str, Any],
+    occurred_at: datetime,
+    event_id: str,
+    customer_id: uuid.UUID | None,
+) -> None:
+    if customer_id is None:
+        raise ValidationFailed.on("customer", "a receivable event needs its customer matched")
+    apply_receivable_event(session, events, event_type, data, occurred_at, event_id, customer_id)
+
+
+APPLIERS: dict[str, Applier] = {
+    "item_updated": _item,
+    "price_list_updated": _price_list,
+    "order_created": apply_order_event,
+    "order_rejected": apply_order_event,
+    "order_shipped": apply_order_event,
+    "order_cancelled": apply_order_event,
+    "invoice_issued": _receivable,
+    "payment_received": _receivable,
+    "customer_credit_updated": _receivable,
+}
+"""The use case applying each ERP event type."""
 
 
 def load_data(event_type: str, raw: Any) -> dict[str, Any]:
@@ -66,10 +117,12 @@ def load_data(event_type: str, raw: Any) -> dict[str, Any]:
 
 
 def occurred_at_of(envelope: Mapping[str, Any]) -> datetime:
+    """The envelope's ``occurred_at`` in UTC (SQLite keeps an instant without its offset, so
+    every instant stored is stored in UTC)."""
     occurred = datetime.fromisoformat(str(envelope["occurred_at"]))
     if occurred.tzinfo is None:
         raise ValidationFailed.on("occurred_at", "must carry its offset")
-    return occurred
+    return occurred.astimezone(UTC)
 
 
 class ErpInbound:
