@@ -461,6 +461,8 @@ def _responses(route: ApiRoute, known: Mapping[str, Any]) -> dict[str, Any]:
             "schema": {"type": "string"},
         }
         success["content"] = {"text/csv": {"schema": {"type": "string"}}}
+    elif shape == "html":
+        success["content"] = {"text/html": {"schema": {"type": "string"}}}
     responses: dict[str, Any] = {str(status): success}
     for code in _error_statuses(route):
         responses[str(code)] = PROBLEM_RESPONSES[code][0]

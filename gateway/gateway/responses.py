@@ -50,6 +50,11 @@ def no_content() -> Response:
     return Response(status=204)
 
 
+def html_response(text: str) -> Response:
+    """A page to show or print (a printable quotation)."""
+    return Response(text.encode("utf-8"), status=200, content_type="text/html; charset=utf-8")
+
+
 def csv_response(text: str, filename: str) -> Response:
     disposition = f"attachment; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
     return Response(

@@ -25,6 +25,7 @@ from gateway import parsing, settings
 from gateway.problems import invalid
 from gateway.responses import (
     csv_response,
+    html_response,
     items_response,
     json_response,
     no_content,
@@ -36,7 +37,7 @@ IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 REPLAYED_HEADER = "Idempotent-Replayed"
 """Set to ``true`` on the stored answer of a repeated write."""
 
-Shape = Literal["record", "page", "items", "object", "none", "csv"]
+Shape = Literal["record", "page", "items", "object", "none", "csv", "html"]
 
 
 class Incoming:
@@ -154,10 +155,11 @@ class Row:
     The route's handler (and OpenAPI operationId) is named ``name``, by default the RPC's name.
     ``shape`` is the answer: a ``record`` (ETag from its version; Location from ``location``,
     formatted with the record, when created), a ``page`` or an ``object`` as returned, ``items``
-    (a list wrapped as ``{"items": [...]}``), ``none`` (204) or ``csv`` (an attachment named by
-    ``filename``, formatted with today's date). ``query`` names the published query schema the
-    service validates the query string with; ``params`` names query parameters the gateway
-    reads itself. ``bulk`` calls get the longer deadline of CSV import and export.
+    (a list wrapped as ``{"items": [...]}``), ``none`` (204), ``csv`` (an attachment named by
+    ``filename``, formatted with today's date) or ``html`` (a page to show or print). ``query``
+    names the published query schema the service validates the query string with; ``params``
+    names query parameters the gateway reads itself. ``bulk`` calls get the longer deadline of
+    CSV import and export.
     """
 
     method: str
@@ -279,6 +281,8 @@ def respond(row: Row, result: Any) -> Response:
         return no_content()
     if row.shape == "csv":
         return csv_response(result, row.filename.format(today=date.today()))
+    if row.shape == "html":
+        return html_response(result)
     return json_response(result, row.status)
 
 

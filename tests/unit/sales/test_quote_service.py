@@ -378,3 +378,14 @@ def test_the_boss_without_permissions_reads_nothing(service, act_as):
     act_as(BOSS)
     with pytest.raises(Forbidden):
         service.get_quote(quote["id"])
+
+
+def test_the_gateway_answers_the_printed_quote_as_an_html_page():
+    from gateway.routes.sales.quotes import ROWS
+    from gateway.table import respond
+
+    row = next(row for row in ROWS if row.rpc == "print_quote")
+    response = respond(row, "<!DOCTYPE html><p>报价单</p>")
+    assert response.status_code == 200
+    assert response.content_type == "text/html; charset=utf-8"
+    assert response.get_data(as_text=True) == "<!DOCTYPE html><p>报价单</p>"
