@@ -138,6 +138,14 @@ class NotifyService(kit.ServiceKit):
     def on_expense_submitted(self, event: ReceivedEvent) -> None:
         self._fire("sales", event)
 
+    @event_handler("sales", "quote_submitted")
+    def on_quote_submitted(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
+    @event_handler("sales", "quote_approved")
+    def on_quote_approved(self, event: ReceivedEvent) -> None:
+        self._fire("sales", event)
+
     @event_handler("sales", "order_confirmed")
     def on_order_confirmed(self, event: ReceivedEvent) -> None:
         self._fire("sales", event)
