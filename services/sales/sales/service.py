@@ -36,6 +36,7 @@ from sales.application.activities import Activities
 from sales.application.catalog import Catalog
 from sales.application.catch_up import CatchUp
 from sales.application.competitors import Competitors, LossReasons
+from sales.application.contracts import Contracts
 from sales.application.erp_inbound import ErpAdmin, ErpInbound
 from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
 from sales.application.forecast import Forecast
@@ -662,6 +663,52 @@ class SalesService(kit.ServiceKit):
     ) -> dict[str, Any]:
         with read_only(self.db) as context:
             return Orders(context).history_of(order_id, cursor, limit)
+
+    @rpc
+    def create_contract(self, data: dict[str, Any]) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contracts(context).create(data)
+
+    @rpc
+    def get_contract(self, contract_id: str) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Contracts(context).get(contract_id)
+
+    @rpc
+    def list_contracts(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Contracts(context).list(query)
+
+    @rpc
+    def expiring_contracts(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Contracts(context).expiring(query)
+
+    @rpc
+    def update_contract(
+        self, contract_id: str, changes: dict[str, Any], expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contracts(context).update(contract_id, changes, expected_version)
+
+    @rpc
+    def sign_contract(self, contract_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contracts(context).sign(contract_id, data)
+
+    @rpc
+    def terminate_contract(
+        self, contract_id: str, data: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contracts(context).terminate(contract_id, data)
+
+    @rpc
+    def contract_history(
+        self, contract_id: str, cursor: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        with read_only(self.db) as context:
+            return Contracts(context).history_of(contract_id, cursor, limit)
 
     # -- end orders
 

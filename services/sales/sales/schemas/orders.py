@@ -241,7 +241,7 @@ class MilestoneInputSchema(StrictSchema):
     @validates_schema
     def amount_or_percent(self, data: dict[str, Any], **kwargs: Any) -> None:
         if (data.get("amount") is None) == (data.get("percent") is None):
-            raise ValidationError("give amount or percent, not both", "amount")
+            raise ValidationError("give either an amount or a percent", "amount")
 
 
 class ContractInputSchema(StrictSchema):
