@@ -389,3 +389,49 @@ def test_the_gateway_answers_the_printed_quote_as_an_html_page():
     assert response.status_code == 200
     assert response.content_type == "text/html; charset=utf-8"
     assert response.get_data(as_text=True) == "<!DOCTYPE html><p>报价单</p>"
+
+
+def test_real_answers_match_their_documented_schemas(service, act_as):
+    from jsonschema import Draft202012Validator
+
+    from crm_common.schemas import json_schemas
+    from gateway import openapi
+    from gateway.service import GatewayService
+    from gateway.web import api_routes
+    from sales.schemas import PUBLIC_SCHEMAS
+
+    document = openapi.build_document(
+        api_routes(GatewayService), {"sales": json_schemas("sales", PUBLIC_SCHEMAS)}
+    )
+
+    def conforms(name, answer):
+        schema = {"$ref": f"#/components/schemas/sales.{name}", **document}
+        Draft202012Validator(schema).validate(answer)
+
+    act_as(replace(SALES, permissions=(*SALES.permissions, "order:read", "order:write")))
+    quote = new_quote(service, discount_percent="10", terms="款到发货")
+    conforms("Quote", quote)
+    conforms("Quote", service.submit_quote(quote["id"]))
+    act_as(MANAGER)
+    conforms("Quote", service.reject_quote(quote["id"], {"comment": "再议"}))
+    act_as(replace(SALES, permissions=(*SALES.permissions, "order:read", "order:write")))
+    submitted = service.submit_quote(quote["id"])
+    conforms("Quote", submitted)
+    act_as(MANAGER)
+    service.approve_quote(quote["id"])
+    act_as(replace(SALES, permissions=(*SALES.permissions, "order:read", "order:write")))
+    service.send_quote(quote["id"])
+    service.revise_quote(quote["id"])
+    conforms("QuoteVersion", service.quote_version(quote["id"], "1"))
+    conforms("QuoteVersion", service.quote_version(quote["id"], "2"))
+    for item in service.list_quotes({})["items"]:
+        conforms("Quote", item)
+    other = new_quote(service)
+    service.submit_quote(other["id"])
+    service.send_quote(other["id"])
+    conforms("QuoteAcceptance", service.accept_quote(other["id"], {"create_order": True}))
+    conforms("Item", service.get_item("6205"))
+    for item in service.list_items({})["items"]:
+        conforms("Item", item)
+    conforms("PriceList", service.get_price_list("PL-A"))
+    conforms("ItemPrice", service.item_price("6205", {"customer_id": str(EAST_MACHINERY)}))
