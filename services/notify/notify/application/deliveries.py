@@ -40,7 +40,10 @@ from notify.schemas.deliveries import (
     DeliverySchema,
 )
 
-ADMIN_PERMISSIONS = ("alert:admin", "system:admin")
+ADMIN_PERMISSIONS = ("alerts:admin", "system:admin")
+ADMIN_ROLE = "admin"
+"""Who may search and retry deliveries: as for alert rules, alerts:admin or the admin role
+(and operators with system:admin)."""
 DELIVERY_ROWS = RowDumper(DeliverySchema())
 ATTEMPT_ROWS = RowDumper(DeliveryAttemptSchema())
 
@@ -226,9 +229,12 @@ class Deliveries(UseCases):
     """The admin's view of deliveries, and the providers' receipts."""
 
     def _require_admin(self) -> None:
-        if not any(code in self.principal.permissions for code in ADMIN_PERMISSIONS):
+        principal = self.principal
+        if ADMIN_ROLE not in principal.roles and not any(
+            principal.can(code) for code in ADMIN_PERMISSIONS
+        ):
             raise Forbidden(
-                "this needs the permission alert:admin",
+                "this needs the permission alerts:admin",
                 {"permission": ADMIN_PERMISSIONS[0]},
             )
 

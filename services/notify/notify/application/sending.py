@@ -71,6 +71,9 @@ class Claimed:
     delivery_id: uuid.UUID
     channel: str
     attempt: int
+    """The count of tries since it was queued (what the retry policy limits)."""
+    number: int
+    """The number of this try in the delivery's attempt log (a manual retry continues it)."""
     check_first: bool
     message: Outgoing
     bundle: bool
@@ -175,10 +178,11 @@ class DeliveryWorker:
                 row.attempts += 1
                 row.lease_until = now + self.lease
                 row.updated_at = now
+                number = (previous.number if previous is not None else 0) + 1
                 session.add(
                     DeliveryAttempt(
                         delivery_id=row.id,
-                        number=row.attempts,
+                        number=number,
                         started_at=now,
                         outcome=IN_FLIGHT,
                     )
@@ -188,6 +192,7 @@ class DeliveryWorker:
                         delivery_id=row.id,
                         channel=row.channel,
                         attempt=row.attempts,
+                        number=number,
                         check_first=check_first,
                         bundle=row.kind in (rules.SUMMARY, rules.DIGEST),
                         message=Outgoing(
@@ -236,7 +241,7 @@ class DeliveryWorker:
         row = session.get(Delivery, item.delivery_id)
         if row is None or row.status != rules.SENDING or row.attempts != item.attempt:
             return  # taken over by another worker after our lease ran out
-        attempt = session.get(DeliveryAttempt, (item.delivery_id, item.attempt))
+        attempt = session.get(DeliveryAttempt, (item.delivery_id, item.number))
         row.lease_until = None
         row.updated_at = now
         if isinstance(outcome, Sent):
