@@ -50,7 +50,7 @@ SELLING = [
 ]
 MANAGING = ["expense:approve", "opportunity:reopen"]
 SALES_ADMIN = [*SELLING, *MANAGING, "expense:pay", "sales:admin"]
-OPERATING = ["org:admin", "system:admin"]
+OPERATING = ["alerts:admin", "org:admin", "system:admin"]
 EAST = ["d-east", "d-east-js", "d-east-sh"]
 EVERYTHING = [{}]
 # What the contracts of issue 3 (customers) and issue 10 (sales) say each demo user may do

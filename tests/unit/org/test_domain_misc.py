@@ -39,6 +39,7 @@ def test_the_permission_catalog():
         "forecast:read",
         "receivable:read",
         "sales:admin",
+        "alerts:admin",
         ORG_ADMIN,
         SYSTEM_ADMIN,
     } == set(CATALOG)

@@ -40,6 +40,8 @@ CATALOG: dict[str, str] = {
     "outstanding amounts, aging, overdue lists, collections against plan, credit limits",
     "sales:admin": "Administer sales processes, competitors, loss reasons, expense categories "
     "and sales targets",
+    "alerts:admin": "Administer alert rules (消息预警): create, change, enable and disable them "
+    "and read their revisions",
     ORG_ADMIN: "Administer departments, regions, people, users, roles and data grants",
     SYSTEM_ADMIN: "Operate the suite: dead letters and other operator tools",
 }
