@@ -278,9 +278,13 @@ SELLING = (
     "expense:submit",
     "forecast:read",
     "receivable:read",
+    "order:read",
+    "order:write",
+    "contract:read",
+    "contract:write",
 )
 """What a salesperson does in the sales pipeline; managers add ``MANAGING``."""
-MANAGING = ("expense:approve", "opportunity:reopen")
+MANAGING = ("expense:approve", "opportunity:reopen", "order:approve")
 
 # id, code, name, permissions, description
 ROLES = (
@@ -312,6 +316,8 @@ ROLES = (
             "expense:read",
             "forecast:read",
             "receivable:read",
+            "order:read",
+            "contract:read",
             *MANAGING,
         ),
         "The whole company; approves what the branches cannot",

@@ -47,8 +47,12 @@ SELLING = [
     "expense:submit",
     "forecast:read",
     "receivable:read",
+    "order:read",
+    "order:write",
+    "contract:read",
+    "contract:write",
 ]
-MANAGING = ["expense:approve", "opportunity:reopen"]
+MANAGING = ["expense:approve", "opportunity:reopen", "order:approve"]
 SALES_ADMIN = [*SELLING, *MANAGING, "expense:pay", "sales:admin"]
 OPERATING = ["alerts:admin", "org:admin", "system:admin"]
 EAST = ["d-east", "d-east-js", "d-east-sh"]
@@ -96,6 +100,8 @@ EXPECTED = {
             "expense:read",
             "forecast:read",
             "receivable:read",
+            "order:read",
+            "contract:read",
             *MANAGING,
         ],
         EVERYTHING,

@@ -38,6 +38,15 @@ CATALOG: dict[str, str] = {
     "against targets, funnel, days per stage, win rates",
     "receivable:read": "See the invoices and payments of one's data scope from the ERP: "
     "outstanding amounts, aging, overdue lists, collections against plan, credit limits",
+    "order:read": "See the sales orders of one's data scope, their lines, shipments and history",
+    "order:write": "Enter sales orders for customers of one's data scope, change drafts, confirm "
+    "them (to the ERP through the credit check) and cancel them",
+    "order:approve": "Approve, or send back, the orders of one's data scope waiting because they "
+    "exceed the customer's credit limit",
+    "contract:read": "See the contracts of one's data scope, their payment milestones and those "
+    "expiring",
+    "contract:write": "Draft contracts for customers of one's data scope, change drafts, sign and "
+    "terminate them",
     "sales:admin": "Administer sales processes, competitors, loss reasons, expense categories "
     "and sales targets",
     "alerts:admin": "Administer alert rules (消息预警): create, change, enable and disable them "
