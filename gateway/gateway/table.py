@@ -29,6 +29,7 @@ from gateway.responses import (
     items_response,
     json_response,
     no_content,
+    pdf_response,
     record_response,
 )
 from gateway.web import route
@@ -37,7 +38,7 @@ IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
 REPLAYED_HEADER = "Idempotent-Replayed"
 """Set to ``true`` on the stored answer of a repeated write."""
 
-Shape = Literal["record", "page", "items", "object", "none", "csv", "html"]
+Shape = Literal["record", "page", "items", "object", "none", "csv", "html", "pdf"]
 
 
 class Incoming:
@@ -156,7 +157,8 @@ class Row:
     ``shape`` is the answer: a ``record`` (ETag from its version; Location from ``location``,
     formatted with the record, when created), a ``page`` or an ``object`` as returned, ``items``
     (a list wrapped as ``{"items": [...]}``), ``none`` (204), ``csv`` (an attachment named by
-    ``filename``, formatted with today's date) or ``html`` (a page to show or print). ``query``
+    ``filename``, formatted with today's date), ``html`` (a page to show or print) or ``pdf``
+    (``{"filename", "content_base64"}`` from the service, sent as the document). ``query``
     names the published query schema the service validates the query string with; ``params``
     names query parameters the gateway reads itself. ``bulk`` calls get the longer deadline of
     CSV import and export.
@@ -181,6 +183,9 @@ class Row:
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()
     name: str = ""
+    auth: bool = True
+    """False for the few routes callers reach without a user's token (a provider's
+    callback, which the service checks by its own means)."""
 
     @property
     def operation(self) -> str:
@@ -230,7 +235,9 @@ class RouteTable:
     def handlers(self) -> dict[str, Callable[..., Response]]:
         """The ``@route`` handler of each row, by its name."""
         return {
-            row.operation: route(row.method, row.url, **self.doc_of(row))(self._handler(row))
+            row.operation: route(row.method, row.url, auth=row.auth, **self.doc_of(row))(
+                self._handler(row)
+            )
             for row in self.rows
         }
 
@@ -283,6 +290,8 @@ def respond(row: Row, result: Any) -> Response:
         return csv_response(result, row.filename.format(today=date.today()))
     if row.shape == "html":
         return html_response(result)
+    if row.shape == "pdf":
+        return pdf_response(result["content_base64"], result["filename"])
     return json_response(result, row.status)
 
 

@@ -102,7 +102,17 @@ class DeliveryQuerySchema(StrictSchema):
     limit = fields.Integer(validate=Range(min=1))
 
 
+class ReceiptQuerySchema(Schema):
+    token = fields.String(
+        metadata=describe("the shared SMS_RECEIPT_TOKEN (or send the X-Receipt-Token header)")
+    )
+
+
 class ReceiptAnswerSchema(Schema):
+    code = fields.Integer(metadata=describe("0: what Aliyun expects of a report callback"))
+    msg = fields.String()
+    result = fields.Integer(metadata=describe("0: what Tencent expects of a status callback"))
+    errmsg = fields.String()
     applied = fields.Integer(metadata=describe("reports that changed or matched a delivery"))
     duplicates = fields.Integer(metadata=describe("reports of a message id already reported"))
     unmatched = fields.Integer(metadata=describe("reports of no delivery known here"))
@@ -114,4 +124,5 @@ PUBLIC_SCHEMAS: dict[str, type[Schema]] = {
     "DeliveryDetail": DeliveryDetailSchema,
     "DeliveryQuery": DeliveryQuerySchema,
     "SmsReceiptAnswer": ReceiptAnswerSchema,
+    "SmsReceiptQuery": ReceiptQuerySchema,
 }
