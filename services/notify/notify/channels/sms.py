@@ -59,7 +59,7 @@ CHINA = ZoneInfo("Asia/Shanghai")
 @dataclass(frozen=True)
 class SmsSettings:
     provider: str = "webhook"
-    endpoint: str = "http://127.0.0.1:8025/webhook"
+    endpoint: str = "http://127.0.0.1:8026/webhook"
     key_id: str = ""
     key_secret: str = ""
     sign_name: str = "CRM"
@@ -79,7 +79,7 @@ class SmsSettings:
         default_endpoint = {
             "aliyun": "https://dysmsapi.aliyuncs.com/",
             "tencent": "https://sms.tencentcloudapi.com/",
-            "webhook": "http://127.0.0.1:8025/webhook",
+            "webhook": "http://127.0.0.1:8026/webhook",
         }[provider]
         return cls(
             provider=provider,
