@@ -463,6 +463,12 @@ def _responses(route: ApiRoute, known: Mapping[str, Any]) -> dict[str, Any]:
         success["content"] = {"text/csv": {"schema": {"type": "string"}}}
     elif shape == "html":
         success["content"] = {"text/html": {"schema": {"type": "string"}}}
+    elif shape == "pdf":
+        headers["Content-Disposition"] = {
+            "description": "inline; filename=...",
+            "schema": {"type": "string"},
+        }
+        success["content"] = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
     responses: dict[str, Any] = {str(status): success}
     for code in _error_statuses(route):
         responses[str(code)] = PROBLEM_RESPONSES[code][0]

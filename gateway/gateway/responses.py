@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -53,6 +54,17 @@ def no_content() -> Response:
 def html_response(text: str) -> Response:
     """A page to show or print (a printable quotation)."""
     return Response(text.encode("utf-8"), status=200, content_type="text/html; charset=utf-8")
+
+
+def pdf_response(content_base64: str, filename: str) -> Response:
+    """A PDF the service sent base64-encoded (RPC answers are JSON), shown inline."""
+    disposition = f"inline; filename=\"{filename}\"; filename*=UTF-8''{quote(filename)}"
+    return Response(
+        base64.b64decode(content_base64),
+        status=200,
+        headers={"Content-Disposition": disposition},
+        content_type="application/pdf",
+    )
 
 
 def csv_response(text: str, filename: str) -> Response:

@@ -585,6 +585,11 @@ class SalesService(kit.ServiceKit):
         with read_only(self.db) as context:
             return Quotes(context, self.quote_settings).printable(quote_id)
 
+    @rpc
+    def quote_pdf(self, quote_id: str) -> dict[str, str]:
+        with read_only(self.db) as context:
+            return Quotes(context, self.quote_settings).pdf(quote_id)
+
     @timer(interval=QUOTE_EXPIRY_SECONDS, eager=True)  # type: ignore[untyped-decorator]
     def expire_past_quotes(self) -> None:
         """Mark the live quotes past their validity expired (readers see it at once)."""

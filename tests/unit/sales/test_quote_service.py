@@ -435,3 +435,21 @@ def test_real_answers_match_their_documented_schemas(service, act_as):
         conforms("Item", item)
     conforms("PriceList", service.get_price_list("PL-A"))
     conforms("ItemPrice", service.item_price("6205", {"customer_id": str(EAST_MACHINERY)}))
+
+
+def test_the_quote_as_a_pdf_names_the_cjk_font_and_the_gateway_sends_it(service):
+    import base64
+
+    from gateway.routes.sales.quotes import ROWS
+    from gateway.table import respond
+
+    quote = new_quote(service, terms="款到发货")
+    answer = service.quote_pdf(quote["id"])
+    assert answer["filename"] == f"{quote['code']}-v1.pdf"
+    pdf = base64.b64decode(answer["content_base64"])
+    assert pdf.startswith(b"%PDF-") and b"STSong-Light" in pdf
+    row = next(row for row in ROWS if row.rpc == "quote_pdf")
+    response = respond(row, answer)
+    assert response.content_type == "application/pdf"
+    assert response.get_data() == pdf
+    assert response.headers["Content-Disposition"].startswith("inline; filename=")

@@ -182,6 +182,17 @@ ROWS: tuple[Row, ...] = (
     ),
     Row(
         "GET",
+        "/api/quotes/<quote_id>/pdf",
+        "quote_pdf",
+        (QUOTE,),
+        summary="The quote as a PDF to send: the printed page's content, its Chinese text in "
+        "the STSong-Light font PDF readers supply",
+        description=SCOPED,
+        tags=QUOTES,
+        shape="pdf",
+    ),
+    Row(
+        "GET",
         "/api/quotes/<quote_id>/history",
         "quote_history",
         (QUOTE,),

@@ -22,14 +22,12 @@ service's periodic sweep (``expire_quotes``). Printing renders ``sales/templates
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-import html
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
-from importlib import resources
-from string import Template
 from typing import Any
 
 from nameko.extensions import DependencyProvider
@@ -46,12 +44,12 @@ from sales.application.activities import SalesUseCases
 from sales.application.catalog import price_of
 from sales.application.expenses import approver_of
 from sales.application.history import dump
+from sales.application.quote_print import PrintedQuote, render_html, render_pdf
 from sales.domain import quotes as rules
 from sales.domain.codes import format_code
 from sales.domain.money import (
     FEN,
     MAX_INTEGER_DIGITS,
-    format_amount,
     parse_currency,
     parse_decimal,
 )
@@ -888,74 +886,29 @@ class Quotes(SalesUseCases):
         return self.history(HISTORY_TYPE, quote.id, cursor, limit)
 
     # -- printing ------------------------------------------------------------------------------
-    def printable(self, quote_id: Any) -> str:
-        """The quote as an HTML page to print or send (Chinese labels, 人民币大写)."""
+    def printed(self, quote_id: Any) -> PrintedQuote:
+        """What a printed quote shows: the quote, its contact's and owner's names, the
+        company header."""
         self.principal.require(READ)
         quote = self.quote(quote_id)
-        dumped = self.dumped(quote)
         contact = None
         if quote.contact_id is not None:
             found = activity_rows.contact_of(self.session, quote.contact_id, quote.customer_id)
             contact = found.name if found else None
         owner = read_models.person_of_user(self.session, quote.owner_id)
-        return render_quote(dumped, self.settings.company, contact, owner.name if owner else None)
+        return PrintedQuote(
+            self.dumped(quote), self.settings.company, contact, owner.name if owner else None
+        )
 
+    def printable(self, quote_id: Any) -> str:
+        """The quote as an HTML page to print or send (Chinese labels, 人民币大写)."""
+        return render_html(self.printed(quote_id))
 
-# -- printing ----------------------------------------------------------------------------------
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def _rate(value: str) -> str:
-    return f"{(Decimal(value) * 100).normalize():f}%"
-
-
-def _quantity(value: str) -> str:
-    return f"{Decimal(value).normalize():f}"
-
-
-def render_quote(
-    quote: dict[str, Any], company: dict[str, str], contact: str | None, owner: str | None
-) -> str:
-    template = Template(
-        resources.files("sales").joinpath("templates/quote.html").read_text(encoding="utf-8")
-    )
-    line_rows = "\n".join(
-        "<tr>"
-        f"<td>{line['line_no']}</td><td>{_e(line['item_code'])}</td>"
-        f"<td>{_e(line['item_name'])}</td><td>{_e(line['spec'])}</td>"
-        f"<td>{_e(line['unit'])}</td><td class='n'>{_quantity(line['quantity'])}</td>"
-        f"<td class='n'>{_e(line['unit_price'])}</td>"
-        f"<td class='n'>{_e(format_amount(Decimal(line['line_discount']) + Decimal(line['document_discount'])))}</td>"  # noqa: E501
-        f"<td class='n'>{_rate(line['tax_rate'])}</td><td class='n'>{_e(line['net'])}</td>"
-        f"<td class='n'>{_e(line['tax'])}</td><td class='n'>{_e(line['gross'])}</td>"
-        "</tr>"
-        for line in quote.get("lines") or []
-    )
-    gross = Decimal(quote["gross"])
-    return template.substitute(
-        company_name=_e(company.get("name") or ""),
-        company_address=_e(company.get("address") or ""),
-        company_phone=_e(company.get("phone") or ""),
-        code=_e(quote["code"]),
-        version_no=_e(quote["version_no"]),
-        status_label=_e(quote["status_label"]),
-        customer_name=_e(quote.get("customer_name")),
-        contact=_e(contact),
-        owner=_e(owner),
-        issued_on=_e((quote.get("created_at") or "")[:10]),
-        valid_until=_e(quote["valid_until"]),
-        currency=_e(quote["currency"]),
-        price_basis="含税价" if quote["prices_include_tax"] else "不含税价",
-        lines=line_rows,
-        amount=_e(quote["amount"]),
-        discount=_e(
-            format_amount(Decimal(quote["line_discount"]) + Decimal(quote["document_discount"]))
-        ),
-        net=_e(quote["net"]),
-        tax=_e(quote["tax"]),
-        gross=_e(quote["gross"]),
-        gross_upper=_e(rules.rmb_upper(gross)) if quote["currency"] == "CNY" else "",
-        terms=_e(quote.get("terms")).replace("\n", "<br>"),
-        title=_e(quote.get("title")),
-    )
+    def pdf(self, quote_id: Any) -> dict[str, str]:
+        """The quote as a PDF (CJK text in the STSong-Light font every PDF reader supplies),
+        base64-encoded with its file name."""
+        printed = self.printed(quote_id)
+        return {
+            "filename": f"{printed.quote['code']}-v{printed.quote['version_no']}.pdf",
+            "content_base64": base64.b64encode(render_pdf(printed)).decode("ascii"),
+        }
