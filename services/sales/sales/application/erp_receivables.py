@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -57,8 +58,36 @@ def exact_amount(value: Decimal, field: str, *, positive: bool = False) -> Decim
     return value.quantize(FEN)
 
 
-def scope_of(session: Session, customer_id: uuid.UUID) -> dict[str, Any]:
-    customer = session.get(Customer, customer_id)
+@dataclass(frozen=True)
+class CustomerFacts:
+    """What an invoice or payment copies from sales' copy of its customer."""
+
+    name: str | None
+    scope: dict[str, Any]
+
+
+CUSTOMERS_KEY = "receivables.customers"
+
+
+def customer_facts(session: Session, customer_id: uuid.UUID) -> CustomerFacts:
+    """The customer's name and scope values, read once per transaction (an ERP batch names
+    the same customers again and again)."""
+    root = session.get_transaction()
+    while root is not None and root.parent is not None:
+        root = root.parent
+    cached = session.info.get(CUSTOMERS_KEY)
+    if cached is None or cached[0] is not root:
+        cached = (root, {})
+        session.info[CUSTOMERS_KEY] = cached
+    known: dict[uuid.UUID, CustomerFacts] = cached[1]
+    if customer_id not in known:
+        customer = session.get(Customer, customer_id)
+        known[customer_id] = CustomerFacts(customer.name if customer else None, scope_of(customer))
+    return known[customer_id]
+
+
+def scope_of(customer: Customer | None) -> dict[str, Any]:
+    """The customer's scope values, copied onto its invoices and payments."""
     return {
         "owner_id": customer.owner_id if customer else None,
         "department_id": customer.department_id if customer else None,
@@ -102,14 +131,14 @@ def keep_invoice(
     tax_amount = exact_amount(data["tax_amount"], "tax_amount")
     if tax_amount > amount:
         raise ValidationFailed.on("tax_amount", "is more than the invoice's amount")
-    invoice = rows.invoice_by_no(session, data["invoice_no"])
+    invoice, waited_for = rows.invoice_and_waiting(session, data["invoice_no"])
     if invoice is not None and not rules.supersedes(occurred_at, aware(invoice.occurred_at)):
         return None
     now = utcnow()
     values = {
         "erp_order_no": data.get("erp_order_no"),
         "customer_id": customer_id,
-        **scope_of(session, customer_id),
+        **customer_facts(session, customer_id).scope,
         "issued_at": data["issued_at"],
         "due_date": data["due_date"],
         "amount": amount,
@@ -127,7 +156,10 @@ def keep_invoice(
     else:
         for name, value in values.items():
             setattr(invoice, name, value)
-    settle(session, invoice, now)
+    if waited_for or invoice.allocated:
+        settle(session, invoice, now)
+    else:
+        set_balance(invoice, ZERO)
     return invoice
 
 
@@ -197,9 +229,10 @@ def keep_payment(
     if payment is not None and not rules.supersedes(occurred_at, aware(payment.occurred_at)):
         return None
     now = utcnow()
+    customer = customer_facts(session, customer_id)
     values = {
         "customer_id": customer_id,
-        **scope_of(session, customer_id),
+        **customer.scope,
         "received_at": data["received_at"],
         "amount": checked.amount,
         "allocated": checked.amount - checked.unallocated,
@@ -247,7 +280,8 @@ def keep_payment(
         for invoice in rows.invoices_by_no(session, touched).values():
             settle(session, invoice, now)
     session.flush()
-    dumped = dump_payment(payment, allocations, rows.customer_names(session, [customer_id]))
+    names = {customer_id: customer.name} if customer.name is not None else {}
+    dumped = dump_payment(payment, allocations, names)
     events.add(session, sales_events.PAYMENT_RECEIVED, sales_events.payment_received(dumped))
     return payment
 

@@ -100,6 +100,20 @@ def invoice_by_no(session: Session, invoice_no: str) -> Invoice | None:
     return session.scalar(select(Invoice).where(Invoice.invoice_no == invoice_no))
 
 
+def invoice_and_waiting(session: Session, invoice_no: str) -> tuple[Invoice | None, bool]:
+    """The invoice of that number (None if unknown) and whether allocations name it, in one
+    round trip when it is new (the usual case of an ERP stream)."""
+    stmt = select(
+        select(Invoice.id).where(Invoice.invoice_no == invoice_no).scalar_subquery(),
+        select(PaymentAllocation.payment_no)
+        .where(PaymentAllocation.invoice_no == invoice_no)
+        .exists(),
+    )
+    row = session.execute(stmt).one()
+    invoice = None if row[0] is None else session.get(Invoice, row[0])
+    return invoice, bool(row[1])
+
+
 def payment_by_no(session: Session, payment_no: str) -> Payment | None:
     return session.scalar(select(Payment).where(Payment.payment_no == payment_no))
 
