@@ -1,0 +1,150 @@
+"""Notify's deliveries on the real broker: the service's delivery timer sends what the rules
+handed over to a real local SMTP server and an Aliyun-shaped SMS endpoint, retries a 500, and
+the gateway serves the admin's search and the provider's receipt callback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from prometheus_client import REGISTRY
+
+from crm_common.db import SessionScope, dispose_engine, engine_for
+from crm_common.migrations import upgrade
+from crm_common.models import utcnow
+from gateway.service import GatewayService
+from notify.application.deliveries import OutgoingMessage, Recipient, enqueue
+from notify.service import NotifyService
+from tests.integration.standins import Api, find_free_port
+from tests.support.polling import eventually
+from tests.support.tokens import KEYS, user_token
+from tools.mail_catcher import MailCatcher
+from tools.sms_catcher import SmsCatcher
+
+TOKEN = "receipt-token-integration"
+ADMIN_CLAIMS = {"roles": ["ops"], "permissions": ["alerts:admin"], "grants": [{}]}
+OWNER = Recipient(
+    user_id="u-sales-01", name="王小明", email="wang@example.cn", mobile="13812345678"
+)
+MESSAGE = OutgoingMessage(
+    subject="应收逾期：INV-2026-0042 已逾期 30 天",
+    text="客户 上海华东机电设备有限公司 的发票 INV-2026-0042 已逾期 30 天，请跟进催收。",
+    html=None,
+    sms_template="SMS_270145001",
+    sms_params={"invoice": "INV-2026-0042", "days": "30"},
+    link=None,
+)
+
+
+def counted(channel: str, outcome: str) -> float:
+    return (
+        REGISTRY.get_sample_value(
+            "crm_notify_deliveries_total", {"channel": channel, "outcome": outcome}
+        )
+        or 0.0
+    )
+
+
+@pytest.fixture
+def stack(rabbit_config, runner_factory, tmp_path):
+    if "notify.test" not in KEYS.private:
+        KEYS.add("notify.test")  # notify calls org as itself (catch-up), with its own key
+    uri = f"sqlite:///{tmp_path / 'notify.db'}"
+    upgrade("notify", uri)
+    with MailCatcher() as mail, SmsCatcher(secrets={"aliyun": "aliyun-secret"}) as sms:
+        config = {
+            **rabbit_config,
+            **KEYS.config(),
+            "DB_URIS": {"notify": uri},
+            "WEB_SERVER_ADDRESS": f"127.0.0.1:{find_free_port()}",
+            "BACKEND_SERVICES": "notify",
+            "RPC_TIMEOUT": 5,
+            "METRICS_PORT": 0,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": mail.smtp_port,
+            "MAIL_FROM": "alerts@crm.example.cn",
+            "SMS_PROVIDER": "aliyun",
+            "SMS_ENDPOINT": f"{sms.url}/aliyun",
+            "SMS_KEY_ID": "LTAI-test",
+            "SMS_KEY_SECRET": "aliyun-secret",
+            "SMS_RECEIPT_TOKEN": TOKEN,
+            "DELIVERY_RETRY_BASE_SECONDS": 0.2,
+        }
+        runner = runner_factory(config, GatewayService, NotifyService)
+        runner.start()
+        yield (
+            Api(f"http://{config['WEB_SERVER_ADDRESS']}"),
+            SessionScope(engine_for(uri)),
+            mail,
+            sms,
+        )
+        runner.stop()
+    dispose_engine(uri)
+
+
+def test_alerts_are_sent_retried_searched_and_receipted_through_the_stack(stack):
+    api, db, mail, sms = stack
+    sms.plan(OWNER.mobile, "error500")
+    sent_before, retried_before = counted("sms", "sent"), counted("sms", "retry")
+    now = utcnow() - timedelta(seconds=1)
+    with db.session() as session:
+        for channel in ("email", "sms"):
+            enqueue(
+                session,
+                recipient=OWNER,
+                channel=channel,
+                message=MESSAGE,
+                alert_type="invoice_overdue",
+                rule_id=None,
+                dedup_key=f"overdue:INV-2026-0042:u-sales-01:2026-03:{channel}",
+                severity="warning",
+                critical=True,  # whatever the hour the test runs at
+                now=now,
+            )
+
+    eventually(
+        lambda: len(mail.messages) == 1 and len(sms.messages) == 1,
+        timeout=15,
+        what="the email and the SMS",
+    )
+    assert mail.messages[0].message["Subject"] == MESSAGE.subject
+    assert "上海华东机电设备有限公司" in mail.messages[0].part("plain")
+    assert [r["behaviour"] for r in sms.requests if r["action"] == "SendSms"] == [
+        "error500",
+        "ok",
+    ]
+    assert counted("sms", "retry") == retried_before + 1
+
+    admin = user_token("u-ops", **ADMIN_CLAIMS)
+    listed = api.get("/api/alerts/deliveries?channel=sms", token=admin)
+    assert listed.status_code == 200, listed.text
+    (delivery,) = listed.json()["items"]
+
+    def sent():
+        answer = api.get(f"/api/alerts/deliveries/{delivery['id']}", token=admin).json()
+        return answer if answer["status"] == "sent" else None
+
+    detail = eventually(sent, what="the SMS recorded as sent")
+    assert [a["outcome"] for a in detail["attempt_log"]] == ["transient", "sent"]
+    assert counted("sms", "sent") == sent_before + 1
+    assert api.get("/api/alerts/deliveries", token=user_token("u-sales-01")).status_code == 403
+
+    report = [
+        {
+            "biz_id": detail["provider_id"],
+            "out_id": delivery["id"],
+            "success": True,
+            "err_code": "DELIVERED",
+            "err_msg": "用户接收成功",
+        }
+    ]
+    path = f"/api/alerts/sms-receipts/aliyun?token={TOKEN}"
+    first = api.post(path, json=report, auth=False)
+    again = api.post(path, json=report, auth=False)
+    assert first.status_code == again.status_code == 200, first.text
+    assert (first.json()["applied"], again.json()["duplicates"]) == (1, 1)
+    assert first.json()["code"] == 0
+    refused = api.post("/api/alerts/sms-receipts/aliyun?token=wrong", json=report, auth=False)
+    assert refused.status_code == 403
+    detail = api.get(f"/api/alerts/deliveries/{delivery['id']}", token=admin).json()
+    assert detail["status"] == "delivered"
