@@ -481,6 +481,12 @@ class Orders(SalesUseCases):
                 f"quote {quote.code} is {quote.status}; only an accepted quote becomes an order",
                 {"reason": "quote_not_accepted", "status": quote.status},
             )
+        earlier = rows.live_order_of_quote(self.session, quote.id)
+        if earlier is not None:
+            raise Conflict(
+                f"quote {quote.code} is already order {earlier.code}",
+                {"reason": "quote_ordered", "order_id": str(earlier.id), "order": earlier.code},
+            )
         customer = self.usable_customer(quote.customer_id)
         line_rows = [
             {

@@ -79,6 +79,14 @@ def order_of_erp_no(
     return session.scalar(stmt.with_for_update() if lock else stmt)
 
 
+def live_order_of_quote(session: Session, quote_id: uuid.UUID) -> SalesOrder | None:
+    """An order made from the quote and not cancelled (nor refused by the ERP)."""
+    stmt = select(SalesOrder).where(
+        SalesOrder.quote_id == quote_id, SalesOrder.status.not_in(("cancelled", "rejected"))
+    )
+    return session.scalar(stmt.limit(1))
+
+
 def lock_erp_order_no(session: Session, erp_order_no: str) -> None:
     """Serialize the transactions about one ERP order number (PostgreSQL: a transaction-level
     advisory lock), so an event kept waiting for its order and the ``order_created`` that
