@@ -27,8 +27,8 @@ from notify.application.alerts import Alerts, CompiledRule, Fired, Handoff
 from notify.domain.rules import schedule_due
 from notify.repository import rules as repository
 
-SCHEDULE_CHECK_SECONDS = 60
-"""How often the timer looks for due schedule rules."""
+SCHEDULE_CHECK_SECONDS = 10
+"""How often the timer looks for due schedule rules (one small query when none is due)."""
 
 log = logging.getLogger(__name__)
 
