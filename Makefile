@@ -30,6 +30,9 @@ PYTEST_ARGS ?=
 # Eventlet warns that it is deprecated from whichever nameko module imports it first.
 QUIET := PYTHONWARNINGS=ignore::Warning:nameko.cli.commands,ignore::Warning:nameko.extensions
 BENCH_ARGS ?=
+# `make run` sends notify's email and SMS to local catchers (tools/mail_catcher, tools/sms_catcher);
+# CATCHERS=0 when SMTP_HOST and SMS_PROVIDER point at real ones.
+CATCHERS ?= 1
 CHAOS_ARGS ?=
 
 export AMQP_URI ?= amqp://guest:guest@localhost:5672/
@@ -123,8 +126,14 @@ run: broker-check-run install keys migrate demo topology
 	@echo "  curl -sG $(API)/api/customers -H \"Authorization: Bearer \$$TOKEN\" --data-urlencode q=机电 --data-urlencode limit=5"
 	@echo "  Demo logins (README lists them all): admin, sales01, manager01, branch.east, marketing01.  API docs: $(API)/api/openapi.json"
 	@echo "  Metrics of this process: http://localhost:$(or $(METRICS_PORT),9100)/metrics"
+	@if [ "$(CATCHERS)" = 1 ]; then echo "  Alerts' email: http://localhost:8025/ (and var/mail/*.eml); their SMS: http://localhost:8026/ (and var/sms/sms.jsonl)"; fi
 	@echo
-	@$(QUIET) $(BIN)/nameko run --config $(CONFIG) $(SERVICES)
+	@if [ "$(CATCHERS)" = 1 ]; then \
+		$(PY) -m tools.mail_catcher --smtp-port 1025 --http-port 8025 --directory var/mail & \
+		$(PY) -m tools.sms_catcher --port 8026 --directory var/sms & \
+	fi; \
+	trap 'kill $$(jobs -p) 2>/dev/null || true' EXIT; \
+	$(QUIET) $(BIN)/nameko run --config $(CONFIG) $(SERVICES)
 
 # --- checks ------------------------------------------------------------------------------
 
