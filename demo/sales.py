@@ -45,6 +45,7 @@ from customer.schemas import ContactSchema, CustomerSchema
 from demo import customer as customer_demo
 from demo import load_once
 from demo import org as org_demo
+from demo.sales_quotes import load_quotes
 from sales.application.competitors import DEFAULT_LOSS_REASONS
 from sales.application.processes import STANDARD_CODE as PROCESS_CODE
 from sales.application.processes import STANDARD_NAME as PROCESS_NAME
@@ -1499,7 +1500,8 @@ def load_demo(session: Session, *, with_events: bool = True) -> dict[str, int]:
             else:
                 session.execute(insert(tables[name]), data[name])
     session.flush()
-    return {**copies, **{name: len(data[name]) for name in PIPELINE_TABLES}}
+    quotes = load_quotes(session, DEMO_NOW)
+    return {**copies, **{name: len(data[name]) for name in PIPELINE_TABLES}, **quotes}
 
 
 def _keep_counters(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -123,6 +123,7 @@ def test_loads_once_through_the_migrations_and_announces_nothing(loaded):
         assert Counter(created) == {
             "opportunity": OPPORTUNITY_COUNT,
             "expense": counts["expenses"],
+            "quote": counts["quotes"],
         }
 
 
@@ -341,3 +342,24 @@ def test_the_command_line(sqlite_uri, capsys):
     assert "sales demo data loaded" in capsys.readouterr().out
     main(["--uri", sqlite_uri])
     assert "already has opportunities" in capsys.readouterr().out
+
+
+def test_items_a_price_list_and_quotes_in_every_status(loaded):
+    from sales.models.catalog import Item, PriceList
+    from sales.models.quotes import Quote, QuoteApproval
+
+    uri, counts = loaded
+    with SessionScope(engine_for(uri)).session() as session:
+        assert session.scalar(select(func.count()).select_from(Item)) == counts["items"] > 30
+        assert session.scalar(select(func.count()).select_from(PriceList)) == 1
+        statuses = Counter(session.scalars(select(Quote.status)))
+        assert set(statuses) == {"draft", "submitted", "approved", "sent", "rejected", "expired"}
+        assert sum(statuses.values()) == counts["quotes"]
+        waiting = session.scalars(select(QuoteApproval).where(QuoteApproval.decision.is_(None)))
+        assert {a.quote_id for a in waiting} == set(
+            session.scalars(select(Quote.id).where(Quote.status == "submitted"))
+        )
+        for quote in session.scalars(select(Quote)):
+            opportunity = session.get(Opportunity, quote.opportunity_id)
+            assert opportunity is not None and opportunity.customer_id == quote.customer_id
+            assert quote.owner_id == opportunity.owner_id
