@@ -12,10 +12,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import eventlet
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from crm_common.application import UseCaseContext
 from crm_common.context import bind
@@ -157,3 +158,63 @@ def test_a_shuffled_stream_with_duplicates_on_postgresql(pg_uri):
     assert Decimal(summary["currencies"][0]["outstanding"]) == exposures[EAST_MACHINERY]
     assert len(overdue["items"]) == 5
     assert business_today(utcnow()).isoformat() == overdue["as_of"]
+
+
+def test_an_invoice_and_its_payment_applied_at_once_see_each_other(pg_uri):
+    """The payment's transaction has not committed when the invoice's starts: the invoice
+    waits for it, then applies the allocation instead of leaving it waiting forever."""
+    upgrade("sales", pg_uri)
+    engine = engine_for(pg_uri)
+    db = SessionScope(engine)
+    with db.session() as session:
+        seed(session)
+    named = {"crm_customer_id": str(EAST_MACHINERY), "erp_code": "E001", "name": "客户"}
+    invoice = {
+        "invoice_no": "INV-RACE",
+        "customer": named,
+        "issued_at": T0.isoformat(),
+        "due_date": "2026-02-05",
+        "amount": "1000.00",
+        "tax_amount": "115.04",
+        "currency": "CNY",
+    }
+    payment = {
+        "payment_no": "RC-RACE",
+        "customer": named,
+        "received_at": T0.isoformat(),
+        "amount": "400.00",
+        "currency": "CNY",
+        "allocations": [{"invoice_no": "INV-RACE", "amount": "400.00"}],
+    }
+
+    def apply(session, event_type, raw):
+        data = ERP_EVENT_SCHEMAS[event_type]().load(raw)
+        apply_receivable_event(
+            session, outbox, event_type, data, T0, str(uuid.uuid4()), EAST_MACHINERY
+        )
+
+    def issue_invoice():
+        with db.session() as session:
+            apply(session, "invoice_issued", invoice)
+
+    with db.session() as session:
+        apply(session, "payment_received", payment)
+        session.flush()
+        other = eventlet.spawn(issue_invoice)
+        deadline = time.monotonic() + 10
+        while not waiting_on_a_lock(engine):
+            assert time.monotonic() < deadline, "the invoice's writer never waited"
+            eventlet.sleep(0.01)
+        assert not other.dead
+    other.wait()
+    with db.session() as session:
+        found = session.scalar(select(Invoice).where(Invoice.invoice_no == "INV-RACE"))
+        assert (found.allocated, found.outstanding) == (Decimal("400.00"), Decimal("600.00"))
+
+
+def waiting_on_a_lock(engine):
+    with engine.connect() as connection:
+        waiting = connection.scalar(
+            text("select count(*) from pg_locks where locktype = 'advisory' and not granted")
+        )
+    return waiting > 0

@@ -131,6 +131,7 @@ def keep_invoice(
     tax_amount = exact_amount(data["tax_amount"], "tax_amount")
     if tax_amount > amount:
         raise ValidationFailed.on("tax_amount", "is more than the invoice's amount")
+    rows.lock_documents(session, [("invoice", data["invoice_no"])])
     invoice, waited_for = rows.invoice_and_waiting(session, data["invoice_no"])
     if invoice is not None and not rules.supersedes(occurred_at, aware(invoice.occurred_at)):
         return None
@@ -225,6 +226,13 @@ def keep_payment(
     """The payment as this version tells it, if newer than the one kept, and its allocations
     applied to the invoices known in its currency; ``payment_received`` announces it."""
     checked = payment_of(data, occurred_at, customer_id)
+    rows.lock_documents(
+        session,
+        [
+            ("payment", checked.payment_no),
+            *(("invoice", a.invoice_no) for a in checked.allocations),
+        ],
+    )
     payment = rows.payment_by_no(session, checked.payment_no)
     if payment is not None and not rules.supersedes(occurred_at, aware(payment.occurred_at)):
         return None
@@ -248,7 +256,9 @@ def keep_payment(
     else:
         for name, value in values.items():
             setattr(payment, name, value)
-        for old in rows.allocations_of(session, [payment.payment_no])[payment.payment_no]:
+        earlier = rows.allocations_of(session, [payment.payment_no])[payment.payment_no]
+        rows.lock_documents(session, [("invoice", old.invoice_no) for old in earlier])
+        for old in earlier:
             touched.add(old.invoice_no)
             session.delete(old)
         session.flush()
