@@ -36,7 +36,7 @@ from sales.application.activities import Activities
 from sales.application.catalog import Catalog
 from sales.application.catch_up import CatchUp
 from sales.application.competitors import Competitors, LossReasons
-from sales.application.contracts import Contracts
+from sales.application.contracts import ACTIVATION_CHECK_SECONDS, Contracts, activate_started
 from sales.application.erp_inbound import ErpAdmin, ErpInbound
 from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
 from sales.application.forecast import Forecast
@@ -658,6 +658,11 @@ class SalesService(kit.ServiceKit):
             return Orders(context, self.credit_policy).cancel(order_id, data)
 
     @rpc
+    def rework_order(self, order_id: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Orders(context, self.credit_policy).rework(order_id, data)
+
+    @rpc
     def order_shipments(self, order_id: str) -> dict[str, Any]:
         with read_only(self.db) as context:
             return Orders(context).shipments(order_id)
@@ -714,6 +719,19 @@ class SalesService(kit.ServiceKit):
     ) -> dict[str, Any]:
         with read_only(self.db) as context:
             return Contracts(context).history_of(contract_id, cursor, limit)
+
+    @rpc
+    def complete_contract(self, contract_id: str) -> dict[str, Any]:
+        with unit_of_work(self.db, self.outbox) as context:
+            return Contracts(context).complete(contract_id)
+
+    @timer(interval=ACTIVATION_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
+    def activate_contracts(self) -> None:
+        """Signed contracts become active on their start date."""
+        with self.db.session() as session:
+            activated = activate_started(session, utcnow())
+        if activated:
+            log.info("%s signed contracts became active", activated)
 
     # -- end orders
 

@@ -13,7 +13,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from crm_common.context import Principal
-from crm_common.errors import ValidationFailed
+from crm_common.errors import Conflict, ValidationFailed
 from crm_common.outbox import OutboxWriter
 from sales.application.erp_orders import apply_order_event
 from sales.domain.credit import WhenNoLimit
@@ -278,10 +278,27 @@ def test_of_two_status_changes_the_later_in_the_erp_wins(service, erp, confirmed
     assert service.get_order(confirmed["id"])["status"] == "erp_created"
 
 
-def test_the_erp_rejecting_an_order_keeps_its_reason(service, erp, confirmed):
+def test_an_order_the_erp_rejected_is_reworked_and_sent_again(
+    service, erp, confirmed, outbox_events
+):
+    with pytest.raises(Conflict):
+        service.rework_order(confirmed["id"], {})
     erp("order_rejected", {"crm_order_id": confirmed["id"], "reason": "物料停产"}, minutes=1)
     order = service.get_order(confirmed["id"])
     assert (order["status"], order["erp_reason"]) == ("rejected", "物料停产")
+    draft = service.rework_order(confirmed["id"], {"version": order["version"]})
+    assert (draft["status"], draft["credit_outcome"], draft["confirmed_at"]) == (
+        "draft",
+        None,
+        None,
+    )
+    changed = service.update_order(
+        draft["id"], {"lines": [{**LINES[0], "item_code": "BRG-6206"}]}, draft["version"]
+    )
+    assert service.confirm_order(changed["id"])["status"] == "confirmed"
+    assert len([1 for kind, _ in outbox_events() if kind == "order_confirmed"]) == 2
+    erp("order_created", created(confirmed), minutes=5)
+    assert service.get_order(confirmed["id"])["status"] == "erp_created"
 
 
 # -- orders entered in the ERP ---------------------------------------------------------------

@@ -19,7 +19,7 @@ from crm_common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm_common.ids import BUSINESS_TZ
 from crm_common.models import utcnow
 from crm_common.outbox import OutboxWriter
-from sales.application.contracts import Contracts
+from sales.application.contracts import Contracts, activate_started
 from sales.application.processes import seed_defaults
 from sales.domain.credit import WhenNoLimit
 from sales.models import Opportunity, OutboxMessage
@@ -326,3 +326,22 @@ def test_contract_milestones_are_the_collection_plan_of_signed_contracts(db, mak
         "CNY",
     )
     assert only == [] and draft["code"] not in {row.contract_code for row in plan}
+
+
+def test_signed_contracts_become_active_on_their_start_date_and_complete(db, make, service):
+    starting = make(
+        start_date=str(TODAY + timedelta(days=1)), end_date=str(TODAY + timedelta(days=90))
+    )
+    signed = service.sign_contract(starting["id"], {})
+    assert signed["status"] == "signed"
+    with pytest.raises(ValidationFailed):
+        service.complete_contract(signed["id"])
+    with db.session() as session:
+        assert activate_started(session, utcnow()) == 0
+    with db.session() as session:
+        assert activate_started(session, utcnow() + timedelta(days=1)) == 1
+    assert service.get_contract(signed["id"])["status"] == "active"
+    done = service.complete_contract(signed["id"])
+    assert done["status"] == "completed"
+    history = service.contract_history(signed["id"])["items"]
+    assert {"signed", "activated", "completed"} <= {entry["change"] for entry in history}

@@ -125,6 +125,16 @@ def order_rows() -> tuple[Row, ...]:
             response="Order",
         ),
         Row(
+            "POST",
+            "/api/orders/<order_id>/rework",
+            "rework_order",
+            (ORDER, Body()),
+            summary="Take an order the ERP rejected back to a draft, to change and confirm again",
+            tags=ORDERS,
+            response="Order",
+            errors=(409,),
+        ),
+        Row(
             "GET",
             "/api/orders/<order_id>/shipments",
             "order_shipments",
@@ -227,6 +237,15 @@ def contract_rows() -> tuple[Row, ...]:
             summary="Terminate a signed or active contract, with the reason",
             tags=CONTRACTS,
             body="ContractTerminateInput",
+            response="Contract",
+        ),
+        Row(
+            "POST",
+            "/api/contracts/<contract_id>/complete",
+            "complete_contract",
+            (CONTRACT,),
+            summary="Mark an active contract fulfilled",
+            tags=CONTRACTS,
             response="Contract",
         ),
         Row(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +38,7 @@ from sales.domain.contracts import (
     milestones_from_percentages,
 )
 from sales.domain.money import parse_amount, parse_currency, parse_decimal
-from sales.models import Customer
+from sales.models import Customer, HistoryEntry
 from sales.models.orders import Contract, ContractMilestone
 from sales.repository import activities as activity_rows
 from sales.repository import contracts as rows
@@ -449,6 +449,14 @@ class Contracts(SalesUseCases):
         contract.termination_reason = values["reason"]
         return self.move(contract, current, ContractStatus.TERMINATED, "terminated")
 
+    def complete(self, contract_id: Any) -> dict[str, Any]:
+        """Mark an active contract fulfilled."""
+        self.principal.require(WRITE)
+        contract = self.contract(contract_id)
+        current = ContractStatus(contract.status)
+        check_contract_transition(current, ContractStatus.COMPLETED)
+        return self.move(contract, current, ContractStatus.COMPLETED, "completed")
+
     def move(
         self, contract: Contract, current: ContractStatus, target: ContractStatus, change: str
     ) -> dict[str, Any]:
@@ -462,3 +470,31 @@ class Contracts(SalesUseCases):
             [FieldChange("status", current.value, target.value)],
         )
         return self.dumped(contract)
+
+
+ACTIVATION_CHECK_SECONDS = 3600
+"""How often the service looks for signed contracts whose start date has come."""
+
+
+def activate_started(session: Any, now: datetime) -> int:
+    """Signed contracts whose start date (in the business time zone) has come become active;
+    how many did. The service's timer runs this."""
+    started = rows.signed_and_started(session, now.astimezone(BUSINESS_TZ).date())
+    for contract in started:
+        check_contract_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)
+        contract.status = ContractStatus.ACTIVE.value
+        contract.updated_at = now
+        session.add(
+            HistoryEntry(
+                entity_type=HISTORY_TYPE,
+                entity_id=str(contract.id),
+                change="activated",
+                actor_id=None,
+                field="status",
+                old=ContractStatus.SIGNED.value,
+                new=ContractStatus.ACTIVE.value,
+                at=now,
+            )
+        )
+    session.flush()
+    return len(started)

@@ -795,6 +795,23 @@ class Orders(SalesUseCases):
                 exc,
             )
 
+    def rework(self, order_id: Any, data: Any) -> dict[str, Any]:
+        """Take an order the ERP rejected back to a draft, to change and confirm again (the
+        ERP's reason stays on it until then)."""
+        self.principal.require(WRITE)
+        order, _values = self.maybe_versioned(order_id, data, None)
+        current = OrderStatus(order.status)
+        if current is not OrderStatus.REJECTED:
+            raise Conflict(
+                f"order {order.code} is {order.status}; only an order the ERP rejected is reworked",
+                {"reason": "not_rejected", "status": order.status},
+            )
+        check_order_transition(current, OrderStatus.DRAFT)
+        order.credit_outcome = order.credit_limit = order.credit_exposure = None
+        order.approved_by = order.approved_at = order.confirmed_at = None
+        order.erp_status_at = None
+        return self.move(order, current, OrderStatus.DRAFT, "rework")
+
     # -- cancel --------------------------------------------------------------------------------
     def cancel(self, order_id: Any, data: Any) -> dict[str, Any]:
         """Cancel an order the ERP never had; ask the ERP to cancel one it has."""

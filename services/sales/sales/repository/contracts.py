@@ -168,3 +168,8 @@ def contract_milestones(
         )
         for milestone, contract in session.execute(stmt).tuples()
     ]
+
+
+def signed_and_started(session: Session, today: date) -> list[Contract]:
+    stmt = select(Contract).where(Contract.status == "signed", Contract.start_date <= today)
+    return list(session.scalars(stmt.with_for_update(skip_locked=True)))
