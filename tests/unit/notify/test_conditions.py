@@ -86,6 +86,7 @@ RECORD = {
 def test_conditions_evaluate_on_the_record(condition, expected):
     assert validate(condition) == {}
     assert holds(condition, RECORD) is expected
+    assert conditions.compile_condition(condition)(RECORD) is expected
 
 
 @pytest.mark.parametrize(

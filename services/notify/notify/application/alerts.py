@@ -73,6 +73,7 @@ class CompiledRule:
     recipients: tuple[Mapping[str, Any], ...]
     channels: Mapping[str, Any]
     link: str | None
+    holds: conditions.Predicate
 
     @classmethod
     def of(cls, rule: AlertRule) -> CompiledRule:
@@ -89,6 +90,7 @@ class CompiledRule:
             recipients=tuple(definition.get("recipients") or ()),
             channels=definition.get("channels") or {},
             link=definition.get("link"),
+            holds=conditions.compile_condition(definition.get("conditions")),
         )
 
 
@@ -173,7 +175,7 @@ class Alerts:
         subject = subject_of_event(event_type, data, event_id)
         fired = Fired()
         for rule in rules:
-            if conditions.holds(rule.conditions, subject.fields):
+            if rule.holds(subject.fields):
                 fired += self.fire(rule, subject, f"event:{event_id}")
         return fired
 
@@ -186,7 +188,7 @@ class Alerts:
                 log.warning("rule %s: a due record without record_id left out", rule.code)
                 continue
             subject = subject_of_due_record(item)
-            if conditions.holds(rule.conditions, subject.fields):
+            if rule.holds(subject.fields):
                 fired += self.fire(rule, subject, period)
         return fired
 

@@ -20,8 +20,9 @@ values that do not order (a text with a number), does not hold. No condition (``
 
 from __future__ import annotations
 
+import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -224,3 +225,82 @@ def _ordered(actual: Any, expected: Any) -> tuple[Any, Any] | None:
     if isinstance(actual, str) and isinstance(expected, str):
         return actual, expected
     return None
+
+
+# -- compiled once, evaluated per event ---------------------------------------------------------
+Predicate = Callable[[Mapping[str, Any]], bool]
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+
+
+def _always(data: Mapping[str, Any]) -> bool:
+    return True
+
+
+def compile_condition(condition: Any) -> Predicate:
+    """A (validated) condition as a function of the record, holding exactly when ``holds``
+    does: field paths split and constants read as Decimals once, so that evaluating many
+    rules per event costs little more than their comparisons."""
+    if condition is None or condition == {}:
+        return _always
+    if "all" in condition:
+        parts = tuple(compile_condition(part) for part in condition["all"])
+
+        def every(data: Mapping[str, Any]) -> bool:
+            return all(part(data) for part in parts)
+
+        return every
+    if "any" in condition:
+        options = tuple(compile_condition(part) for part in condition["any"])
+
+        def some(data: Mapping[str, Any]) -> bool:
+            return any(option(data) for option in options)
+
+        return some
+    if "not" in condition:
+        inner = compile_condition(condition["not"])
+        return lambda data: not inner(data)
+    return _compile_comparison(
+        tuple(condition["field"].split(".")), condition["op"], condition.get("value", True)
+    )
+
+
+def _walk(data: Any, path: tuple[str, ...]) -> Any:
+    current = data
+    for part in path:
+        if isinstance(current, Mapping):
+            current = current.get(part, MISSING)
+            if current is MISSING:
+                return MISSING
+        elif isinstance(current, Sequence) and not isinstance(current, str) and part.isdigit():
+            index = int(part)
+            if index >= len(current):
+                return MISSING
+            current = current[index]
+        else:
+            return MISSING
+    return current
+
+
+def _compile_comparison(path: tuple[str, ...], op: str, expected: Any) -> Predicate:
+    if op in _COMPARE:
+        check = _COMPARE[op]
+        number = as_decimal(expected)
+        text = expected if isinstance(expected, str) else None
+
+        def ordered(data: Mapping[str, Any]) -> bool:
+            actual = _walk(data, path)
+            if number is not None:
+                left = actual if type(actual) is int else as_decimal(actual)
+                if left is not None:
+                    return check(left, number)
+            if text is not None and isinstance(actual, str):
+                return check(actual, text)
+            return False
+
+        return ordered
+    return lambda data: compare(_walk(data, path), op, expected)
