@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_common.consumer import ReceivedEvent
-from notify.application.alerts import Alerts, RuleIndex, delivery_handoff
+from notify.application.alerts import Alerts, RuleIndex
 from notify.application.schedules import run_due
 from notify.models import InboxEvent
 from notify.models.rules import AlertKey, InboxItem
@@ -348,7 +348,6 @@ def test_a_source_that_does_not_answer_is_asked_again_next_tick(db, notify):
         assert session.scalar(select(func.count()).select_from(AlertKey)) == 1
 
 
-@pytest.mark.skipif(delivery_handoff() is None, reason="deliveries are not installed")
 def test_email_and_sms_are_stored_as_deliveries_in_the_same_transaction(db, notify):
     from notify.models.deliveries import Delivery
 

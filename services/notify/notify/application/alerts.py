@@ -27,7 +27,6 @@ commit), with ``critical`` when the rule may bypass quiet hours.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import uuid
 from collections.abc import Callable, Mapping
@@ -37,6 +36,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from notify.application import deliveries
 from notify.domain import conditions, templates
 from notify.domain.rules import (
     CRITICAL,
@@ -116,15 +116,9 @@ class RuleIndex:
 Handoff = Callable[..., Any]
 
 
-def delivery_handoff() -> Handoff | None:
-    """``notify.application.deliveries.enqueue``, or None where deliveries are not installed
-    (then email and SMS are not sent; the inbox still is)."""
-    try:
-        module = importlib.import_module("notify.application.deliveries")
-    except ImportError:
-        return None
-    enqueue: Handoff | None = getattr(module, "enqueue", None)
-    return enqueue
+def delivery_handoff() -> Handoff:
+    """Where email and SMS go: ``notify.application.deliveries.enqueue``."""
+    return deliveries.enqueue
 
 
 @dataclass(frozen=True)
@@ -160,7 +154,7 @@ class Alerts:
         self.session = session
         self.now = now
         self.index = index or RuleIndex()
-        self.handoff = handoff if handoff is not None else delivery_handoff()
+        self.handoff: Handoff = handoff if handoff is not None else delivery_handoff()
         self.links = links
 
     # -- triggers --------------------------------------------------------------------------
@@ -257,7 +251,7 @@ class Alerts:
                 )
                 sent["inbox"] += 1
                 continue
-            if person is None or not person.active or self.handoff is None:
+            if person is None or not person.active:
                 continue
             if self._hand_off(
                 rule, channel, template, fields, link, person, preference, key, choice.digest
@@ -278,7 +272,6 @@ class Alerts:
         key: str,
         digest: str,
     ) -> bool:
-        deliveries = importlib.import_module("notify.application.deliveries")
         time_zone, (quiet_start, quiet_end) = DEFAULT_TIME_ZONE, DEFAULT_QUIET
         if preference is not None:
             time_zone = preference.time_zone
@@ -314,7 +307,6 @@ class Alerts:
                 },
                 link=link,
             )
-        assert self.handoff is not None
         stored = self.handoff(
             self.session,
             recipient=recipient,
