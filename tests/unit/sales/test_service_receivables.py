@@ -216,6 +216,11 @@ def test_payments_are_listed_with_their_allocations(service, act, ledger, pay):
     assert {p["payment_no"] for p in page["items"]} == {"RC-E1", "RC-E0", "RC-PRE"}
     prepaid = next(p for p in page["items"] if p["payment_no"] == "RC-PRE")
     assert (prepaid["unallocated"], prepaid["allocations"]) == ("800.00", [])
+    received_day = business_today(T0 + timedelta(days=3))
+    on_the_day = {"received_from": str(received_day), "received_to": str(received_day)}
+    assert len(service.list_payments(on_the_day)["items"]) == 3
+    next_day = str(received_day + timedelta(days=1))
+    assert service.list_payments({"received_from": next_day})["items"] == []
     act(HUANG)
     assert service.list_payments()["items"] == []
     assert service.list_payments({"q": "rc-e1"})["items"] == []
@@ -544,3 +549,73 @@ def test_invoices_and_payments_follow_their_customers_new_owner(service, act, le
     assert {p["payment_no"] for p in service.list_payments()["items"]} == {"RC-E1", "RC-E0"}
     act(ZHANG)
     assert service.list_invoices()["items"] == []
+
+
+# -- against the contracts' payment milestones -----------------------------------------------
+def test_collections_against_contract_milestones_and_expiring_contracts(service, act, pay):
+    """A contract of 华东机电 plans 3000 in January and 2000 in March; 2500 was received in
+    January: the first milestone is collected, the second due and behind."""
+    act(replace(ZHANG, permissions=(*ZHANG.permissions, "contract:read", "contract:write")))
+    start = TODAY - timedelta(days=300)
+    contract = service.create_contract(
+        {
+            "title": "数控机床年度供货合同",
+            "customer_id": str(EAST_MACHINERY),
+            "our_entity": "工业品分销有限公司",
+            "amount": "5000.00",
+            "start_date": str(start),
+            "end_date": str(TODAY + timedelta(days=20)),
+            "milestones": [
+                {
+                    "name": "预付款",
+                    "due_date": str(start + timedelta(days=10)),
+                    "amount": "3000.00",
+                },
+                {"name": "尾款", "due_date": str(start + timedelta(days=60)), "amount": "2000.00"},
+            ],
+        }
+    )
+    service.sign_contract(contract["id"], {})
+    pay("RC-M1", "2500.00", [], received_at=day_at(start + timedelta(days=5)))
+    pay("RC-M2", "1000.00", [], received_at=day_at(start + timedelta(days=70)))
+    act(ZHANG)
+    answer = service.receivable_collections(
+        {
+            "customer_id": str(EAST_MACHINERY),
+            "from": str(start),
+            "to": str(start + timedelta(days=65)),
+        }
+    )
+    assert answer["contracts_available"] is True
+    assert answer["totals"] == [
+        {
+            "month": f"{start:%Y-%m}..{start + timedelta(days=65):%Y-%m}",
+            "currency": "CNY",
+            "planned": "5000.00",
+            "collected": "2500.00",
+        }
+    ]
+    assert [(m["amount"], m["collected"], m["state"]) for m in answer["milestones"]] == [
+        ("3000.00", "2500.00", "overdue"),
+        ("2000.00", "0.00", "overdue"),
+    ]
+    everything = service.receivable_collections(
+        {"customer_id": str(EAST_MACHINERY), "from": str(start), "to": str(TODAY)}
+    )
+    assert [(m["collected"], m["state"]) for m in everything["milestones"]] == [
+        ("3000.00", "collected"),
+        ("500.00", "overdue"),
+    ]
+    act(HUANG)
+    assert service.receivable_collections({"from": str(start), "to": str(TODAY)})["months"] == []
+    act(NOTIFY)
+    expiring = service.due_records("expiring_contracts", {"days": 30})["items"]
+    assert [(r["record_type"], r["code"], r["owner_id"], r["due_on"]) for r in expiring] == [
+        ("contract", contract["code"], "u-sales-01", str(TODAY + timedelta(days=20)))
+    ]
+    assert service.due_records("expiring_contracts", {"days": 10})["items"] == []
+
+
+def day_at(day):
+    """Noon of ``day`` in Shanghai."""
+    return datetime(day.year, day.month, day.day, 4, 0, tzinfo=UTC)

@@ -64,6 +64,16 @@ OVERDUE_CHECK_SECONDS = 600
 DEFAULT_IDLE_DAYS = 30
 DEFAULT_EXPIRING_DAYS = 30
 DEFAULT_PENDING_HOURS = 48
+CONTRACT_FIELDS = (
+    "title",
+    "name",
+    "customer_name",
+    "amount",
+    "currency",
+    "status",
+    "start_date",
+    "days_to_end",
+)
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +255,10 @@ class Receivables(UseCases):
     def list_payments(self, query: Any) -> dict[str, Any]:
         self.require_read()
         params = load(PaymentQuerySchema(), query)
+        if params.get("received_from") is not None:
+            params["received_start"] = day_start(params["received_from"])
+        if params.get("received_to") is not None:
+            params["received_end"] = day_start(params["received_to"] + timedelta(days=1))
         visible = scope_filter(self.principal, rows.PAYMENT_SCOPE)
         page = rows.payments_page(self.session, params, visible)
         names = rows.customer_names(self.session, [p.customer_id for p in page.items])
@@ -407,7 +421,7 @@ class Receivables(UseCases):
             "contracts_available": milestones is not None,
         }
 
-    def visible_milestones(self, milestones: Iterable[Any]) -> list[dict[str, Any]]:
+    def visible_milestones(self, milestones: list[Any]) -> list[dict[str, Any]]:
         """Milestones as plain values, those of contracts within the caller's scope."""
         found = [
             {
@@ -424,13 +438,16 @@ class Receivables(UseCases):
         ]
         customers = rows.customers_scope(self.session, [m["customer_id"] for m in found])
         visible = []
-        for milestone in found:
+        for milestone, row in zip(found, milestones, strict=True):
             customer = customers.get(milestone["customer_id"])
+            region, category = field_of(row, "region"), field_of(row, "category")
             record = ScopeValues(
                 owner_id=milestone["owner_id"],
                 department_id=milestone["department_id"],
-                region=customer.region if customer else None,
-                category=customer.category if customer else None,
+                region=region if region is not None else customer.region if customer else None,
+                category=(
+                    category if category is not None else customer.category if customer else None
+                ),
             )
             if milestone["due_date"] is not None and in_scope(self.principal, record):
                 visible.append(milestone)
@@ -669,12 +686,20 @@ class Receivables(UseCases):
         ]
 
     def expiring_contracts(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Signed and active contracts ending within ``days``, read page by page through the
+        contract use cases (which scope and authorise them)."""
         contracts = contracts_use_case(self.context)
         if contracts is None:
             return []
         days = params["days"] if params.get("days") is not None else DEFAULT_EXPIRING_DAYS
-        answer = contracts.expiring({"days": days})
-        found = answer.get("items", []) if isinstance(answer, Mapping) else list(answer)
+        query: dict[str, Any] = {"days": days, "limit": min(params["limit"], 200)}
+        found: list[Any] = []
+        while len(found) < params["limit"]:
+            answer = contracts.expiring(query)
+            found.extend(answer.get("items", []))
+            if not answer.get("next_cursor"):
+                break
+            query["cursor"] = answer["next_cursor"]
         items = []
         for contract in found[: params["limit"]]:
             end = field_of(contract, "end_date", "ends_on", "due_on")
@@ -688,13 +713,22 @@ class Receivables(UseCases):
                     field_of(contract, "customer_id"),
                     None if end is None else str(end)[:10],
                     {
-                        name: field_of(contract, name)
-                        for name in ("name", "title", "amount", "currency", "status")
+                        name: jsonable(field_of(contract, name))
+                        for name in CONTRACT_FIELDS
                         if field_of(contract, name) is not None
                     },
                 )
             )
         return items
+
+
+def jsonable(value: Any) -> Any:
+    """A value as JSON carries it (dates as ISO text, decimals as strings)."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value
 
 
 def rows_aware(moment: datetime) -> datetime:

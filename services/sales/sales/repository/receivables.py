@@ -223,10 +223,10 @@ def payments_page(session: Session, query: dict[str, Any], visible: ColumnElemen
     for name in ("customer_id", "owner_id", "department_id"):
         if query.get(name) is not None:
             conditions.append(getattr(Payment, name) == query[name])
-    if query.get("received_from") is not None:
-        conditions.append(func.date(Payment.received_at) >= query["received_from"])
-    if query.get("received_to") is not None:
-        conditions.append(func.date(Payment.received_at) <= query["received_to"])
+    if query.get("received_start") is not None:
+        conditions.append(Payment.received_at >= query["received_start"])
+    if query.get("received_end") is not None:
+        conditions.append(Payment.received_at < query["received_end"])
     if query.get("q"):
         conditions.append(Payment.payment_no.icontains(query["q"], autoescape=True))
     sort: str = query["sort"]
