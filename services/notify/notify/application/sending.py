@@ -130,9 +130,21 @@ class DeliveryWorker:
         finally:
             for sender in self.senders.values():
                 sender.close()
+        ids = [item.delivery_id for item in claimed]
         with self.db.session() as session:
+            rows = {
+                row.id: row for row in session.scalars(select(Delivery).where(Delivery.id.in_(ids)))
+            }
+            logged = {
+                (attempt.delivery_id, attempt.number): attempt
+                for attempt in session.scalars(
+                    select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(ids))
+                )
+            }
             for item, outcome, looked_up in outcomes:
-                self._record(session, item, outcome, looked_up, now, result)
+                row = rows.get(item.delivery_id)
+                attempt = logged.get((item.delivery_id, item.number))
+                self._record(session, row, attempt, item, outcome, looked_up, now, result)
         return result
 
     def run_until_idle(self, now: datetime, max_passes: int = 100) -> PassResult:
@@ -163,7 +175,8 @@ class DeliveryWorker:
         with self.db.session() as session:
             for row in repository.claim_due(session, now, self.batch):
                 interrupted = row.status == rules.SENDING  # its worker stopped mid-send
-                previous = self._last_attempt(session, row.id)
+                never_tried = not interrupted and row.attempts == 0 and row.last_error is None
+                previous = None if never_tried else self._last_attempt(session, row.id)
                 check_first = interrupted or (
                     previous is not None and previous.outcome in (UNCERTAIN, IN_FLIGHT)
                 )
@@ -171,7 +184,7 @@ class DeliveryWorker:
                     previous.outcome = UNCERTAIN
                     previous.error = "the worker stopped before the answer was recorded"
                     previous.finished_at = now
-                first = self._first_attempt(session, row.id)
+                first = None if never_tried else self._first_attempt(session, row.id)
                 if row.kind in (rules.SUMMARY, rules.DIGEST):
                     self._render_bundle(session, row)
                 row.status = rules.SENDING
@@ -232,16 +245,16 @@ class DeliveryWorker:
     def _record(
         self,
         session: Session,
+        row: Delivery | None,
+        attempt: DeliveryAttempt | None,
         item: Claimed,
         outcome: Sent | rules.DeliveryFailure,
         looked_up: bool,
         now: datetime,
         result: PassResult,
     ) -> None:
-        row = session.get(Delivery, item.delivery_id)
         if row is None or row.status != rules.SENDING or row.attempts != item.attempt:
             return  # taken over by another worker after our lease ran out
-        attempt = session.get(DeliveryAttempt, (item.delivery_id, item.number))
         row.lease_until = None
         row.updated_at = now
         if isinstance(outcome, Sent):
