@@ -45,6 +45,7 @@ from customer.schemas import ContactSchema, CustomerSchema
 from demo import customer as customer_demo
 from demo import load_once
 from demo import org as org_demo
+from demo.sales_orders import load_orders
 from demo.sales_quotes import load_quotes
 from sales.application.competitors import DEFAULT_LOSS_REASONS
 from sales.application.processes import STANDARD_CODE as PROCESS_CODE
@@ -1501,7 +1502,13 @@ def load_demo(session: Session, *, with_events: bool = True) -> dict[str, int]:
                 session.execute(insert(tables[name]), data[name])
     session.flush()
     quotes = load_quotes(session, DEMO_NOW)
-    return {**copies, **{name: len(data[name]) for name in PIPELINE_TABLES}, **quotes}
+    orders = load_orders(session, DEMO_NOW)
+    return {
+        **copies,
+        **{name: len(data[name]) for name in PIPELINE_TABLES},
+        **quotes,
+        **orders,
+    }
 
 
 def _keep_counters(session: Session, rows: list[dict[str, Any]]) -> None:

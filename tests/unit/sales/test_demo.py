@@ -124,6 +124,8 @@ def test_loads_once_through_the_migrations_and_announces_nothing(loaded):
             "opportunity": OPPORTUNITY_COUNT,
             "expense": counts["expenses"],
             "quote": counts["quotes"],
+            "order": counts["orders"],
+            "contract": counts["contracts"],
         }
 
 
@@ -363,3 +365,24 @@ def test_items_a_price_list_and_quotes_in_every_status(loaded):
             opportunity = session.get(Opportunity, quote.opportunity_id)
             assert opportunity is not None and opportunity.customer_id == quote.customer_id
             assert quote.owner_id == opportunity.owner_id
+
+
+def test_orders_and_contracts_in_their_statuses(loaded):
+    from sales.models.orders import Contract, SalesOrder, SalesOrderShipment
+
+    uri, counts = loaded
+    with SessionScope(engine_for(uri)).session() as session:
+        orders = Counter(session.scalars(select(SalesOrder.status)))
+        assert sum(orders.values()) == counts["orders"] > 0
+        assert {"draft", "confirmed", "partially_shipped", "shipped", "rejected"} <= set(orders)
+        assert session.scalar(select(func.count()).select_from(SalesOrderShipment)) > 0
+        contracts = Counter(session.scalars(select(Contract.status)))
+        assert sum(contracts.values()) == counts["contracts"] > 0
+        assert {"draft", "active", "completed", "terminated"} <= set(contracts)
+        for order in session.scalars(select(SalesOrder)):
+            opportunity = session.get(Opportunity, order.opportunity_id)
+            assert opportunity is not None and opportunity.status == "won"
+            assert (order.customer_id, order.owner_id) == (
+                opportunity.customer_id,
+                opportunity.owner_id,
+            )
