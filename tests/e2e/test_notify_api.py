@@ -252,3 +252,37 @@ def test_preferences_are_the_callers_own(suite, salesperson):
         json={"settings": [], "version": defaults["version"]},
     )
     assert stale.status_code == 409, stale.text
+
+
+def test_an_expense_submitted_reaches_its_approver_at_once(suite, admin, salesperson):
+    """The event path: sales publishes expense_submitted, notify's handler fires the enabled
+    built-in rule for the approver the expense waits for."""
+    rules = answered(admin.get(suite.url("/api/alerts/rules"), params={"limit": 50}))["items"]
+    [rule] = [rule for rule in rules if rule["code"] == "expense_awaiting_approval"]
+    answered(
+        admin.post(
+            suite.url(f"/api/alerts/rules/{rule['id']}/enable"),
+            json={},
+            headers={"If-Match": f'"{rule["version"]}"'},
+        )
+    )
+    body = {"expense_category": "travel", "amount": "320.00", "spent_on": date.today().isoformat()}
+
+    def submitted():
+        # 4xx until sales has its copy of the org chart
+        response = salesperson.post(suite.url("/api/expenses"), json=body)
+        return response.json() if response.status_code == 201 else None
+
+    expense = eventually(submitted, timeout=30, what="an expense of sales01")
+    assert expense["waiting_for"]["approver_user_id"] == "u-branch-east"
+    manager = suite.client("branch.east")
+
+    def alerted():
+        items = answered(manager.get(suite.url("/api/inbox")))["items"]
+        return [item for item in items if item["record_id"] == expense["id"]] or None
+
+    [item] = eventually(alerted, timeout=30, what="the approver's alert")
+    assert item["title"] == f"费用 {expense['code']} 待您审批"
+    assert item["body"] == "320.00 CNY（travel）"
+    mine = answered(salesperson.get(suite.url("/api/inbox")))["items"]
+    assert all(i["record_id"] != expense["id"] for i in mine)
