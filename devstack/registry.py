@@ -214,7 +214,25 @@ services:
       retries: 20
       start_period: 10s
     restart: unless-stopped
+
+  # For a local try: notify's email goes here (SMTP on 1025 inside the stack); read it at
+  # http://localhost:8025/. Point notify's SMTP_HOST at a real server for anything else.
+  mailcatcher:
+    image: axllent/mailpit:v1.21
+    ports:
+      - "127.0.0.1:8025:8025"
+    healthcheck:
+      test: ["CMD", "/mailpit", "readyz"]
+      interval: 15s
+      timeout: 5s
+      retries: 5
+    restart: unless-stopped
 """
+
+# What a service's container is told beyond what every one gets.
+COMPOSE_SERVICE_ENV: dict[str, dict[str, str]] = {
+    "notify": {"SMTP_HOST": "mailcatcher", "SMTP_PORT": '"1025"'},
+}
 
 COMPOSE_BUILD = """\
     build:
@@ -246,6 +264,7 @@ COMPOSE_SERVICE = """
       PUBLIC_KEYS: *public-keys
       PRIVATE_KEYS: /run/secrets/crm-private-keys
 {db_env}\
+{extra_env}\
       METRICS_PORT: "9100"
       LOG_LEVEL: ${{LOG_LEVEL:-INFO}}
     depends_on:
@@ -345,6 +364,10 @@ def render_compose(services: tuple[Service, ...]) -> str:
                 build=build,
                 amqp_uri=broker_uri(service.name),
                 db_env=f"      DB_URI: *{service.name}-db-uri\n" if service.database else "",
+                extra_env="".join(
+                    f"      {key}: {value}\n"
+                    for key, value in COMPOSE_SERVICE_ENV.get(service.name, {}).items()
+                ),
                 db_depends=COMPOSE_DB_DEPENDS.format(name=service.name) if service.database else "",
             )
         )
