@@ -8,10 +8,10 @@ nothing.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -22,43 +22,53 @@ from sales.domain.pricing import PriceList as PriceListRule
 from sales.domain.pricing import PriceListLine as PriceListLineRule
 from sales.models.catalog import Item, PriceList, PriceListLine
 
+ITEMS: Table = Item.__table__  # type: ignore[assignment]
+PRICE_LISTS: Table = PriceList.__table__  # type: ignore[assignment]
+LINES: Table = PriceListLine.__table__  # type: ignore[assignment]
 
-def _insert(session: Session) -> Callable[..., Any]:
-    """The dialect's INSERT, which knows ON CONFLICT."""
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+_UPSERTS: dict[tuple[str, str], Any] = {}
 
 
-def _newer_upsert(session: Session, model: Any, key: str, values: dict[str, Any]) -> bool:
+def _newer_upsert_statement(dialect: str, table: Table, key: str) -> Any:
+    """INSERT … ON CONFLICT (key) DO UPDATE every column, only over a row holding an older
+    ERP update; built once per dialect and table (building it costs more than running it)."""
+    found = _UPSERTS.get((dialect, table.name))
+    if found is None:
+        base = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        found = base.on_conflict_do_update(
+            index_elements=[key],
+            set_={c.name: base.excluded[c.name] for c in table.columns if c.name != key},
+            where=table.c.source_occurred_at <= base.excluded.source_occurred_at,
+        )
+        _UPSERTS[(dialect, table.name)] = found
+    return found
+
+
+def _newer_upsert(session: Session, table: Table, key: str, values: dict[str, Any]) -> bool:
     """Insert the row, or replace the stored one unless it holds a newer ERP update; whether
-    the row was written."""
-    statement = _insert(session)(model).values(**values)
-    columns = {name: statement.excluded[name] for name in values if name != key}
-    statement = statement.on_conflict_do_update(
-        index_elements=[key],
-        set_=columns,
-        where=model.source_occurred_at <= statement.excluded.source_occurred_at,
-    )
-    return bool(session.execute(statement).rowcount)  # type: ignore[attr-defined]
+    the row was written. ``values`` has every column."""
+    statement = _newer_upsert_statement(session.get_bind().dialect.name, table, key)
+    result = session.connection().execute(statement, values)
+    return bool(result.rowcount)
 
 
 # -- writes from the ERP -----------------------------------------------------------------------
 def upsert_item(session: Session, values: dict[str, Any]) -> bool:
-    return _newer_upsert(session, Item, "item_code", values)
+    return _newer_upsert(session, ITEMS, "item_code", values)
 
 
 def upsert_price_list(
     session: Session, values: dict[str, Any], lines: Sequence[dict[str, Any]]
 ) -> bool:
     """The price list with every line of it, unless a newer update of it is stored."""
-    if not _newer_upsert(session, PriceList, "price_list_code", values):
+    if not _newer_upsert(session, PRICE_LISTS, "price_list_code", values):
         return False
     code = values["price_list_code"]
-    session.execute(delete(PriceListLine).where(PriceListLine.price_list_code == code))
+    connection = session.connection()
+    connection.execute(delete(LINES).where(LINES.c.price_list_code == code))
     if lines:
-        session.execute(
-            insert(PriceListLine),
-            [{**line, "price_list_code": code} for line in lines],
-        )
+        connection.execute(insert(LINES), [{**line, "price_list_code": code} for line in lines])
     return True
 
 
