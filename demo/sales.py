@@ -47,6 +47,7 @@ from demo import load_once
 from demo import org as org_demo
 from demo.sales_orders import load_orders
 from demo.sales_quotes import load_quotes
+from demo.sales_receivables import load_receivables
 from sales.application.competitors import DEFAULT_LOSS_REASONS
 from sales.application.processes import STANDARD_CODE as PROCESS_CODE
 from sales.application.processes import STANDARD_NAME as PROCESS_NAME
@@ -1503,11 +1504,13 @@ def load_demo(session: Session, *, with_events: bool = True) -> dict[str, int]:
     session.flush()
     quotes = load_quotes(session, DEMO_NOW)
     orders = load_orders(session, DEMO_NOW)
+    receivables = load_receivables(session, DEMO_NOW)
     return {
         **copies,
         **{name: len(data[name]) for name in PIPELINE_TABLES},
         **quotes,
         **orders,
+        **receivables,
     }
 
 
