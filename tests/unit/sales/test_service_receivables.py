@@ -171,6 +171,7 @@ def test_invoice_filters(service, act, ledger):
     still_open = service.list_invoices({"status": "open"})
     assert sorted(numbers_of(still_open)) == ["INV-E1", "INV-E2", "INV-G1", "INV-S1"]
     assert numbers_of(service.list_invoices({"q": "g1"})) == ["INV-G1"]
+    assert numbers_of(service.list_invoices({"over_allocated": "true"})) == []
     found = service.list_invoices({"customer_id": str(SHANGHAI_PRECISION)})
     assert numbers_of(found) == ["INV-S1"]
     assert numbers_of(service.list_invoices({"owner_id": "u-gz-01"})) == ["INV-G1"]
@@ -190,6 +191,14 @@ def test_invoice_filters(service, act, ledger):
 
 def test_an_invoice_with_its_allocations_and_404_outside_scope(service, act, ledger, pay):
     pay("RC-EARLY", "50.00", [("INV-LATER", "50.00")])
+    pay("RC-TWICE", "450.00", [("INV-E0", "450.00")])
+    act(ADMIN)
+    (over,) = service.list_invoices({"over_allocated": "true"})["items"]
+    assert (over["invoice_no"], over["outstanding"], over["over_allocated"]) == (
+        "INV-E0",
+        "0.00",
+        "450.00",
+    )
     act(ZHANG)
     invoice = service.get_invoice("INV-E1")
     assert invoice["outstanding"] == "600.00"

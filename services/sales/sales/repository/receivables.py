@@ -206,6 +206,8 @@ def invoice_conditions(query: dict[str, Any], today: date) -> list[ColumnElement
         conditions.append(Invoice.due_date <= query["due_to"])
     if query.get("q"):
         conditions.append(Invoice.invoice_no.icontains(query["q"], autoescape=True))
+    if query.get("over_allocated"):
+        conditions.append(Invoice.allocated > Invoice.amount)
     return conditions
 
 

@@ -252,6 +252,10 @@ class InvoiceQuerySchema(PageQuerySchema):
     due_from = fields.Date(allow_none=True, metadata=describe("Due on or after this day"))
     due_to = fields.Date(allow_none=True, metadata=describe("Due on or before this day"))
     q = Text(allow_none=True, validate=Length(max=40), metadata=describe("Part of the number"))
+    over_allocated = fields.Boolean(
+        load_default=False,
+        metadata=describe("true: only invoices allocated more than their amount (to sort out)"),
+    )
     sort = fields.String(load_default="-issued_at", validate=OneOf(INVOICE_SORTS))
 
     _due_range = ordered("due_from", "due_to")
