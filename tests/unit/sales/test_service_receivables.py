@@ -622,6 +622,8 @@ def test_collections_against_contract_milestones_and_expiring_contracts(service,
     assert [(r["record_type"], r["code"], r["owner_id"], r["due_on"]) for r in expiring] == [
         ("contract", contract["code"], "u-sales-01", str(TODAY + timedelta(days=20)))
     ]
+    assert expiring[0]["fields"]["name"] == "数控机床年度供货合同"
+    assert expiring[0]["fields"]["days_to_end"] == 20
     assert service.due_records("expiring_contracts", {"days": 10})["items"] == []
 
 

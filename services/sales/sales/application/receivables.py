@@ -703,6 +703,12 @@ class Receivables(UseCases):
         items = []
         for contract in found[: params["limit"]]:
             end = field_of(contract, "end_date", "ends_on", "due_on")
+            facts = {
+                name: jsonable(field_of(contract, name))
+                for name in CONTRACT_FIELDS
+                if field_of(contract, name) is not None
+            }
+            facts.setdefault("name", facts.get("title"))
             items.append(
                 due_record(
                     "contract",
@@ -712,11 +718,7 @@ class Receivables(UseCases):
                     field_of(contract, "department_id"),
                     field_of(contract, "customer_id"),
                     None if end is None else str(end)[:10],
-                    {
-                        name: jsonable(field_of(contract, name))
-                        for name in CONTRACT_FIELDS
-                        if field_of(contract, name) is not None
-                    },
+                    facts,
                 )
             )
         return items
