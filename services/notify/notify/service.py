@@ -35,7 +35,7 @@ from crm_common.entrypoints import public, rpc
 from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.models import utcnow
 from crm_common.outbox import Outbox
-from notify.application.alerts import Alerts, RuleIndex
+from notify.application.alerts import Alerts, RuleIndex, count, forget_old_keys
 from notify.application.catch_up import CatchUp
 from notify.application.deliveries import Deliveries
 from notify.application.delivery_runtime import (
@@ -57,6 +57,8 @@ CATCH_UP_CHECK_SECONDS = 15
 """How often the service tries again to read the snapshots it has not read to their end."""
 SEED_CHECK_SECONDS = 300
 """How often the service makes sure the built-in rules are stored."""
+PRUNE_SECONDS = 3600
+"""How often old alert keys are forgotten."""
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +128,12 @@ class NotifyService(kit.ServiceKit):
 
     # events that fire rules (sales')
     def _fire(self, source: str, event: ReceivedEvent) -> None:
+        fired = None
         with self.db.session() as session:
             if event.first_delivery(session):
-                Alerts(session, utcnow(), self.rule_index).on_event(source, event.envelope)
+                fired = Alerts(session, utcnow(), self.rule_index).on_event(source, event.envelope)
+        if fired is not None:
+            count(fired, "event")
 
     @event_handler("sales", "opportunity_won")
     def on_opportunity_won(self, event: ReceivedEvent) -> None:
@@ -173,6 +178,12 @@ class NotifyService(kit.ServiceKit):
                 return answer
 
         run_due(self.db, ask, utcnow(), failures=(RpcTimeout, UnknownService, RemoteError))
+
+    @timer(interval=PRUNE_SECONDS)  # type: ignore[untyped-decorator]
+    def prune_alert_keys(self) -> None:
+        """Forget the keys of alerts fired long ago (``application.alerts.KEY_DAYS``)."""
+        with self.db.session() as session:
+            forget_old_keys(session, utcnow())
 
     @timer(interval=SEED_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
     def seed_alert_rules(self) -> None:

@@ -362,3 +362,27 @@ def test_email_and_sms_are_stored_as_deliveries_in_the_same_transaction(db, noti
         ("email", "Zhang@example.com", "u-sales-01"),
         ("sms", "13901880301", "u-sales-01"),
     ]
+
+
+def test_old_alert_keys_are_forgotten_and_alerts_counted(db, notify):
+    from prometheus_client import REGISTRY
+
+    from crm_common.models import utcnow
+    from notify.application.alerts import KEY_DAYS, forget_old_keys
+
+    def counted(channel: str) -> float:
+        value = REGISTRY.get_sample_value(
+            "notify_alerts_total", {"trigger": "event", "channel": channel}
+        )
+        return value or 0.0
+
+    before = counted("alert"), counted("inbox")
+    notify.create_alert_rule(event_rule(channels={"inbox": event_rule()["channels"]["inbox"]}))
+    deliver(notify, "invoice_overdue", invoice_overdue())
+    assert (counted("alert"), counted("inbox")) == (before[0] + 1, before[1] + 1)
+    fired_at = utcnow()  # the handler fires at the time it runs
+    with db.session() as session:
+        assert forget_old_keys(session, fired_at + timedelta(days=KEY_DAYS - 1)) == 0
+    with db.session() as session:
+        assert forget_old_keys(session, fired_at + timedelta(days=KEY_DAYS, minutes=1)) == 1
+        assert session.scalar(select(func.count()).select_from(AlertKey)) == 0

@@ -31,9 +31,10 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.orm import Session
 
 from notify.application import deliveries
@@ -53,6 +54,14 @@ from notify.repository.rules import PersonRow
 
 log = logging.getLogger(__name__)
 
+ALERTS = Counter(
+    "notify_alerts_total",
+    "Recipients newly alerted by a rule, and the messages written or handed on per channel",
+    ["trigger", "channel"],
+)
+KEY_DAYS = 35
+"""How long an alert's key is kept: past it, only a redelivery of an event that old could
+alert twice (the consumer's inbox refuses those too)."""
 TITLE_LENGTH = 200
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 DEFAULT_QUIET = (time(21, 0), time(8, 0))
@@ -138,6 +147,23 @@ class Fired:
             self.email + other.email,
             self.sms + other.sms,
         )
+
+
+def count(fired: Fired, trigger: str) -> None:
+    """Record what a committed firing did (``notify_alerts_total``)."""
+    for channel, n in (
+        ("alert", fired.alerts),
+        ("inbox", fired.inbox),
+        ("email", fired.email),
+        ("sms", fired.sms),
+    ):
+        if n:
+            ALERTS.labels(trigger, channel).inc(n)
+
+
+def forget_old_keys(session: Session, now: datetime) -> int:
+    """Forget the keys of alerts fired more than ``KEY_DAYS`` days before ``now``."""
+    return repository.prune_alert_keys(session, now - timedelta(days=KEY_DAYS))
 
 
 class Alerts:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crm_common.db import SessionScope
-from notify.application.alerts import Alerts, CompiledRule, Fired, Handoff
+from notify.application.alerts import Alerts, CompiledRule, Fired, Handoff, count
 from notify.domain.rules import schedule_due
 from notify.repository import rules as repository
 
@@ -74,6 +74,7 @@ def run_due(
             alerts = Alerts(session, now, handoff=handoff)
             fired[rule.code] = alerts.on_due_records(rule, list(items or []))
             repository.mark_run(session, rule.id, now)
+        count(fired[rule.code], "schedule")
         log.info("rule %s ran: %s", rule.code, fired[rule.code])
     return fired
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -256,6 +256,14 @@ def claim_alert_key(session: Session, values: dict[str, Any]) -> bool:
         insert.on_conflict_do_nothing(index_elements=[AlertKey.__table__.c.key])
     )
     return bool(result.rowcount)
+
+
+def prune_alert_keys(session: Session, before: datetime) -> int:
+    """Forget the keys of alerts fired before ``before``; how many."""
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        delete(AlertKey).where(AlertKey.created_at < before)
+    )
+    return int(result.rowcount)
 
 
 # -- preferences -------------------------------------------------------------------------------
