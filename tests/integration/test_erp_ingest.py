@@ -25,6 +25,7 @@ from crm_common.db import SessionScope, engine_for
 from crm_common.events import make_envelope
 from crm_common.migrations import upgrade
 from devstack import topology
+from sales.application.catch_up import SNAPSHOTS
 from sales.application.read_models import ReadModels
 from sales.models import CatchUp
 from sales.models.erp import ErpUnmatchedEvent
@@ -67,8 +68,8 @@ def prepare_database(db_uri: str, count: int = CUSTOMERS, seed: int = 7) -> list
     ]
     now = datetime.now(UTC)
     with SessionScope(engine_for(db_uri)).session() as session:
-        for source in ("org.structure", "org.people", "customer.customers", "customer.contacts"):
-            session.merge(CatchUp(source=source, rows=0, finished_at=now))
+        for snapshot in SNAPSHOTS:
+            session.merge(CatchUp(source=snapshot.source, rows=0, finished_at=now))
         for number, record in enumerate(records, start=1):
             ReadModels(session).keep_customer(
                 {

@@ -162,6 +162,13 @@ class BatchQueueConsumer(EventQueueConsumer):
     def handle_message(self, provider: Any, body: Any, message: Message) -> None:
         provider.handle_message(body, message)
 
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:
+        """On every (re)connection: what was buffered came on the lost channel, and the broker
+        delivers it again."""
+        for provider in self._providers:
+            provider.forget_pending()
+        return super().get_consumers(consumer_cls, channel)
+
 
 class BatchEventConsumer(EventConsumer):
     queue_consumer = BatchQueueConsumer()
@@ -196,6 +203,9 @@ class BatchEventConsumer(EventConsumer):
         for delivery in pending:
             self.queue_consumer.requeue_message(delivery.message)
         super().stop()
+
+    def forget_pending(self) -> None:
+        self.pending = []
 
     def handle_message(self, body: Any, message: Message) -> None:
         try:
@@ -240,7 +250,10 @@ class BatchEventConsumer(EventConsumer):
     ) -> tuple[Any, Any]:
         try:
             for delivery in batch.deliveries:
-                self._settle_one(delivery, None if exc_info is None else exc_info[1])
+                try:
+                    self._settle_one(delivery, None if exc_info is None else exc_info[1])
+                except Exception as exc:  # the connection is gone: the broker delivers it again
+                    log.warning("a message of %s is left to the broker: %r", self.handler, exc)
         finally:
             self.in_flight = False
             if self.pending:
