@@ -25,7 +25,7 @@ from crm_common.migrations import upgrade
 from crm_common.models import utcnow
 from crm_common.outbox import OutboxWriter
 from sales.application.erp_receivables import apply_receivable_event
-from sales.application.receivables import Receivables, business_today
+from sales.application.receivables import Receivables, announce_overdue, business_today
 from sales.models import Base, OutboxMessage
 from sales.models.receivables import Invoice, Payment
 from sales.repository.receivables import customer_exposure
@@ -218,3 +218,36 @@ def waiting_on_a_lock(engine):
             text("select count(*) from pg_locks where locktype = 'advisory' and not granted")
         )
     return waiting > 0
+
+
+def test_one_process_at_a_time_announces_overdue_invoices(pg_uri):
+    upgrade("sales", pg_uri)
+    db = SessionScope(engine_for(pg_uri))
+    with db.session() as session:
+        seed(session)
+        named = {"crm_customer_id": str(EAST_MACHINERY), "erp_code": "E001", "name": "客户"}
+        raw = {
+            "invoice_no": "INV-LATE",
+            "customer": named,
+            "issued_at": T0.isoformat(),
+            "due_date": "2026-01-10",
+            "amount": "100.00",
+            "tax_amount": "0.00",
+            "currency": "CNY",
+        }
+        data = ERP_EVENT_SCHEMAS["invoice_issued"]().load(raw)
+        apply_receivable_event(
+            session, outbox, "invoice_issued", data, T0, "e-late", EAST_MACHINERY
+        )
+    now = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+    with db.session() as first, db.session() as second:
+        assert announce_overdue(first, outbox, now) == 1
+        assert announce_overdue(second, outbox, now) == 0
+    with db.session() as session:
+        assert announce_overdue(session, outbox, now) == 0
+        sent = session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.routing_key == "invoice_overdue")
+        )
+    assert sent == 1

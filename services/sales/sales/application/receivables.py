@@ -817,6 +817,9 @@ def announce_overdue(session: Session, outbox: EventSink, now: datetime) -> int:
     threshold not announced yet: one event per invoice, for the highest threshold crossed
     (the lower ones it skipped are remembered as announced with it). Returns the events
     written."""
+    if not rows.try_lock(session, "invoice_overdue"):
+        log.info("another process is announcing overdue invoices")
+        return 0
     today = business_today(now)
     due_by = today - timedelta(days=OVERDUE_THRESHOLDS[0])
     written = 0

@@ -540,3 +540,12 @@ def lock_documents(session: Session, documents: Iterable[tuple[str, str]]) -> No
     keys = sorted({lock_key(kind, number) for kind, number in documents})
     if keys:
         session.execute(select(*(func.pg_advisory_xact_lock(key) for key in keys)))
+
+
+def try_lock(session: Session, name: str) -> bool:
+    """Whether this transaction got the lock ``name`` (PostgreSQL: an advisory lock held until
+    the transaction ends, not waited for: another process holding it is doing the same work).
+    Always true on SQLite."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(lock_key("job", name)))))
