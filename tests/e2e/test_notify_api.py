@@ -3,14 +3,15 @@ customer of sales01 that fell due 40 days ago; an administrator reviews the buil
 overdue-receivable rule (shipped disabled), sets it to run at 00:00 (so that it is due whatever
 the hour the test runs) and enables it; notify's schedule asks sales for its overdue invoices as
 its own service identity, and the owner (sales01) and the branch manager above the Shanghai
-office (branch.east) find the alert in their inboxes, once; sales01 marks it read; another
-salesperson sees none of it; rules and preferences answer as their API says."""
+office (branch.east) find the alert in their inboxes, once; the local SMTP server started by
+the test has sales01's email and the SMS endpoint sales01's SMS; sales01 marks the alert read;
+another salesperson sees none of it; rules and preferences answer as their API says."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pika
 import pytest
@@ -18,13 +19,42 @@ import pytest
 from devstack import topology
 from devstack.stack import Suite
 from tests.support.polling import eventually
+from tools.mail_catcher import MailCatcher
+from tools.sms_catcher import SmsCatcher
 
 ERP_CODE = "E2E-N-001"
+SALES01_EMAIL, SALES01_MOBILE = "wang.wei@example.com", "13901880103"  # demo.org's 王伟
+SHANGHAI = timezone(timedelta(hours=8))
 
 
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory):
-    with Suite(tmp_path_factory.mktemp("e2e-notify")) as running:
+def catchers():
+    with MailCatcher() as mail, SmsCatcher() as sms:
+        yield mail, sms
+
+
+class CaughtSuite(Suite):
+    """The stack with notify's email and SMS going to the test's catchers."""
+
+    def __init__(self, workdir, mail: MailCatcher, sms: SmsCatcher) -> None:
+        super().__init__(workdir)
+        self.mail, self.sms = mail, sms
+
+    def config(self):
+        return {
+            **super().config(),
+            "SMTP_HOST": self.mail.host,
+            "SMTP_PORT": self.mail.smtp_port,
+            "SMTP_SECURITY": "plain",
+            "SMS_PROVIDER": "webhook",
+            "SMS_ENDPOINT": f"{self.sms.url}/webhook",
+        }
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory, catchers):
+    mail, sms = catchers
+    with CaughtSuite(tmp_path_factory.mktemp("e2e-notify"), mail, sms) as running:
         yield running
 
 
@@ -143,8 +173,20 @@ def test_rules_are_for_administrators_and_the_u8_set_ships_disabled(suite, admin
 
 
 def test_an_enabled_overdue_receivable_rule_reaches_the_owners_inbox(
-    suite, admin, salesperson, overdue_invoice
+    suite, admin, salesperson, overdue_invoice, catchers
 ):
+    mail, sms = catchers
+    # quiet hours far from now, so that the email and SMS are not deferred whatever the hour
+    quiet = datetime.now(SHANGHAI) + timedelta(hours=6)
+    answered(
+        salesperson.put(
+            suite.url("/api/me/notification-preferences"),
+            json={
+                "quiet_start": quiet.strftime("%H:%M"),
+                "quiet_end": (quiet + timedelta(hours=1)).strftime("%H:%M"),
+            },
+        )
+    )
     rules = answered(admin.get(suite.url("/api/alerts/rules"), params={"limit": 50}))["items"]
     [rule] = [rule for rule in rules if rule["code"] == "overdue_receivable"]
     assert rule["trigger"]["kind"] == "overdue_invoices"
@@ -200,6 +242,25 @@ def test_an_enabled_overdue_receivable_rule_reaches_the_owners_inbox(
     assert item["severity"] == "warning" and item["read"] is False
     assert answered(salesperson.get(suite.url("/api/inbox/unread-count")))["unread"] >= 1
 
+    def emailed():
+        caught = [m for m in mail.messages if SALES01_EMAIL in m.rcpt_tos]
+        return caught or None
+
+    [email] = eventually(emailed, timeout=30, what="sales01's email at the SMTP server")
+    assert email.message["Subject"] == f"发票 {invoice_no} 已逾期 40 天"
+    assert "苏州工业园区精工机电有限公司" in email.part("plain")
+    assert "11300.00 CNY" in email.part("plain")
+    [text] = eventually(
+        lambda: sms.sent_to(SALES01_MOBILE) or None, timeout=30, what="sales01's SMS"
+    )
+    assert text.provider == "webhook" and text.template == "SMS_OVERDUE"
+    assert f"发票{invoice_no}" in text.text and "已逾期40天" in text.text
+    assert text.params == {
+        "code": invoice_no,
+        "customer": overdue_invoice["customer"]["name"],
+        "days": "40",
+    }
+
     manager = suite.client("branch.east")
     managed = eventually(
         lambda: (
@@ -229,13 +290,17 @@ def test_an_enabled_overdue_receivable_rule_reaches_the_owners_inbox(
     # the schedule keeps running: the same invoice does not alert again the same day
     still = answered(salesperson.get(suite.url("/api/inbox")))["items"]
     assert [i["record_id"] for i in still].count(invoice_no) == 1
+    assert len([m for m in mail.messages if SALES01_EMAIL in m.rcpt_tos]) == 1
+    assert len(sms.sent_to(SALES01_MOBILE)) == 1
 
 
-def test_preferences_are_the_callers_own(suite, salesperson):
-    defaults = answered(salesperson.get(suite.url("/api/me/notification-preferences")))
+def test_preferences_are_the_callers_own(suite):
+    someone = suite.client("manager01")
+    defaults = answered(someone.get(suite.url("/api/me/notification-preferences")))
     assert defaults["quiet_start"] == "21:00" and defaults["time_zone"] == "Asia/Shanghai"
+    assert defaults["version"] == 0 and defaults["user_id"] == "u-manager-01"
     saved = answered(
-        salesperson.put(
+        someone.put(
             suite.url("/api/me/notification-preferences"),
             json={
                 "quiet_start": "22:00",
@@ -247,7 +312,7 @@ def test_preferences_are_the_callers_own(suite, salesperson):
         )
     )
     assert saved["quiet_start"] == "22:00" and saved["version"] == defaults["version"] + 1
-    stale = salesperson.put(
+    stale = someone.put(
         suite.url("/api/me/notification-preferences"),
         json={"settings": [], "version": defaults["version"]},
     )
