@@ -372,13 +372,11 @@ class Receivables(UseCases):
         received = rows.payments_received(
             self.session,
             payment_conditions,
-            date_from,
-            date_to,
             day_start(date_from),
             day_start(date_to + timedelta(days=1)),
         )
         milestones = contract_milestones(self.session, customer_id)
-        planned = [m for m in self.visible_milestones(milestones or [])]
+        planned = self.visible_milestones(milestones or [])
         currencies = sorted({m["currency"] for m in planned} | {r[3] for r in received})
         months: list[dict[str, Any]] = []
         totals: list[dict[str, Any]] = []
@@ -389,7 +387,7 @@ class Receivables(UseCases):
                 if m["currency"] == currency and date_from <= m["due_date"] <= date_to
             ]
             collected = [
-                rules.Collection(business_today(rows_aware(at)), amount)
+                rules.Collection(business_today(as_utc(at)), amount)
                 for _customer, at, amount, cur in received
                 if cur == currency
             ]
@@ -468,8 +466,6 @@ class Receivables(UseCases):
                 self.session,
                 [Payment.customer_id == customer_id, Payment.currency == currency],
                 None,
-                None,
-                None,
                 day_start(as_of + timedelta(days=1)),
             )
             progress = rules.collection_progress(
@@ -477,7 +473,7 @@ class Receivables(UseCases):
                     PaymentMilestone(f"{index:06d}", m["due_date"], m["amount"])
                     for index, m in enumerate(mine)
                 ],
-                [rules.Collection(business_today(rows_aware(r[1])), r[2]) for r in received],
+                [rules.Collection(business_today(as_utc(r[1])), r[2]) for r in received],
                 as_of,
             )
             for milestone, state in zip(mine, progress.milestones, strict=True):
@@ -649,7 +645,7 @@ class Receivables(UseCases):
                     "last_activity_at": iso(o.last_activity_at),
                     "updated_at": iso(o.updated_at),
                     "idle_days": (
-                        self.context.now - rows_aware(o.last_activity_at or o.updated_at)
+                        self.context.now - as_utc(o.last_activity_at or o.updated_at)
                     ).days,
                 },
             )
@@ -675,7 +671,7 @@ class Receivables(UseCases):
                     "expense_category": expense.expense_category,
                     "submitted_at": iso(expense.created_at),
                     "pending_hours": int(
-                        (self.context.now - rows_aware(expense.created_at)).total_seconds() // 3600
+                        (self.context.now - as_utc(expense.created_at)).total_seconds() // 3600
                     ),
                     "approver_user_id": None if waiting is None else waiting.approver_user_id,
                     "approver_person_id": None if waiting is None else waiting.approver_person_id,
@@ -733,7 +729,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def rows_aware(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 

@@ -425,8 +425,6 @@ def outstanding_by_customer(
 def payments_received(
     session: Session,
     conditions: Sequence[ColumnElement[bool]],
-    date_from: date | None,
-    date_to: date | None,
     start: datetime | None,
     end: datetime | None,
 ) -> list[tuple[Any, datetime, Decimal, str]]:
