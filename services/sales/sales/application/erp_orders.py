@@ -43,7 +43,7 @@ from sales.domain.orders import (
     apply_erp_event,
 )
 from sales.models import Customer, Person
-from sales.models.orders import SalesOrder
+from sales.models.orders import SalesOrder, SalesOrderLine
 from sales.repository import orders as rows
 from sales.repository.opportunities import allocate_sequence
 from sales.schemas.erp import ERP_EVENT_SCHEMAS
@@ -217,7 +217,7 @@ class ErpOrders:
         )
         self.session.add(order)
         self.session.flush()
-        rows.replace_lines(self.session, order.id, self.erp_lines(data, {}))
+        rows.replace_lines(self.session, order.id, self.erp_lines(data, {}), fresh=True)
         self.publish(order, None)
         return order
 
@@ -287,23 +287,26 @@ class ErpOrders:
         return rows.person_of_code(self.session, code)
 
     # -- every event ---------------------------------------------------------------------------
-    def state_of(self, order: SalesOrder) -> OrderState:
+    def state_of(
+        self, order: SalesOrder, lines: Sequence[SalesOrderLine], shipment_nos: frozenset[str]
+    ) -> OrderState:
         return OrderState(
             status=OrderStatus(order.status),
             lines=tuple(
                 OrderLine(line.line_no, line.item_code, line.quantity, line.shipped)
-                for line in rows.lines_of(self.session, order.id)
+                for line in lines
             ),
             erp_order_no=order.erp_order_no,
-            shipment_nos=rows.shipment_nos(self.session, order.id),
+            shipment_nos=shipment_nos,
             erp_status_at=_aware(order.erp_status_at) if order.erp_status_at else None,
             erp_reason=order.erp_reason,
         )
 
     def apply_to(self, order: SalesOrder, event: ErpOrderEvent, event_id: str) -> None:
         if isinstance(event, OrderShipped) and rows.shipment_known(self.session, event.shipment_no):
-            return
-        before = self.state_of(order)
+            return  # shipment numbers are unique across orders: this one counted already
+        lines = rows.lines_of(self.session, order.id)
+        before = self.state_of(order, lines, frozenset())
         try:
             after = apply_erp_event(before, event)
         except Conflict as exc:
@@ -315,8 +318,9 @@ class ErpOrders:
         order.erp_status_at = after.erp_status_at
         order.erp_reason = after.erp_reason
         shipped = {line.line_no: line.shipped for line in after.lines}
-        for line in rows.lines_of(self.session, order.id):
-            line.shipped = shipped.get(line.line_no, line.shipped)
+        for line in lines:
+            if shipped.get(line.line_no, line.shipped) != line.shipped:
+                line.shipped = shipped[line.line_no]
         if isinstance(event, OrderShipped):
             self.record_shipment(order, event, after.issues[len(before.issues) :], event_id)
         old_status = order.status
@@ -324,7 +328,7 @@ class ErpOrders:
         order.updated_at = self.now
         self.session.flush()
         if old_status != order.status:
-            self.publish(order, old_status)
+            self.publish(order, old_status, lines)
 
     def record_shipment(
         self, order: SalesOrder, event: OrderShipped, issues: Sequence[Any], event_id: str
@@ -363,9 +367,16 @@ class ErpOrders:
             lines=lines,
         )
 
-    def publish(self, order: SalesOrder, old_status: str | None) -> None:
+    def publish(
+        self,
+        order: SalesOrder,
+        old_status: str | None,
+        lines: Sequence[SalesOrderLine] | None = None,
+    ) -> None:
         customer = self.session.get(Customer, order.customer_id)
-        dumped = dump_order(order, customer, rows.lines_of(self.session, order.id))
+        if lines is None:
+            lines = rows.lines_of(self.session, order.id)
+        dumped = dump_order(order, customer, lines)
         self.events.add(
             self.session,
             sales_events.ORDER_STATUS_CHANGED,

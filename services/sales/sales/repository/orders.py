@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
@@ -107,7 +107,13 @@ def lines_of(session: Session, order_id: uuid.UUID) -> list[SalesOrderLine]:
     return list(session.scalars(stmt.order_by(SalesOrderLine.line_no)))
 
 
-def replace_lines(session: Session, order_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> None:
+def replace_lines(
+    session: Session, order_id: uuid.UUID, rows: Iterable[dict[str, Any]], *, fresh: bool = False
+) -> None:
+    """The order's lines replaced by ``rows`` (``fresh``: an order just added has none)."""
+    if fresh:
+        session.execute(insert(SalesOrderLine), [{"order_id": order_id, **row} for row in rows])
+        return
     session.execute(delete(SalesOrderLine).where(SalesOrderLine.order_id == order_id))
     session.add_all(SalesOrderLine(order_id=order_id, **row) for row in rows)
     session.flush()
@@ -203,22 +209,25 @@ def add_shipment(
     recorded_at: datetime,
     lines: Sequence[dict[str, Any]],
 ) -> None:
-    shipment = SalesOrderShipment(
-        id=uuid.uuid4(),
-        order_id=order_id,
-        shipment_no=shipment_no,
-        shipped_at=shipped_at,
-        occurred_at=occurred_at,
-        event_id=event_id,
-        recorded_at=recorded_at,
+    shipment_id = uuid.uuid4()
+    session.execute(
+        insert(SalesOrderShipment).values(
+            id=shipment_id,
+            order_id=order_id,
+            shipment_no=shipment_no,
+            shipped_at=shipped_at,
+            occurred_at=occurred_at,
+            event_id=event_id,
+            recorded_at=recorded_at,
+        )
     )
-    session.add(shipment)
-    session.flush()
-    session.add_all(
-        SalesOrderShipmentLine(shipment_id=shipment.id, position=position, **line)
-        for position, line in enumerate(lines, start=1)
+    session.execute(
+        insert(SalesOrderShipmentLine),
+        [
+            {"shipment_id": shipment_id, "position": position, **line}
+            for position, line in enumerate(lines, start=1)
+        ],
     )
-    session.flush()
 
 
 def shipments_of(
