@@ -11,7 +11,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -78,6 +78,8 @@ def page_size(limit: int | str | None) -> int:
 def _encode(value: Any, identifier: Any) -> str:
     if isinstance(value, datetime):
         raw = {"t": "dt", "v": value.isoformat(), "id": str(identifier)}
+    elif isinstance(value, date):
+        raw = {"t": "d", "v": value.isoformat(), "id": str(identifier)}
     else:
         raw = {"t": "v", "v": value, "id": str(identifier)}
     text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
@@ -92,7 +94,11 @@ def _decode(cursor: str, column: Any, uuid_ids: bool) -> tuple[Any, Any]:
         raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(raw, dict) or not isinstance(raw["id"], str):
             raise TypeError("a cursor is an object with a string id")
-        value = datetime.fromisoformat(raw["v"]) if raw["t"] == "dt" else raw["v"]
+        value = raw["v"]
+        if raw["t"] == "dt":
+            value = datetime.fromisoformat(value)
+        elif raw["t"] == "d":
+            value = date.fromisoformat(value)
         if not _fits(value, column) or unstorable_text(raw["id"]):
             raise TypeError("the cursor's value does not fit the sort column")
         return value, uuid.UUID(raw["id"]) if uuid_ids else raw["id"]

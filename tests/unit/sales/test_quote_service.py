@@ -453,3 +453,19 @@ def test_the_quote_as_a_pdf_names_the_cjk_font_and_the_gateway_sends_it(service)
     assert response.content_type == "application/pdf"
     assert response.get_data() == pdf
     assert response.headers["Content-Disposition"].startswith("inline; filename=")
+
+
+@pytest.mark.parametrize("sort", ["valid_until", "-valid_until", "created_at", "-created_at"])
+def test_quote_pages_follow_each_other_in_every_order(service, sort):
+    made = [
+        new_quote(service, valid_until=(TODAY + timedelta(days=days)).isoformat())["id"]
+        for days in (3, 1, 2, 1)
+    ]
+    seen, cursor = [], None
+    while True:
+        page = service.list_quotes({"sort": sort, "limit": 1, "cursor": cursor})
+        seen += [q["id"] for q in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == 4
