@@ -178,7 +178,11 @@ class QuoteSchema(RecordSchema):
     gross = decimal_string("价税合计", "10520.30")
     reference_amount = decimal_string("The lines at the prices pricing chose", "10000.00")
     effective_discount_percent = decimal_string("Discount below the reference amount", "6.90")
-    needs_approval = fields.Boolean(metadata=describe("Beyond the owner's discount authority"))
+    needs_approval = fields.Boolean(
+        metadata=describe(
+            "The current version was submitted beyond its submitter's discount authority"
+        )
+    )
     submitted_at = UtcDateTime(allow_none=True)
     approved_at = UtcDateTime(allow_none=True)
     sent_at = UtcDateTime(allow_none=True)
