@@ -326,11 +326,15 @@ def _compiled(session):
 
 def test_a_daily_schedule_waits_for_its_time_and_every_minutes_for_its_interval(db, notify):
     notify.create_alert_rule(event_rule(trigger={**SCHEDULE, "daily_at": "10:30"}))
-    notify.create_alert_rule(
+    frequent = notify.create_alert_rule(
         event_rule(code="frequent", trigger={**SCHEDULE, "daily_at": None, "every_minutes": 30})
     )
     source = Source()
     assert set(run_due(db, source, NOW)) == {"frequent"}  # 10:00 in Shanghai
+    ran = notify.get_alert_rule(frequent["id"])
+    assert ran["last_run_at"] is not None
+    # a run is not a save: neither the version nor updated_at moves
+    assert (ran["version"], ran["updated_at"]) == (frequent["version"], frequent["updated_at"])
     assert run_due(db, source, NOW + timedelta(minutes=20)) == {}
     assert set(run_due(db, source, NOW + timedelta(minutes=31))) == {"frequent", "overdue_event"}
 

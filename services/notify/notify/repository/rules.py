@@ -244,8 +244,13 @@ def enabled_rules(session: Session, trigger_type: str) -> Sequence[AlertRule]:
 
 
 def mark_run(session: Session, rule_id: uuid.UUID, at: datetime) -> None:
-    """A schedule's last run, without touching the rule's version (not a save)."""
-    session.execute(update(AlertRule).where(AlertRule.id == rule_id).values(last_run_at=at))
+    """A schedule's last run: not a save, so neither its version nor its ``updated_at``
+    moves (nor the rule index's stamp)."""
+    session.execute(
+        update(AlertRule)
+        .where(AlertRule.id == rule_id)
+        .values(last_run_at=at, updated_at=AlertRule.updated_at)
+    )
 
 
 # -- alert keys --------------------------------------------------------------------------------
