@@ -231,6 +231,11 @@ class NotifyService(kit.ServiceKit):
             return Rules(context).disable(rule_id, expected_version)
 
     @rpc
+    def delete_alert_rule(self, rule_id: str, expected_version: int | None = None) -> None:
+        with unit_of_work(self.db, self.outbox) as context:
+            Rules(context).delete(rule_id, expected_version)
+
+    @rpc
     def alert_rule_versions(self, rule_id: str) -> dict[str, Any]:
         with read_only(self.db) as context:
             return Rules(context).versions(rule_id)

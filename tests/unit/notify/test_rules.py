@@ -188,3 +188,20 @@ def test_the_u8_set_is_stored_disabled_once(db, service):
     assert credit["min_credit_percent"] == 90
     enabled = service.enable_alert_rule(overdue["id"], overdue["version"])
     assert enabled["enabled"] is True and enabled["revision"] == 2
+
+
+def test_a_rule_of_ones_own_is_deleted_a_built_in_one_is_not(db, service):
+    own = service.create_alert_rule(event_rule())
+    with pytest.raises(Conflict):
+        service.delete_alert_rule(own["id"], 7)
+    service.delete_alert_rule(own["id"], own["version"])
+    with pytest.raises(NotFound):
+        service.get_alert_rule(own["id"])
+    with pytest.raises(NotFound):
+        service.alert_rule_versions(own["id"])
+    with db.session() as session:
+        seed_defaults(session, NOW)
+    [built_in] = service.list_alert_rules({"limit": 1})["items"]
+    with pytest.raises(Conflict) as refused:
+        service.delete_alert_rule(built_in["id"], built_in["version"])
+    assert refused.value.details["reason"] == "built_in"

@@ -68,6 +68,18 @@ def rule_rows() -> tuple[Row, ...]:
             response="AlertRule",
         ),
         Row(
+            "DELETE",
+            "/api/alerts/rules/<rule_id>",
+            "delete_alert_rule",
+            (RULE,),
+            {"expected_version": Version()},
+            summary=f"Delete an alert rule with its revisions {VERSIONED}",
+            description=f"A built-in rule is a 409: disable it instead. {ADMIN}",
+            tags=RULES,
+            shape="none",
+            errors=(409,),
+        ),
+        Row(
             "POST",
             "/api/alerts/rules/<rule_id>/enable",
             "enable_alert_rule",

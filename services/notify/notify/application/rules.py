@@ -225,6 +225,20 @@ class Rules(UseCases):
         save_revision(self.session, rule, self.context.actor_id, self.context.now)
         return dump_rule(rule)
 
+    def delete(self, rule_id: Any, expected_version: Any = None) -> None:
+        """Delete a rule of one's own with its revisions (alerts already sent stay in the
+        inboxes). A built-in rule is disabled instead: the service would store it again."""
+        self.require_admin()
+        rule = repository.get_rule(self.session, rule_id)
+        check_version(rule, split_version({}, expected_version)[1])
+        if rule.built_in:
+            raise Conflict(
+                f"{rule.code} is a built-in rule: disable it instead",
+                {"reason": "built_in", "code": rule.code},
+            )
+        self.session.delete(rule)
+        self.session.flush()
+
     def versions(self, rule_id: Any) -> dict[str, Any]:
         self.require_admin()
         rule = repository.get_rule(self.session, rule_id)
