@@ -149,12 +149,16 @@ def test_a_shuffled_stream_with_duplicates_on_postgresql(pg_uri):
         with db.read() as session:
             context = UseCaseContext(session, outbox, ADMIN, utcnow())
             aging = Receivables(context).aging({"by": "customer"})
+            earlier = Receivables(context).aging({"by": "owner", "as_of": "2026-06-30"})
+            before = Receivables(context).aging({"by": "owner", "as_of": "2026-01-04"})
             summary = Receivables(context).customer_receivable(str(EAST_MACHINERY))
             overdue = Receivables(context).overdue({"days": 1, "limit": 5})
     finally:
         bind(None, None)
     total = sum(Decimal(row["total"]) for row in aging["rows"])
     assert total == sum((o for _c, o in expected.values()), Decimal("0.00"))
+    assert sum(Decimal(row["total"]) for row in earlier["rows"]) == total
+    assert before["rows"] == []
     assert Decimal(summary["currencies"][0]["outstanding"]) == exposures[EAST_MACHINERY]
     assert len(overdue["items"]) == 5
     assert business_today(utcnow()).isoformat() == overdue["as_of"]

@@ -630,3 +630,20 @@ def test_collections_against_contract_milestones_and_expiring_contracts(service,
 def day_at(day):
     """Noon of ``day`` in Shanghai."""
     return datetime(day.year, day.month, day.day, 4, 0, tzinfo=UTC)
+
+
+def test_aging_as_of_an_earlier_day_counts_what_was_owed_then(service, act, issue, pay):
+    issue("INV-H1", "1000.00", date(2026, 2, 4))  # issued in early January
+    pay("RC-H1", "600.00", [("INV-H1", "600.00")], received_at=day_at(date(2026, 3, 1)))
+    act(ADMIN)
+
+    def owed(as_of):
+        aging = service.receivable_aging({"by": "customer", "as_of": str(as_of)})
+        return {bucket: amount for bucket, amount in aging["totals"][0]["buckets"].items()
+                if amount != "0.00"} if aging["totals"] else {}  # fmt: skip
+
+    assert owed(date(2026, 1, 1)) == {}
+    assert owed(date(2026, 1, 31)) == {"not_due": "1000.00"}
+    assert owed(date(2026, 2, 28)) == {"1-30": "1000.00"}
+    assert owed(date(2026, 3, 1)) == {"1-30": "400.00"}
+    assert owed(TODAY) == {"over_90": "400.00"}

@@ -272,13 +272,16 @@ class Receivables(UseCases):
     def aging(self, query: Any) -> dict[str, Any]:
         """Outstanding amounts by aging bucket (not due, 1–30, 31–60, 61–90, over 90 days past
         due as of ``as_of``) per customer, owner or department and currency, and a totals row
-        per currency. The amounts are what is owed now."""
+        per currency. Before today, the amounts are what was owed at the end of ``as_of``
+        (invoices issued by then, less the payments received by then)."""
         self.require_read()
         params = load(AgingQuerySchema(), query)
-        as_of = params.get("as_of") or self.today()
+        today = self.today()
+        as_of = params.get("as_of") or today
         by = params["by"]
         conditions = [self.visible_invoices(), *rows.invoice_conditions(params, as_of)]
-        grouped = rows.owed_by_due_date(self.session, by, conditions)
+        end = day_start(as_of + timedelta(days=1)) if as_of < today else None
+        grouped = rows.owed_by_due_date(self.session, by, conditions, end)
         table: dict[tuple[Any, str], dict[rules.AgingBucket, Decimal]] = {}
         counts: dict[tuple[Any, str], int] = defaultdict(int)
         for key, currency, due_date, amount, count in grouped:

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, cast, func, or_, select, update
+from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_common.errors import NotFound
@@ -276,26 +276,49 @@ AGING_KEYS: dict[str, Any] = {
 
 
 def owed_by_due_date(
-    session: Session, by: str, conditions: Sequence[ColumnElement[bool]]
+    session: Session,
+    by: str,
+    conditions: Sequence[ColumnElement[bool]],
+    end: datetime | None = None,
 ) -> list[tuple[Any, str, date, Decimal, int]]:
     """(key, currency, due date, outstanding, invoices) of the invoices still owing something
     that meet ``conditions``, summed per key, currency and due date (few rows: a report
-    buckets them by due date)."""
+    buckets them by due date). With ``end``, what was owed just before that instant: invoices
+    issued before it, less the allocations of payments received before it (each invoice as
+    its latest version tells it); without, what is owed now."""
     key = AGING_KEYS[by]
-    stmt = (
-        select(
-            key,
-            Invoice.currency,
-            Invoice.due_date,
-            func.sum(fen(Invoice.outstanding)),
-            func.count(),
+    if end is None:
+        owed: ColumnElement[Any] = fen(Invoice.outstanding)
+        where = [Invoice.outstanding > 0, *conditions]
+        counted: ColumnElement[Any] = func.count()
+        stmt = select(key, Invoice.currency, Invoice.due_date, func.sum(owed), counted).where(
+            *where
         )
-        .where(Invoice.outstanding > 0, *conditions)
-        .group_by(key, Invoice.currency, Invoice.due_date)
-    )
+    else:
+        paid = (
+            select(
+                PaymentAllocation.invoice_no.label("invoice_no"),
+                func.sum(fen(PaymentAllocation.amount)).label("paid"),
+            )
+            .join(Payment, Payment.payment_no == PaymentAllocation.payment_no)
+            .where(PaymentAllocation.applied.is_(True), Payment.received_at < end)
+            .group_by(PaymentAllocation.invoice_no)
+            .subquery()
+        )
+        left = fen(Invoice.amount) - func.coalesce(paid.c.paid, 0)
+        owed = case((left > 0, left), else_=0)
+        counted = func.sum(case((left > 0, 1), else_=0))
+        stmt = (
+            select(key, Invoice.currency, Invoice.due_date, func.sum(owed), counted)
+            .select_from(Invoice)
+            .outerjoin(paid, paid.c.invoice_no == Invoice.invoice_no)
+            .where(Invoice.issued_at < end, *conditions)
+        )
+    stmt = stmt.group_by(key, Invoice.currency, Invoice.due_date)
     return [
-        (row[0], str(row[1]), row[2], from_fen(row[3]), int(row[4]))
+        (row[0], str(row[1]), row[2], from_fen(row[3]), int(row[4] or 0))
         for row in session.execute(stmt)
+        if row[3]
     ]
 
 
