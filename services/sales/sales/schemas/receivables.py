@@ -279,7 +279,13 @@ class AgingQuerySchema(StrictSchema):
         validate=OneOf(AGING_DIMENSIONS),
         metadata=describe("customer (default), owner or department"),
     )
-    as_of = fields.Date(allow_none=True, metadata=describe("Age as of this day; today if left out"))
+    as_of = fields.Date(
+        allow_none=True,
+        metadata=describe(
+            "Age as of this day (today if left out); an earlier day shows what was owed at "
+            "its end: invoices issued by then less the payments received by then"
+        ),
+    )
     customer_id = fields.UUID(allow_none=True)
     owner_id = Text(allow_none=True)
     department_id = Text(allow_none=True)
