@@ -390,3 +390,45 @@ def test_old_alert_keys_are_forgotten_and_alerts_counted(db, notify):
     with db.session() as session:
         assert forget_old_keys(session, fired_at + timedelta(days=KEY_DAYS, minutes=1)) == 1
         assert session.scalar(select(func.count()).select_from(AlertKey)) == 0
+
+
+def test_the_record_of_each_kind_of_sales_event():
+    from notify.domain.rules import subject_of_event
+
+    won = subject_of_event(
+        "opportunity_won",
+        {"opportunity": {"id": "o-1", "code": "OPP-1", "owner_id": "u-1", "department_id": "d"}},
+        "e-1",
+    )
+    assert (won.record_type, won.record_id, won.code, won.owner_id) == (
+        "opportunity",
+        "o-1",
+        "OPP-1",
+        "u-1",
+    )
+    order = subject_of_event(
+        "order_confirmed",
+        {
+            "crm_order_id": "9f1c",
+            "crm_order_code": "SO-2026-000001",
+            "customer": {"crm_customer_id": "c-1", "erp_code": "C1", "name": "客户"},
+            "owner_id": "u-2",
+            "department_id": "d-east",
+            "total_amount": "113.00",
+        },
+        "e-2",
+    )
+    assert (order.record_type, order.record_id, order.code, order.owner_id) == (
+        "order",
+        "9f1c",
+        "SO-2026-000001",
+        "u-2",
+    )
+    assert order.fields["total_amount"] == "113.00"
+    overdue = subject_of_event("invoice_overdue", invoice_overdue(), "e-3")
+    assert (overdue.record_type, overdue.record_id, overdue.code) == ("invoice", "INV-1", "INV-1")
+    assert overdue.fields["days_overdue"] == 31 and overdue.fields["outstanding"] == "1234.50"
+    expense = subject_of_event(
+        "expense_submitted", {"expense": {"id": "x", "submitter_id": "u-3"}}, "e"
+    )
+    assert expense.owner_id == "u-3"

@@ -46,7 +46,8 @@ def subject_of_event(event_type: str, data: Mapping[str, Any], event_id: str) ->
     the event type starts with (``invoice_overdue`` → ``data["invoice"]``), else the first
     object with an ``id`` (``{"opportunity": {...}}``), with the top-level fields over it (the
     newer events carry ``customer_id``, ``owner_id`` and ``department_id`` at the top), or
-    ``data`` itself. Its id is the record's ``id``, ``<type>_no`` or ``code``."""
+    ``data`` itself. Its id is the record's ``id``, ``<type>_no`` or ``code``, or the event's
+    ``<type>_id`` or ``crm_<type>_id`` (``order_confirmed`` carries ``crm_order_id``)."""
     record_type, record = event_type.split("_", 1)[0], None
     if isinstance(data.get(record_type), Mapping):
         record = data[record_type]
@@ -64,13 +65,15 @@ def subject_of_event(event_type: str, data: Mapping[str, Any], event_id: str) ->
         or source.get(f"{record_type}_no")
         or source.get("code")
         or data.get(f"{record_type}_id")
+        or data.get(f"crm_{record_type}_id")
         or event_id
     )
     owner = fields.get("owner_id") or fields.get("submitter_id")
+    code = fields.get("code") or fields.get(f"{record_type}_no")
     return Subject(
         record_type=record_type,
         record_id=str(record_id),
-        code=_text(fields.get("code") or fields.get(f"{record_type}_no")),
+        code=_text(code or fields.get(f"crm_{record_type}_code")),
         owner_id=_text(owner),
         department_id=_text(fields.get("department_id")),
         customer_id=_text(fields.get("customer_id")),
