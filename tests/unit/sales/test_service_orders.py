@@ -415,3 +415,36 @@ def test_an_order_names_an_opportunity_of_its_customer(make, opportunity):
     with pytest.raises(ValidationFailed) as info:
         make(opportunity_id=str(uuid.uuid4()))
     assert set(field_errors(info)) == {"opportunity_id"}
+
+
+# -- with receivables' own figures -----------------------------------------------------------
+def test_the_credit_check_reads_the_erps_limit_and_open_invoices(db, make, service):
+    from sales.application.erp_receivables import apply_receivable_event
+    from sales.schemas.erp import ERP_EVENT_SCHEMAS
+
+    customer = {"crm_customer_id": str(EAST_MACHINERY), "erp_code": "0101001", "name": "华东机电"}
+    events = OutboxWriter(OutboxMessage, "sales")
+    for event_type, data in (
+        ("customer_credit_updated", {"customer": customer, "credit_limit": "30000.00",
+                                     "currency": "CNY"}),
+        ("invoice_issued", {"invoice_no": "FP-0001", "erp_order_no": None, "customer": customer,
+                            "issued_at": "2026-02-01T10:00:00+08:00", "due_date": "2026-03-03",
+                            "amount": "22600.00", "tax_amount": "2600.00", "currency": "CNY"}),
+    ):  # fmt: skip
+        with db.session() as session:
+            apply_receivable_event(
+                session,
+                events,
+                event_type,
+                ERP_EVENT_SCHEMAS[event_type]().load(data),
+                T0,
+                f"erp-{event_type}",
+                EAST_MACHINERY,
+            )
+    small = make(lines=[{**LINES[1], "quantity": "2"}])  # 6056.80: 28656.80 owed in all
+    checked = service.confirm_order(small["id"])
+    assert (checked["status"], checked["credit_limit"]) == ("confirmed", "30000.00")
+    assert checked["credit_exposure"] == "28656.80"
+    big = make(lines=[{**LINES[1], "quantity": "1"}])
+    waiting = service.confirm_order(big["id"])
+    assert (waiting["status"], waiting["credit_outcome"]) == ("pending_approval", "over_limit")
