@@ -469,3 +469,37 @@ def test_quote_pages_follow_each_other_in_every_order(service, sort):
         if cursor is None:
             break
     assert sorted(seen) == sorted(made) and len(seen) == 4
+
+
+def test_a_merged_customers_quotes_move_to_the_survivor(service, db):
+    from sales.application.read_models import ReadModels
+
+    from .sample_org import SHANGHAI_PRECISION, T0
+
+    quote = new_quote(service)
+    with db.session() as session:
+        ReadModels(session, now=T0).merge(
+            {
+                "survivor_id": str(SHANGHAI_PRECISION),
+                "merged_id": str(EAST_MACHINERY),
+                "merged_code": "C2026000001",
+                "survivor": {
+                    "id": str(SHANGHAI_PRECISION),
+                    "code": "C2026000002",
+                    "name": "上海精工轴承有限公司",
+                    "short_name": "上海精工",
+                    "status": "formal",
+                    "category": "B",
+                    "region": "华东/上海",
+                    "owner_id": "u-sales-02",
+                    "department_id": "d-east-sh",
+                    "version": 2,
+                    "updated_at": T0.isoformat(),
+                },
+            },
+            "u-admin",
+        )
+    moved = service.get_quote(quote["id"])
+    assert (moved["customer_id"], moved["category"]) == (str(SHANGHAI_PRECISION), "B")
+    changes = service.quote_history(quote["id"])["items"]
+    assert any(c["change"] == "customer_merged" for c in changes)

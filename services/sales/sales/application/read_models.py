@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from crm_common.history import diff, snapshot
 from crm_common.models import utcnow
 from sales.models import Activity, Expense, HistoryEntry, Opportunity
+from sales.models.quotes import Quote
 from sales.repository import read_models as repository
 from sales.repository import receivables as receivable_rows
 from sales.schemas.read_models import (
@@ -40,10 +41,13 @@ CUSTOMER_MERGED = "customer_merged"
 MOVED_FIELDS = ("customer_id", "region", "category")
 """What moving a record to the surviving customer changes: the customer and the scope values
 copied from it."""
-MOVED_RECORDS: tuple[tuple[type[Opportunity] | type[Activity] | type[Expense], str], ...] = (
+MOVED_RECORDS: tuple[
+    tuple[type[Opportunity] | type[Activity] | type[Expense] | type[Quote], str], ...
+] = (
     (Opportunity, "opportunity"),
     (Activity, "activity"),
     (Expense, "expense"),
+    (Quote, "quote"),
 )
 
 

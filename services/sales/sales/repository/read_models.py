@@ -31,12 +31,13 @@ from sales.models import (
     Person,
     Region,
 )
+from sales.models.quotes import Quote
 
 MAX_CHAIN = 32
 """The most departments a chain walks up (a guard against a cycle in a damaged copy)."""
 MERGED = "merged"
 
-CustomerRecord = Opportunity | Activity | Expense
+CustomerRecord = Opportunity | Activity | Expense | Quote
 """The sales records that belong to a customer (a merge moves them)."""
 
 
@@ -161,10 +162,11 @@ def move_contacts(
 
 def records_of_customer(
     session: Session,
-    model: type[Opportunity] | type[Activity] | type[Expense],
+    model: type[Opportunity] | type[Activity] | type[Expense] | type[Quote],
     customer_id: uuid.UUID,
 ) -> list[CustomerRecord]:
-    """Every opportunity, activity or expense (``model``) of a customer, oldest first."""
+    """Every opportunity, activity, expense or quote (``model``) of a customer, oldest
+    first."""
     stmt = select(model).where(model.customer_id == customer_id)
     return list(session.scalars(stmt.order_by(model.created_at, model.id)))
 
