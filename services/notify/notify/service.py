@@ -26,6 +26,7 @@ from typing import Any
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
+from sqlalchemy.exc import IntegrityError
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
@@ -177,7 +178,13 @@ class NotifyService(kit.ServiceKit):
                 answer: dict[str, Any] = proxy.due_records(kind, params)
                 return answer
 
-        run_due(self.db, ask, utcnow(), failures=(RpcTimeout, UnknownService, RemoteError))
+        run_due(
+            self.db,
+            ask,
+            utcnow(),
+            failures=(RpcTimeout, UnknownService),
+            refusals=(RemoteError,),
+        )
 
     @timer(interval=PRUNE_SECONDS)  # type: ignore[untyped-decorator]
     def prune_alert_keys(self) -> None:
@@ -187,9 +194,13 @@ class NotifyService(kit.ServiceKit):
 
     @timer(interval=SEED_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
     def seed_alert_rules(self) -> None:
-        """The built-in U8 rules, disabled, in a database without them."""
-        with self.db.session() as session:
-            stored = seed_defaults(session, utcnow())
+        """The built-in U8 rules, disabled, in a database without them (another replica
+        storing them at the same moment wins; this one finds them next time)."""
+        try:
+            with self.db.session() as session:
+                stored = seed_defaults(session, utcnow())
+        except IntegrityError:
+            return
         if stored:
             log.info("%s built-in alert rules stored (disabled)", stored)
 

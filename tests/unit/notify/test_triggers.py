@@ -432,3 +432,17 @@ def test_the_record_of_each_kind_of_sales_event():
         "expense_submitted", {"expense": {"id": "x", "submitter_id": "u-3"}}, "e"
     )
     assert expense.owner_id == "u-3"
+
+
+def test_a_source_refusing_a_rule_is_not_asked_again_every_tick(db, notify):
+    notify.create_alert_rule(event_rule(trigger={**SCHEDULE, "kind": "no_such_kind"}))
+    asked = []
+
+    def refuses(source, kind, params):
+        asked.append(kind)
+        raise LookupError("kind: is one of overdue_invoices, ...")
+
+    ran = run_due(db, refuses, NOW, refusals=(LookupError,))
+    assert ran["overdue_event"].alerts == 0
+    assert run_due(db, refuses, NOW + timedelta(minutes=5), refusals=(LookupError,)) == {}
+    assert asked == ["no_such_kind"]

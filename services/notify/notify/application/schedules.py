@@ -55,24 +55,33 @@ def run_due(
     now: datetime,
     handoff: Handoff | None = None,
     failures: tuple[type[Exception], ...] = (),
+    refusals: tuple[type[Exception], ...] = (),
 ) -> dict[str, Fired]:
     """Run every due schedule rule: ask its source, fire on the answer and mark it run, one
-    transaction per rule. A source raising one of ``failures`` leaves the rule for the next
-    tick. Returns what each rule run fired, by rule code."""
+    transaction per rule. A source raising one of ``failures`` (it does not answer) leaves
+    the rule for the next tick; one of ``refusals`` (it answered with an error: an unknown
+    kind, bad params) marks the rule run, logged, so that a rule it refuses is not asked
+    again every tick. Returns what each rule run fired, by rule code."""
     fired: dict[str, Fired] = {}
     for rule, _ in due_rules(db, now):
         trigger = rule.trigger
+        items: list[Any] = []
         try:
             answer = ask(
                 str(trigger["source"]), str(trigger["kind"]), dict(trigger.get("params") or {})
             )
+            found = answer.get("items") if isinstance(answer, dict) else None
+            items = list(found or [])
         except failures as exc:
             log.warning("rule %s: %s's due records not read: %r", rule.code, trigger["source"], exc)
             continue
-        items = answer.get("items") if isinstance(answer, dict) else None
+        except refusals as exc:
+            log.warning(
+                "rule %s: %s refused its due records: %r", rule.code, trigger["source"], exc
+            )
         with db.session() as session:
             alerts = Alerts(session, now, handoff=handoff)
-            fired[rule.code] = alerts.on_due_records(rule, list(items or []))
+            fired[rule.code] = alerts.on_due_records(rule, items)
             repository.mark_run(session, rule.id, now)
         count(fired[rule.code], "schedule")
         log.info("rule %s ran: %s", rule.code, fired[rule.code])
