@@ -33,6 +33,7 @@ from crm_common.application import read_only, unit_of_work
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import public, rpc
+from crm_common.errors import CrmError, Unavailable
 from crm_common.identity import ServiceCredentials, ServiceIdentity
 from crm_common.models import utcnow
 from crm_common.outbox import Outbox
@@ -182,8 +183,8 @@ class NotifyService(kit.ServiceKit):
             self.db,
             ask,
             utcnow(),
-            failures=(RpcTimeout, UnknownService),
-            refusals=(RemoteError,),
+            failures=(RpcTimeout, UnknownService, Unavailable),
+            refusals=(CrmError, RemoteError),
         )
 
     @timer(interval=PRUNE_SECONDS)  # type: ignore[untyped-decorator]
