@@ -52,7 +52,9 @@ def exact_amount(value: Decimal, field: str, *, positive: bool = False) -> Decim
     if not value.is_finite() or value != value.quantize(FEN):
         raise ValidationFailed.on(field, "must be an amount in fen (two decimal places)")
     if value < 0 or (positive and value == 0):
-        raise ValidationFailed.on(field, "must be more than zero" if positive else "is negative")
+        raise ValidationFailed.on(
+            field, "must be more than zero" if positive else "cannot be negative"
+        )
     if abs(value) >= Decimal(10) ** MAX_INTEGER_DIGITS:
         raise ValidationFailed.on(field, f"has more than {MAX_INTEGER_DIGITS} digits")
     return value.quantize(FEN)
