@@ -727,11 +727,12 @@ class SalesService(kit.ServiceKit):
 
     @timer(interval=ACTIVATION_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
     def activate_contracts(self) -> None:
-        """Signed contracts become active on their start date."""
+        """Signed contracts become active on their start date; those in force past their end
+        date expire."""
         with self.db.session() as session:
             activated = activate_started(session, utcnow())
         if activated:
-            log.info("%s signed contracts became active", activated)
+            log.info("%s contracts became active or expired", activated)
 
     # -- end orders
 

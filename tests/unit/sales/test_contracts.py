@@ -11,6 +11,7 @@ from sales.domain.contracts import (
     check_contract,
     check_contract_transition,
     expiry_window,
+    has_lapsed,
     is_expiring,
     milestones_from_percentages,
 )
@@ -28,6 +29,9 @@ START, END = dt.date(2026, 3, 1), dt.date(2027, 2, 28)
         (S.SIGNED, S.TERMINATED),
         (S.ACTIVE, S.COMPLETED),
         (S.ACTIVE, S.TERMINATED),
+        (S.SIGNED, S.EXPIRED),
+        (S.ACTIVE, S.EXPIRED),
+        (S.EXPIRED, S.COMPLETED),
     ],
 )
 def test_allowed_moves(old, new):
@@ -45,6 +49,8 @@ def test_allowed_moves(old, new):
         (S.COMPLETED, S.ACTIVE),
         (S.TERMINATED, S.ACTIVE),
         (S.DRAFT, S.DRAFT),
+        (S.DRAFT, S.EXPIRED),
+        (S.EXPIRED, S.ACTIVE),
     ],
 )
 def test_refused_moves_say_what_is_allowed(old, new):
@@ -224,3 +230,17 @@ def test_the_expiry_window_is_inclusive_and_not_backwards():
     assert expiry_window(TODAY, 30) == (TODAY, dt.date(2026, 4, 9))
     with pytest.raises(ValidationFailed):
         expiry_window(TODAY, -1)
+
+
+@pytest.mark.parametrize(
+    ("status", "today", "lapsed"),
+    [
+        (S.ACTIVE, END, False),
+        (S.ACTIVE, END + dt.timedelta(days=1), True),
+        (S.SIGNED, END + dt.timedelta(days=1), True),
+        (S.DRAFT, END + dt.timedelta(days=1), False),
+        (S.COMPLETED, END + dt.timedelta(days=1), False),
+    ],
+)
+def test_a_contract_in_force_lapses_the_day_after_its_end(status, today, lapsed):
+    assert has_lapsed(status, END, today) is lapsed

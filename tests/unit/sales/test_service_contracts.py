@@ -345,3 +345,21 @@ def test_signed_contracts_become_active_on_their_start_date_and_complete(db, mak
     assert done["status"] == "completed"
     history = service.contract_history(signed["id"])["items"]
     assert {"signed", "activated", "completed"} <= {entry["change"] for entry in history}
+
+
+def test_a_contract_in_force_expires_after_its_end_date(db, make, service):
+    ending = make(
+        start_date=str(TODAY - timedelta(days=300)), end_date=str(TODAY + timedelta(days=2))
+    )
+    service.sign_contract(ending["id"], {})
+    late = make(start_date=str(TODAY + timedelta(days=1)), end_date=str(TODAY + timedelta(days=2)))
+    service.sign_contract(late["id"], {})
+    with db.session() as session:
+        assert activate_started(session, utcnow() + timedelta(days=3)) == 2
+    assert service.get_contract(ending["id"])["status"] == "expired"
+    assert service.get_contract(late["id"])["status"] == "expired"
+    assert service.expiring_contracts({"days": 30})["items"] == []
+    assert service.complete_contract(ending["id"])["status"] == "completed"
+    with db.session() as session:
+        planned = {row.contract_code for row in contract_milestones(session)}
+    assert planned == {ending["code"], late["code"]}

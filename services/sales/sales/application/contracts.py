@@ -35,6 +35,7 @@ from sales.domain.contracts import (
     check_contract,
     check_contract_transition,
     expiry_window,
+    has_lapsed,
     milestones_from_percentages,
 )
 from sales.domain.money import parse_amount, parse_currency, parse_decimal
@@ -450,7 +451,7 @@ class Contracts(SalesUseCases):
         return self.move(contract, current, ContractStatus.TERMINATED, "terminated")
 
     def complete(self, contract_id: Any) -> dict[str, Any]:
-        """Mark an active contract fulfilled."""
+        """Mark an active (or expired) contract fulfilled."""
         self.principal.require(WRITE)
         contract = self.contract(contract_id)
         current = ContractStatus(contract.status)
@@ -473,28 +474,42 @@ class Contracts(SalesUseCases):
 
 
 ACTIVATION_CHECK_SECONDS = 3600
-"""How often the service looks for signed contracts whose start date has come."""
+"""How often the service looks for contracts whose start or end date has come."""
 
 
 def activate_started(session: Any, now: datetime) -> int:
-    """Signed contracts whose start date (in the business time zone) has come become active;
-    how many did. The service's timer runs this."""
-    started = rows.signed_and_started(session, now.astimezone(BUSINESS_TZ).date())
-    for contract in started:
-        check_contract_transition(ContractStatus(contract.status), ContractStatus.ACTIVE)
-        contract.status = ContractStatus.ACTIVE.value
-        contract.updated_at = now
-        session.add(
-            HistoryEntry(
-                entity_type=HISTORY_TYPE,
-                entity_id=str(contract.id),
-                change="activated",
-                actor_id=None,
-                field="status",
-                old=ContractStatus.SIGNED.value,
-                new=ContractStatus.ACTIVE.value,
-                at=now,
-            )
-        )
+    """Signed contracts whose start date (in the business time zone) has come become active,
+    and contracts in force whose end date has passed expire; how many changed. The service's
+    timer runs this."""
+    today = now.astimezone(BUSINESS_TZ).date()
+    changed = 0
+    for contract in rows.signed_and_started(session, today):
+        if has_lapsed(ContractStatus.SIGNED, contract.end_date, today):
+            continue  # it expires below instead
+        changed += _follow(session, contract, ContractStatus.ACTIVE, "activated", now)
+    for contract in rows.in_force_and_ended(session, today):
+        changed += _follow(session, contract, ContractStatus.EXPIRED, "expired", now)
     session.flush()
-    return len(started)
+    return changed
+
+
+def _follow(
+    session: Any, contract: Contract, target: ContractStatus, change: str, now: datetime
+) -> int:
+    current = ContractStatus(contract.status)
+    check_contract_transition(current, target)
+    contract.status = target.value
+    contract.updated_at = now
+    session.add(
+        HistoryEntry(
+            entity_type=HISTORY_TYPE,
+            entity_id=str(contract.id),
+            change=change,
+            actor_id=None,
+            field="status",
+            old=current.value,
+            new=target.value,
+            at=now,
+        )
+    )
+    return 1

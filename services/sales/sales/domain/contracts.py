@@ -1,8 +1,9 @@
 """Contracts (合同): statuses, payment milestones (回款计划) and the expiry window.
 
-A contract is drafted, signed, becomes active on its start date and ends completed or
-terminated. Its payment milestones must add up to the contract amount exactly; a plan given in
-percentages is turned into amounts with the rounding remainder on the last milestone.
+A contract is drafted, signed, becomes active on its start date and ends completed,
+terminated, or expired when its end date passes while it is in force. Its payment milestones
+must add up to the contract amount exactly; a plan given in percentages is turned into amounts
+with the rounding remainder on the last milestone.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class ContractStatus(StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
     TERMINATED = "terminated"
+    EXPIRED = "expired"
 
 
 LABELS = {
@@ -32,15 +34,23 @@ LABELS = {
     ContractStatus.ACTIVE: "执行中",
     ContractStatus.COMPLETED: "已完成",
     ContractStatus.TERMINATED: "已终止",
+    ContractStatus.EXPIRED: "已到期",
 }
 
 TRANSITIONS: dict[ContractStatus, frozenset[ContractStatus]] = {
     ContractStatus.DRAFT: frozenset({ContractStatus.SIGNED}),
-    ContractStatus.SIGNED: frozenset({ContractStatus.ACTIVE, ContractStatus.TERMINATED}),
-    ContractStatus.ACTIVE: frozenset({ContractStatus.COMPLETED, ContractStatus.TERMINATED}),
+    ContractStatus.SIGNED: frozenset(
+        {ContractStatus.ACTIVE, ContractStatus.TERMINATED, ContractStatus.EXPIRED}
+    ),
+    ContractStatus.ACTIVE: frozenset(
+        {ContractStatus.COMPLETED, ContractStatus.TERMINATED, ContractStatus.EXPIRED}
+    ),
     ContractStatus.COMPLETED: frozenset(),
     ContractStatus.TERMINATED: frozenset(),
+    ContractStatus.EXPIRED: frozenset({ContractStatus.COMPLETED}),
 }
+"""``expired``: the end date passed while the contract was in force, and nobody marked it
+completed; it still may be (the last payments collected, say)."""
 
 IN_FORCE = frozenset({ContractStatus.SIGNED, ContractStatus.ACTIVE})
 """Statuses whose end date is watched for expiry."""
@@ -65,6 +75,11 @@ def check_contract_transition(current: ContractStatus, new: ContractStatus) -> N
 def becomes_active(status: ContractStatus, start_date: dt.date, today: dt.date) -> bool:
     """A signed contract is in effect from its start date on."""
     return status is ContractStatus.SIGNED and today >= start_date
+
+
+def has_lapsed(status: ContractStatus, end_date: dt.date, today: dt.date) -> bool:
+    """A contract in force lapses (``expired``) the day after its end date."""
+    return status in IN_FORCE and today > end_date
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ ORDER_STATUSES = (
     "cancel_requested",
     "cancelled",
 )
-CONTRACT_STATUSES = ("draft", "signed", "active", "completed", "terminated")
+CONTRACT_STATUSES = ("draft", "signed", "active", "completed", "terminated", "expired")
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:

@@ -31,7 +31,7 @@ CONTRACT_SCOPE = ScopeColumns(
     category=Contract.category,
 )
 SORT_COLUMNS = {"created_at": Contract.created_at, "end_date": Contract.end_date}
-PLANNED_STATUSES = ("signed", "active", "completed")
+PLANNED_STATUSES = ("signed", "active", "completed", "expired")
 """Contracts whose milestones are a collection plan: signed and not terminated."""
 
 
@@ -172,4 +172,11 @@ def contract_milestones(
 
 def signed_and_started(session: Session, today: date) -> list[Contract]:
     stmt = select(Contract).where(Contract.status == "signed", Contract.start_date <= today)
+    return list(session.scalars(stmt.with_for_update(skip_locked=True)))
+
+
+def in_force_and_ended(session: Session, today: date) -> list[Contract]:
+    stmt = select(Contract).where(
+        Contract.status.in_(("signed", "active")), Contract.end_date < today
+    )
     return list(session.scalars(stmt.with_for_update(skip_locked=True)))

@@ -23,7 +23,7 @@ ORDER_STATUS_HELP = (
     "cancelled 已取消"
 )
 CONTRACT_STATUS_HELP = (
-    "draft 草稿, signed 已签订, active 执行中, completed 已完成, terminated 已终止"
+    "draft 草稿, signed 已签订, active 执行中, completed 已完成, terminated 已终止, expired 已到期"
 )
 ORDER_SORTS = ("created_at", "-created_at", "order_date", "-order_date")
 CONTRACT_SORTS = ("created_at", "-created_at", "end_date", "-end_date")

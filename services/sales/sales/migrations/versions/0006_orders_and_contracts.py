@@ -129,7 +129,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
-            "status in ('draft', 'signed', 'active', 'completed', 'terminated')",
+            "status in ('draft', 'signed', 'active', 'completed', 'terminated', 'expired')",
             name="ck_contracts_status",
         ),
         sa.CheckConstraint("amount > 0", name="ck_contracts_amount"),
