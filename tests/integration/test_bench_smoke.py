@@ -42,6 +42,10 @@ SMOKE: dict[str, tuple[list[str], tuple[str, ...]]] = {
         ["--opportunities", "2000", "--customers", "500", "--repeat", "2", "--events", "200"],
         ("# consumer throughput",),
     ),
+    "bench_erp": (
+        ["--events", "300", "--skip-postgres"],
+        ("# ERP events applied per second by one process",),
+    ),
 }
 TIMEOUT = 240
 pytestmark = pytest.mark.timeout(TIMEOUT + 150)

@@ -1,0 +1,319 @@
+"""ERP events applied per second by one sales process, against a bare kombu consumer that only
+acknowledges, in the same run.
+
+    .venv/bin/python -m bench.bench_erp [--events 10000] [--customers 20] [--skip-postgres]
+                                        [--seconds N] [--connections N]
+
+The pika ERP simulator (``tools/erp_simulator``) makes a stream of ``--events`` ERP events
+(items, a price list, credit limits, orders, shipments, invoices and corrections, payments)
+for ``--customers`` customers the sales database knows. For each target the stream is
+published, confirmed, to ``erp.events`` on a vhost of its own with the ERP topology
+declared (``devstack.topology``), before the sales process starts; each event waits in its
+``sales.on_erp_<type>`` queue and, copied by the same publish, in one more quorum queue that
+a bare kombu consumer drains, acknowledging only (prefetch 400, as the batch handlers'). Then
+the process (``nameko run``, as in production) starts and applies the waiting events with
+its batch handlers (``crm_common.batch_consumer``: one worker, one inbox query and one
+commit per batch of up to 200 events of a queue): schema, customer match, inbox and the
+quote-to-cash use cases on the real database. The rate runs from the first event applied to
+the last (inbox rows). Targets:
+
+- ``sales, SQLite`` and ``sales, PostgreSQL`` (a database of its own on ``$PG_ADMIN_URI``,
+  dropped at the end): the real handlers;
+- ``kit only, SQLite``: the same batch handlers, schemas, customer match and inbox, with the
+  use cases left out (``ErpKitOnly``): what the consumer side costs by itself.
+
+``--seconds`` and ``--connections`` are accepted as every benchmark takes them (no HTTP here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+from kombu import Connection, Consumer
+from kombu.entity import Exchange
+from sqlalchemy import func, select
+
+from bench.bench_scope import PG_ADMIN_URI, drop_postgres_database, own_postgres_database
+from crm_common.batch_consumer import EventBatch, event_batch_handler
+from crm_common.db import Database, SessionScope, engine_for
+from crm_common.dead_letters import quorum_queue
+from crm_common.kit import ServiceKit
+from crm_common.migrations import upgrade
+from devstack import topology
+from devstack.stack import MANAGEMENT_URI, Suite
+from sales.application.catch_up import SNAPSHOTS
+from sales.application.erp_inbound import ErpInbound
+from sales.application.read_models import ReadModels
+from sales.models import Base, CatchUp, InboxEvent
+from tools.erp_simulator import broker
+from tools.erp_simulator.delivery import plan
+from tools.erp_simulator.world import Stream, customers_from
+
+BARE_QUEUE = "bench.bare-erp"
+ERP_EXCHANGE = Exchange(topology.ERP_EXCHANGE, type="topic", durable=True)
+PREFETCH = 400
+"""A batch handler's prefetch (two batches of 200)."""
+SEED = 5
+WATCHED_QUEUE = topology.handler_queue("sales", "invoice_issued")
+
+
+# -- the kit without the use cases ------------------------------------------------------------
+def _nothing(*args: Any) -> None:
+    return None
+
+
+class ErpKitOnly(ServiceKit):
+    """Sales' ERP handlers as they are, but applying nothing: envelope, batch, schema, customer
+    match (unmatched ones kept), inbox, one commit per batch."""
+
+    name = "sales"
+    db = Database(Base)
+    inbox_model = InboxEvent
+
+    def apply_erp(self, batch: EventBatch) -> None:
+        with self.db.session() as session:
+            inbound = ErpInbound(session, _NoEvents(), appliers=NO_APPLIERS)
+            batch.apply(session, inbound.apply)
+
+
+class _NoEvents:
+    def add(self, session: Any, event_type: str, data: Any, version: int = 1) -> None:
+        return None
+
+
+NO_APPLIERS = dict.fromkeys(topology.ERP_EVENT_TYPES, _nothing)
+
+
+def _handler(event_type: str) -> Any:
+    def handle(self: ErpKitOnly, batch: EventBatch) -> None:
+        self.apply_erp(batch)
+
+    handle.__name__ = f"on_erp_{event_type}"
+    return event_batch_handler("erp", event_type)(handle)
+
+
+for _event_type in topology.ERP_EVENT_TYPES:
+    setattr(ErpKitOnly, f"on_erp_{_event_type}", _handler(_event_type))
+
+
+# -- the stream ---------------------------------------------------------------------------------
+def customer_records(count: int) -> list[dict[str, Any]]:
+    rng = random.Random(SEED)
+    return [
+        {
+            "crm_customer_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "erp_code": f"C{number:05d}",
+            "name": f"基准客户{number:03d}有限公司",
+        }
+        for number in range(1, count + 1)
+    ]
+
+
+def stream(records: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The simulator's events with 2 % duplicates and 5 % delivered before what they follow."""
+    rng = random.Random(SEED)
+    events = Stream(SEED, customers_from(rng, records)).events(count)
+    delivery = plan(events, rng, duplicates=0.02, out_of_order=0.05)
+    return [event.envelope for event in delivery.messages]
+
+
+def fill(db_uri: str, records: list[dict[str, Any]]) -> None:
+    """Migrated, every snapshot read, the customers known with their ERP codes."""
+    upgrade("sales", db_uri)
+    with SessionScope(engine_for(db_uri)).session() as session:
+        for snapshot in SNAPSHOTS:
+            session.merge(CatchUp(source=snapshot.source, rows=0))
+        for number, record in enumerate(records, start=1):
+            ReadModels(session).keep_customer(
+                {
+                    "id": record["crm_customer_id"],
+                    "code": f"C2026{number:06d}",
+                    "name": record["name"],
+                    "status": "formal",
+                    "owner_id": "u-sales-01",
+                    "department_id": "d-east-sh",
+                    "category": "A",
+                    "erp_code": record["erp_code"],
+                    "version": 1,
+                }
+            )
+
+
+# -- one sales process over a stream waiting for it ---------------------------------------------
+class WaitingStream(Suite):
+    """One process (``module``) on a vhost of its own, started once the stream waits in the
+    topology's queues and, copied, in the bare consumer's queue."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        module: str,
+        db_uri: str,
+        records: list[dict[str, Any]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        self.services = (module,)
+        super().__init__(workdir)
+        self.db_uris = {"sales": db_uri}
+        self.records = records
+        self.events = events
+        self.published = 0.0
+
+    @property
+    def amqp_uri(self) -> str:
+        return str(self.config()["AMQP_URI"])
+
+    def prepare(self) -> None:
+        fill(self.db_uris["sales"], self.records)
+        with Connection(self.amqp_uri) as connection:
+            quorum_queue(BARE_QUEUE, exchange=ERP_EXCHANGE, routing_key="#")(
+                connection.default_channel
+            ).declare()
+        began = time.perf_counter()
+        broker.publish_all(self.amqp_uri, self.events)
+        self.published = time.perf_counter() - began
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until the process consumes its ERP queues (the sales process has no HTTP)."""
+        deadline = time.monotonic() + timeout
+        url = f"{MANAGEMENT_URI.rstrip('/')}/api/queues/{self.vhost}/{WATCHED_QUEUE}"
+        while time.monotonic() < deadline:
+            if any(process.poll() is not None for process in self.processes):
+                raise RuntimeError(f"the process exited early:\n{self.logs()}")
+            answer = requests.get(url, timeout=5)
+            if answer.status_code == 200 and answer.json().get("consumers", 0) > 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"the process did not consume its queues:\n{self.logs()}")
+
+
+def applied_count(engine: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.scalar(select(func.count()).select_from(InboxEvent)) or 0)
+
+
+def distinct_events(events: list[dict[str, Any]]) -> int:
+    return len({envelope["event_id"] for envelope in events})
+
+
+def apply_rate(
+    workdir: Path,
+    module: str,
+    db_uri: str,
+    records: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+) -> dict[str, float]:
+    """Start the process over the waiting stream; its rate, and the bare consumer's."""
+    engine = engine_for(db_uri)
+    expected = distinct_events(events)
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                applied = applied_count(engine)
+            except Exception:  # noqa: BLE001 - not migrated yet
+                applied = 0
+            samples.append((time.perf_counter(), applied))
+            if applied >= expected:
+                return
+            time.sleep(0.02)
+
+    suite = WaitingStream(workdir, module, db_uri, records, events)
+    with suite:  # prepare (fill, publish), start, wait until consuming
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        watcher.join(timeout=max(120.0, expected / 20))
+        done.set()
+        with Connection(suite.amqp_uri) as connection:
+            bare = bare_consumer_rate(connection, len(events))
+        logs = suite.logs()
+    first = next(((at, n) for at, n in samples if n > 0), None)
+    last_at, last = samples[-1] if samples else (0.0, 0)
+    if last < expected or first is None:
+        raise RuntimeError(f"{module} applied {last} of {expected} events:\n{logs}")
+    rate = (last - first[1]) / (last_at - first[0]) if last_at > first[0] else float("nan")
+    return {"rate": rate, "bare": bare, "published": suite.published, "seconds": last_at - first[0]}
+
+
+def bare_consumer_rate(connection: Connection, count: int) -> float:
+    """Messages per second a kombu consumer that only acknowledges takes off the queue."""
+    seen: list[float] = []
+
+    def acknowledge(body: Any, message: Any) -> None:
+        message.ack()
+        seen.append(time.perf_counter())
+
+    with Consumer(
+        connection,
+        queues=[quorum_queue(BARE_QUEUE)],
+        callbacks=[acknowledge],
+        accept=["json"],
+        prefetch_count=PREFETCH,
+    ):
+        while len(seen) < count:
+            connection.drain_events(timeout=30)
+    return (count - 1) / (seen[-1] - seen[0]) if count > 1 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000, help="distinct ERP events")
+    parser.add_argument("--customers", type=int, default=20)
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--seconds", type=float, default=None, help="accepted; unused")
+    parser.add_argument("--connections", type=int, default=None, help="accepted; unused")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(f"stopped by signal {signum}"))
+    records = customer_records(args.customers)
+    events = stream(records, args.events)
+    print(
+        f"# {distinct_events(events)} ERP events, {len(events)} messages (duplicates and "
+        f"out-of-order pairs), {args.customers} customers; python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores"
+    )
+    targets = [
+        ("kit only (no use cases), SQLite", "bench.bench_erp:ErpKitOnly", "sqlite"),
+        ("sales, SQLite", "sales.service", "sqlite"),
+    ]
+    if not args.skip_postgres:
+        targets.append(("sales, PostgreSQL", "sales.service", "postgresql"))
+    rows = []
+    for label, module, database in targets:
+        with tempfile.TemporaryDirectory() as tmp:
+            if database == "sqlite":
+                db_uri = f"sqlite:///{Path(tmp) / 'sales.db'}"
+                rows.append((label, apply_rate(Path(tmp), module, db_uri, records, events)))
+                continue
+            try:
+                db_uri = own_postgres_database()
+            except Exception as exc:  # noqa: BLE001 (any reason the server is not there)
+                print(f"# PostgreSQL skipped: no server at {PG_ADMIN_URI} ({exc})")
+                continue
+            try:
+                rows.append((label, apply_rate(Path(tmp), module, db_uri, records, events)))
+            finally:
+                drop_postgres_database(db_uri)
+    print("\n# ERP events applied per second by one process, each with a bare consumer")
+    print(f"{'consumer':<40} {'events/s':>10} {'bare/s':>10} {'ratio':>7} {'goal':>12}")
+    for label, row in rows:
+        ratio = row["rate"] / row["bare"]
+        goal = "PASS" if row["rate"] >= 1000 and ratio >= 0.5 else "MISS"
+        print(f"{label:<40} {row['rate']:>10.0f} {row['bare']:>10.0f} {ratio:>7.3f} {goal:>12}")
+    print("# goal (issue 11): >= 1,000 events/s per sales process and >= 0.5 x the bare consumer")
+
+
+if __name__ == "__main__":
+    main()
