@@ -46,6 +46,7 @@ from .sample_org import (
     EAST_MACHINERY,
     GUANGZHOU_HEAVY,
     MANAGER,
+    OLD_EAST,
     OTHER_OFFICE,
     SALES,
     SHANGHAI_PRECISION,
@@ -62,7 +63,12 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TODAY = business_today(utcnow())
 outbox = OutboxWriter(OutboxMessage, "sales")
 numbers = itertools.count(1)
-ERP_CODES = {EAST_MACHINERY: "E001", SHANGHAI_PRECISION: "E002", GUANGZHOU_HEAVY: "E003"}
+ERP_CODES = {
+    EAST_MACHINERY: "E001",
+    SHANGHAI_PRECISION: "E002",
+    GUANGZHOU_HEAVY: "E003",
+    OLD_EAST: "E004",
+}
 
 
 @pytest.fixture
@@ -647,3 +653,36 @@ def test_aging_as_of_an_earlier_day_counts_what_was_owed_then(service, act, issu
     assert owed(date(2026, 2, 28)) == {"1-30": "1000.00"}
     assert owed(date(2026, 3, 1)) == {"1-30": "400.00"}
     assert owed(TODAY) == {"over_90": "400.00"}
+
+
+def test_a_merged_customers_receivables_move_to_the_survivor(service, act, issue, pay, db):
+    issue("INV-OLD", "800.00", TODAY - timedelta(days=5), OLD_EAST)
+    pay("RC-OLD", "300.00", [("INV-OLD", "300.00")], OLD_EAST)
+    survivor = {
+        "id": str(EAST_MACHINERY),
+        "code": "C2026000001",
+        "name": "上海华东机电设备有限公司",
+        "short_name": "华东机电",
+        "status": "formal",
+        "category": "A",
+        "region": "华东/上海",
+        "owner_id": "u-sales-02",
+        "department_id": "d-east-sh",
+        "merged_into_id": None,
+        "version": 9,
+        "updated_at": utcnow().isoformat(),
+    }
+    merge = {
+        "survivor_id": str(EAST_MACHINERY),
+        "merged_id": str(OLD_EAST),
+        "merged_code": "C2025000099",
+        "survivor": survivor,
+    }
+    with db.session() as session:
+        ReadModels(session).merge(merge, "u-admin")
+    act(LIU)
+    summary = service.customer_receivable(str(EAST_MACHINERY))["currencies"][0]
+    assert (summary["outstanding"], summary["overdue"]) == ("500.00", "500.00")
+    invoice = service.get_invoice("INV-OLD")
+    assert (invoice["customer_id"], invoice["owner_id"]) == (str(EAST_MACHINERY), "u-sales-02")
+    assert [p["customer_id"] for p in service.list_payments()["items"]] == [str(EAST_MACHINERY)]

@@ -150,7 +150,10 @@ class ReadModels:
         repository.mark_customer_merged(self.session, merged_id, survivor_id, code, self.now)
         target = repository.survivor_of(self.session, survivor_id)
         repository.move_contacts(self.session, merged_id, target, self.now)
-        return self._move_records(merged_id, target, actor_id)
+        moved = self._move_records(merged_id, target, actor_id)
+        survivor = repository.get_customer(self.session, target)
+        receivable_rows.move_to_survivor(self.session, merged_id, target, survivor)
+        return moved
 
     def _move_records(
         self, merged_id: uuid.UUID, target_id: uuid.UUID, actor_id: str | None

@@ -570,3 +570,24 @@ def try_lock(session: Session, name: str) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True
     return bool(session.scalar(select(func.pg_try_advisory_xact_lock(lock_key("job", name)))))
+
+
+def move_to_survivor(
+    session: Session, merged_id: uuid.UUID, survivor_id: uuid.UUID, survivor: Customer | None
+) -> int:
+    """Give a merged customer's invoices and payments to the customer that survived the merge,
+    with its scope values; returns how many moved. Credit limits stay: the ERP sets the
+    survivor's."""
+    values: dict[str, Any] = {"customer_id": survivor_id}
+    if survivor is not None:
+        values.update({name: getattr(survivor, name) for name in SCOPE_FIELDS})
+    moved = 0
+    for model in (Invoice, Payment):
+        result = session.execute(
+            update(model)
+            .where(model.customer_id == merged_id)
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        )
+        moved += int(getattr(result, "rowcount", 0) or 0)
+    return moved
