@@ -15,6 +15,7 @@ import html
 import json
 import re
 import socket
+import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,6 +85,12 @@ class MailCatcher:
     directory: Path | None = None
     reject_with: str | None = None
     """While set (e.g. ``"451 4.3.0 try later"``), every message is answered with it."""
+    tls: ssl.SSLContext | None = None
+    """With it, STARTTLS is offered (and required); with ``implicit_tls`` the whole
+    connection is TLS (as on port 465)."""
+    implicit_tls: bool = False
+    credentials: tuple[str, str] | None = None
+    """With them, AUTH PLAIN/LOGIN with this user name and password is required."""
     messages: list[CaughtMail] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -114,8 +121,19 @@ class MailCatcher:
         return "250 Message accepted for delivery"
 
     def start(self) -> MailCatcher:
+        options: dict[str, Any] = {}
+        if self.tls is not None and self.implicit_tls:
+            options["ssl_context"] = self.tls
+        elif self.tls is not None:
+            options.update(tls_context=self.tls, require_starttls=True)
+        if self.credentials is not None:
+            options.update(
+                authenticator=self._authenticate,
+                auth_required=True,
+                auth_require_tls=self.tls is not None,
+            )
         self._controller = Controller(
-            _Handler(self), hostname=self.host, port=self.smtp_port, decode_data=False
+            _Handler(self), hostname=self.host, port=self.smtp_port, decode_data=False, **options
         )
         self._controller.start()
         if self.http_port is not None:
@@ -123,6 +141,18 @@ class MailCatcher:
             self.http_port = self._http.server_address[1]
             threading.Thread(target=self._http.serve_forever, daemon=True).start()
         return self
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        expected = self.credentials
+        given = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        # handled=False: aiosmtpd answers a refusal itself (535)
+        return AuthResult(success=expected is not None and given == expected, handled=False)
 
     def stop(self) -> None:
         if self._controller is not None:

@@ -122,3 +122,52 @@ def test_a_recipient_without_an_email_address_is_recorded_as_failed(db):
     stored = support.row(db, delivery_id)
     assert stored.status == FAILED
     assert stored.last_error == "the recipient has no email address"
+
+
+def test_starttls_with_auth_delivers_and_a_wrong_password_fails_for_good(db, tmp_path):
+    tls = support.tls_context(tmp_path)
+    with support.mail_catcher(tls=tls, credentials=("crm-alerts", "s3cret")) as catcher:
+        good = support.put(db, "email", NOON, dedup_key="good")
+        settings = support.smtp_settings(
+            catcher.smtp_port,
+            security="starttls",
+            username="crm-alerts",
+            password="s3cret",
+            verify_tls=False,
+        )
+        worker = support.DeliveryWorker(db, {"email": support.SmtpSender(settings)})
+        assert worker.run_once(NOON).sent == 1
+        assert len(catcher.messages) == 1
+
+        bad = support.put(db, "email", NOON, dedup_key="bad")
+        wrong = support.smtp_settings(
+            catcher.smtp_port,
+            security="starttls",
+            username="crm-alerts",
+            password="guessed",
+            verify_tls=False,
+        )
+        worker = support.DeliveryWorker(db, {"email": support.SmtpSender(wrong)})
+        assert worker.run_once(NOON).failed == 1
+        assert len(catcher.messages) == 1
+    assert support.row(db, good).status == SENT
+    assert "535" in (support.row(db, bad).last_error or "")
+
+
+def test_implicit_tls_delivers(db, tmp_path):
+    tls = support.tls_context(tmp_path)
+    with support.mail_catcher(tls=tls, implicit_tls=True) as catcher:
+        support.put(db, "email", NOON)
+        settings = support.smtp_settings(catcher.smtp_port, security="tls", verify_tls=False)
+        worker = support.DeliveryWorker(db, {"email": support.SmtpSender(settings)})
+        assert worker.run_once(NOON).sent == 1
+        assert catcher.messages[0].message["Subject"] == support.OVERDUE.subject
+
+
+def test_plain_smtp_to_a_server_that_requires_starttls_is_refused(db, tmp_path):
+    with support.mail_catcher(tls=support.tls_context(tmp_path)) as catcher:
+        delivery_id = support.put(db, "email", NOON)
+        worker = support.worker(db, mail_port=catcher.smtp_port)
+        worker.run_once(NOON)
+        assert catcher.messages == []
+    assert "530" in (support.row(db, delivery_id).last_error or "")
