@@ -3,8 +3,8 @@ publisher) sends its items and price list on ``erp.events``; a salesperson of th
 office (sales01) finds an item by part of its Chinese name, prices it for a category-A
 customer, quotes it on an opportunity with a discount beyond a sales_rep's authority; the East
 branch manager (branch.east) finds it waiting for them and approves it; another office's
-salesperson cannot see it; the quote is printed (HTML and PDF), sent and accepted, and the
-opportunity moves on."""
+salesperson cannot see it; the quote is printed (HTML and PDF), sent and accepted: the
+opportunity moves on and the order is made from the quote."""
 
 from __future__ import annotations
 
@@ -148,8 +148,15 @@ def test_the_quote_prints_sends_and_is_accepted(suite, salesperson, quote, oppor
     assert pdf.content.startswith(b"%PDF-")
     sent = answered(salesperson.post(suite.url(f"/api/quotes/{quote['id']}/send"), json={}))
     assert sent["status"] == "sent"
-    accepted = answered(salesperson.post(suite.url(f"/api/quotes/{quote['id']}/accept"), json={}))
+    accepted = answered(
+        salesperson.post(
+            suite.url(f"/api/quotes/{quote['id']}/accept"), json={"create_order": True}
+        )
+    )
     assert accepted["quote"]["status"] == "accepted"
     assert accepted["opportunity_stage"] == "needs_confirmed"
+    order = answered(salesperson.get(suite.url(f"/api/orders/{accepted['order']['id']}")))
+    assert order["quote_id"] == quote["id"] and order["gross"] == accepted["quote"]["gross"]
+    assert accepted["quote"]["order_id"] == order["id"]
     moved = answered(salesperson.get(suite.url(f"/api/opportunities/{opportunity['id']}")))
     assert moved["stage_code"] == "needs_confirmed"
