@@ -21,7 +21,7 @@ from sales.models.receivables import CreditLimit, Invoice, Payment, PaymentAlloc
 from sales.repository.receivables import customer_exposure
 from sales.schemas.erp import ERP_EVENT_SCHEMAS
 
-from .sample_org import EAST_MACHINERY, GUANGZHOU_HEAVY
+from .sample_org import EAST_MACHINERY, GUANGZHOU_HEAVY, OLD_EAST
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 CUSTOMER = {"crm_customer_id": str(EAST_MACHINERY), "erp_code": "E001", "name": "华东机电"}
@@ -288,3 +288,16 @@ def test_a_shuffled_stream_with_duplicates_gives_what_the_stream_implies(apply, 
         found = {i.invoice_no: i.outstanding for i in session.scalars(select(Invoice))}
     assert found == expected
     assert customer_exposure_of(db).outstanding == sum(expected.values())
+
+
+def test_documents_of_a_merged_customer_go_to_the_survivor(apply, db):
+    """旧华东 was merged into 华东机电: what the ERP still sends for it counts on 华东机电."""
+    apply(invoice_event(), customer_id=OLD_EAST)
+    limit = ("customer_credit_updated", {"customer": CUSTOMER, "credit_limit": "9000.00",
+                                         "currency": "CNY"})  # fmt: skip
+    apply(limit, customer_id=OLD_EAST)
+    with db.session() as session:
+        invoice = session.scalar(select(Invoice))
+        assert (invoice.customer_id, invoice.owner_id) == (EAST_MACHINERY, "u-sales-01")
+    assert customer_exposure_of(db).credit_limit == Decimal("9000.00")
+    assert customer_exposure_of(db).outstanding == Decimal("1130.00")

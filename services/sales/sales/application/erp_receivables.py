@@ -30,6 +30,7 @@ from sales.domain import receivables as rules
 from sales.domain.money import FEN, MAX_INTEGER_DIGITS
 from sales.models import Customer
 from sales.models.receivables import CreditLimit, Invoice, Payment, PaymentAllocation
+from sales.repository import read_models
 from sales.repository import receivables as rows
 
 INVOICE_ISSUED = "invoice_issued"
@@ -62,8 +63,10 @@ def exact_amount(value: Decimal, field: str, *, positive: bool = False) -> Decim
 
 @dataclass(frozen=True)
 class CustomerFacts:
-    """What an invoice or payment copies from sales' copy of its customer."""
+    """What an invoice or payment copies from sales' copy of its customer: the customer it
+    belongs to (the survivor, for a customer merged into another), its name and scope."""
 
+    customer_id: uuid.UUID
     name: str | None
     scope: dict[str, Any]
 
@@ -84,7 +87,13 @@ def customer_facts(session: Session, customer_id: uuid.UUID) -> CustomerFacts:
     known: dict[uuid.UUID, CustomerFacts] = cached[1]
     if customer_id not in known:
         customer = session.get(Customer, customer_id)
-        known[customer_id] = CustomerFacts(customer.name if customer else None, scope_of(customer))
+        if customer is not None and customer.merged_into_id is not None:
+            customer = session.get(Customer, read_models.survivor_of(session, customer_id))
+        known[customer_id] = CustomerFacts(
+            customer.id if customer else customer_id,
+            customer.name if customer else None,
+            scope_of(customer),
+        )
     return known[customer_id]
 
 
@@ -138,10 +147,11 @@ def keep_invoice(
     if invoice is not None and not rules.supersedes(occurred_at, aware(invoice.occurred_at)):
         return None
     now = utcnow()
+    customer = customer_facts(session, customer_id)
     values = {
         "erp_order_no": data.get("erp_order_no"),
-        "customer_id": customer_id,
-        **customer_facts(session, customer_id).scope,
+        "customer_id": customer.customer_id,
+        **customer.scope,
         "issued_at": data["issued_at"],
         "due_date": data["due_date"],
         "amount": amount,
@@ -241,7 +251,7 @@ def keep_payment(
     now = utcnow()
     customer = customer_facts(session, customer_id)
     values = {
-        "customer_id": customer_id,
+        "customer_id": customer.customer_id,
         **customer.scope,
         "received_at": data["received_at"],
         "amount": checked.amount,
@@ -292,7 +302,7 @@ def keep_payment(
         for invoice in rows.invoices_by_no(session, touched).values():
             settle(session, invoice, now)
     session.flush()
-    names = {customer_id: customer.name} if customer.name is not None else {}
+    names = {customer.customer_id: customer.name} if customer.name is not None else {}
     dumped = dump_payment(payment, allocations, names)
     events.add(session, sales_events.PAYMENT_RECEIVED, sales_events.payment_received(dumped))
     return payment
@@ -307,6 +317,7 @@ def keep_credit_limit(
     customer_id: uuid.UUID,
 ) -> CreditLimit | None:
     limit_amount = exact_amount(data["credit_limit"], "credit_limit")
+    customer_id = customer_facts(session, customer_id).customer_id
     limit = session.get(CreditLimit, customer_id)
     if limit is not None and not rules.supersedes(occurred_at, aware(limit.occurred_at)):
         return None
