@@ -339,6 +339,8 @@ def test_a_quote_past_its_validity_reads_expired_and_cannot_be_sent(service, db)
             .execution_options(synchronize_session=False)
         )
     assert service.get_quote(quote["id"])["status"] == "expired"
+    assert [q["id"] for q in service.list_quotes({"status": "expired"})["items"]] == [quote["id"]]
+    assert service.list_quotes({"status": "approved,submitted"})["items"] == []
     with pytest.raises(Conflict):
         service.send_quote(quote["id"])
     with db.session() as session:

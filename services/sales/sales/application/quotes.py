@@ -870,7 +870,7 @@ class Quotes(SalesUseCases):
             if person_id is None:
                 return {"items": [], "next_cursor": None}
             extra.append(rows.awaiting(person_id))
-        page = rows.quotes_page(self.session, params, self.visible(), extra)
+        page = rows.quotes_page(self.session, params, self.visible(), extra, self.today())
         customers = rows.customers_by_id(self.session, (q.customer_id for q in page.items))
         items = []
         for quote in page.items:

@@ -120,15 +120,27 @@ def customers_by_id(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUI
 SORT_COLUMNS = {"created_at": Quote.created_at, "valid_until": Quote.valid_until}
 
 
+def status_in(statuses: Sequence[str], today: dt.date) -> ColumnElement[bool]:
+    """Quotes whose status reads as one of ``statuses`` today: a live quote past its validity
+    reads as expired before the sweep has stored it so."""
+    live = [s.value for s in EXPIRABLE]
+    lapsed = and_(Quote.status.in_(live), Quote.valid_until < today)
+    wanted = [or_(and_(Quote.status.in_(statuses), ~lapsed))]
+    if QuoteStatus.EXPIRED.value in statuses:
+        wanted.append(lapsed)
+    return or_(*wanted)
+
+
 def quotes_page(
     session: Session,
     query: dict[str, Any],
     visible: ColumnElement[bool],
     extra: Sequence[ColumnElement[bool]] = (),
+    today: dt.date | None = None,
 ) -> Page:
     conditions: list[ColumnElement[bool]] = []
     if query.get("status"):
-        conditions.append(Quote.status.in_(query["status"]))
+        conditions.append(status_in(query["status"], today or dt.date.today()))
     for name in ("customer_id", "opportunity_id", "owner_id"):
         if query.get(name) is not None:
             conditions.append(getattr(Quote, name) == query[name])
