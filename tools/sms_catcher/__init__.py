@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import html
 import json
+import sys
 import threading
 import time
 import urllib.parse
@@ -128,7 +129,7 @@ class SmsCatcher:
                 out.write(json.dumps(sms.as_dict(), ensure_ascii=False) + "\n")
 
     def start(self) -> SmsCatcher:
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler(self))
+        self._server = _Server((self.host, self.port), _handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -145,6 +146,13 @@ class SmsCatcher:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up waiting (a ``timeout`` behaviour) is no error of ours."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _digits(phone: str) -> str:
