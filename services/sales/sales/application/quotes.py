@@ -41,7 +41,6 @@ from crm_common.models import check_version, split_version
 from crm_common.schemas import load
 from sales import events
 from sales.application.activities import SalesUseCases
-from sales.application.catalog import price_of
 from sales.application.expenses import approver_of
 from sales.application.history import dump
 from sales.application.quote_print import PrintedQuote, render_html, render_pdf
@@ -53,7 +52,7 @@ from sales.domain.money import (
     parse_currency,
     parse_decimal,
 )
-from sales.domain.pricing import PriceChoice
+from sales.domain.pricing import ItemPrice, PriceChoice, choose_price
 from sales.domain.quotes import QuoteStatus
 from sales.models import Customer, Opportunity
 from sales.models.quotes import Quote, QuoteApproval, QuoteVersion
@@ -299,6 +298,7 @@ class Quotes(SalesUseCases):
         defaulted by pricing, every figure by ``quote_totals``."""
         items = catalog_rows.items_by_code(self.session, (line["item_code"] for line in raw_lines))
         today = self.today()
+        price_lists = catalog_rows.pricing_lists(self.session, items, today)
         parsed: list[tuple[dict[str, Any], rules.QuoteLine, PriceChoice | None]] = []
         for number, line in enumerate(raw_lines, start=1):
             prefix = f"lines.{number}"
@@ -314,11 +314,11 @@ class Quotes(SalesUseCases):
                 raise ValidationFailed.on(f"{prefix}.quantity", "must be greater than zero")
             choice: PriceChoice | None
             try:
-                choice = price_of(
-                    self.session,
-                    item,
+                choice = choose_price(
+                    ItemPrice(item.item_code, item.list_price, item.currency),
                     quantity,
                     on=today,
+                    price_lists=price_lists,
                     customer_category=customer_category,
                     currency=currency,
                 )
