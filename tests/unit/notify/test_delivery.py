@@ -273,3 +273,9 @@ def test_a_failure_report_fails_the_delivery_with_the_providers_reason(db):
 def test_the_rate_limit_comes_from_config():
     channels = runtime(RATE_LIMIT_COUNT="2", RATE_LIMIT_WINDOW_SECONDS="60")
     assert channels.rate_limit == RateLimit(limit=2, window=timedelta(seconds=60))
+
+
+def test_a_batch_is_leased_for_longer_than_it_can_take():
+    channels = runtime(DELIVERY_BATCH="20", SMTP_TIMEOUT="5", SMS_TIMEOUT="10")
+    assert channels.lease == timedelta(seconds=20 * 10 * 2 + 30)
+    assert runtime(DELIVERY_BATCH="1", SMS_TIMEOUT="1").lease == timedelta(minutes=2)

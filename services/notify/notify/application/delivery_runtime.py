@@ -82,8 +82,18 @@ class DeliveryRuntime:
     def senders(self) -> dict[str, Sender]:
         return {EMAIL: SmtpSender(self.smtp), SMS: sms_sender(self.sms)}
 
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed batch is a worker's own: longer than the batch can take with
+        every send running into its timeout, so no other process takes a row still being
+        sent (a worker that died leaves its rows to others after it)."""
+        slowest = max(self.smtp.timeout, self.sms.timeout)
+        return timedelta(seconds=max(120.0, self.batch * slowest * 2 + 30))
+
     def worker(self, db: Sessions) -> DeliveryWorker:
-        return DeliveryWorker(db, self.senders(), policy=self.policy, batch=self.batch)
+        return DeliveryWorker(
+            db, self.senders(), policy=self.policy, batch=self.batch, lease=self.lease
+        )
 
     def receipt_parser(self, provider: str) -> HttpSms:
         """The adapter that reads ``provider``'s delivery reports."""
