@@ -34,7 +34,12 @@ class QuoteLineInputSchema(StrictSchema):
     )
     discount_percent = number_field("Line discount in percent", "5", allow_none=True)
     discount_amount = number_field("Line discount as an amount", "20.00", allow_none=True)
-    tax_rate = number_field("VAT rate: 0.13 (default), 0.09, 0.06 or 0", "0.13", allow_none=True)
+    tax_rate = number_field(
+        "VAT rate: 0.13, 0.09, 0.06 or 0; the item's rate from the ERP when it is one of "
+        "those, else 0.13",
+        "0.13",
+        allow_none=True,
+    )
     remark = Text(allow_none=True, validate=Length(max=500))
 
 
