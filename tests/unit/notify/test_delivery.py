@@ -279,3 +279,16 @@ def test_a_batch_is_leased_for_longer_than_it_can_take():
     channels = runtime(DELIVERY_BATCH="20", SMTP_TIMEOUT="5", SMS_TIMEOUT="10")
     assert channels.lease == timedelta(seconds=20 * 10 * 2 + 30)
     assert runtime(DELIVERY_BATCH="1", SMS_TIMEOUT="1").lease == timedelta(minutes=2)
+
+
+def test_queue_lag_is_the_wait_of_the_oldest_due_delivery(db):
+    from prometheus_client import REGISTRY
+
+    support.put(db, "email", NOON, dedup_key="a")
+    support.put(db, "email", NOON + timedelta(seconds=30), dedup_key="b")
+    support.put(db, "sms", support.local("2026-03-02 22:00"), dedup_key="night")  # not due
+    worker = support.worker(db)
+    assert worker.measure_lag(NOON + timedelta(seconds=90)) == {"email": 90.0}
+    gauge = REGISTRY.get_sample_value("crm_notify_queue_lag_seconds", {"channel": "email"})
+    assert gauge == 90.0
+    assert REGISTRY.get_sample_value("crm_notify_queue_lag_seconds", {"channel": "sms"}) == 0.0
