@@ -231,3 +231,14 @@ def test_an_unreachable_provider_is_transient(db):
     )
     assert support.worker(db, sms=settings).run_once(NOON).retried == 1
     assert support.row(db, delivery_id).status == QUEUED
+
+
+def test_mobiles_are_normalised_and_a_number_that_is_none_fails_with_the_reason(db):
+    typed = support.Recipient("u-3", "王五", None, "+86 139-0188-0301")
+    nonsense = support.Recipient("u-4", "赵六", None, "not a phone")
+    kept = support.put(db, "sms", NOON, recipient=typed, dedup_key="typed")
+    refused = support.put(db, "sms", NOON, recipient=nonsense, dedup_key="nonsense")
+    assert support.row(db, kept).address == "13901880301"
+    stored = support.row(db, refused)
+    assert stored.status == FAILED
+    assert stored.last_error == "'not a phone' is not a mainland mobile number"

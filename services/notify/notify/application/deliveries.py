@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from crm_common.application import UseCases
 from crm_common.errors import Conflict, Forbidden, ValidationFailed
 from crm_common.ids import parse_id
+from crm_common.phones import normalize_mobile
 from crm_common.reads import RowDumper
 from crm_common.schemas import load
 from notify.channels import Receipt
@@ -114,6 +115,12 @@ def enqueue(
         return None
     critical = critical and kind != rules.MARKETING
     address = recipient.email if channel == rules.EMAIL else recipient.mobile
+    unusable = None
+    if address and channel == rules.SMS:
+        try:
+            address = normalize_mobile(address)
+        except ValueError:
+            unusable = f"{address[:40]!r} is not a mainland mobile number"
     text = message.text
     if kind == rules.MARKETING and channel == rules.SMS:
         text = rules.with_opt_out(text)
@@ -142,10 +149,10 @@ def enqueue(
         created_at=now,
         updated_at=now,
     )
-    if not address:
+    if not address or unusable:
         row.status = rules.FAILED
         row.failed_at = now
-        row.last_error = (
+        row.last_error = unusable or (
             f"the recipient has no {'email address' if channel == 'email' else 'mobile'}"
         )
     elif digest and not critical:
