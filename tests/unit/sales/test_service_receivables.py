@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from jsonschema import Draft202012Validator
 from nameko.testing.services import worker_factory
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 
 from crm_common.context import Principal
 from crm_common.errors import Forbidden, NotFound, ValidationFailed
@@ -686,3 +686,36 @@ def test_a_merged_customers_receivables_move_to_the_survivor(service, act, issue
     invoice = service.get_invoice("INV-OLD")
     assert (invoice["customer_id"], invoice["owner_id"]) == (str(EAST_MACHINERY), "u-sales-02")
     assert [p["customer_id"] for p in service.list_payments()["items"]] == [str(EAST_MACHINERY)]
+
+
+def test_customers_kept_without_receivables_cost_one_look_per_transaction(db):
+    """Catching up from the customer snapshot in a fresh database: one look for receivables
+    in the whole transaction, no update per customer."""
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with db.session() as session:
+        bind = session.get_bind()
+        event.listen(bind, "before_cursor_execute", seen)
+        try:
+            copies = ReadModels(session)
+            for number in range(3):
+                copies.keep_customer(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "code": f"C20269{number:05d}",
+                        "name": f"客户{number}",
+                        "status": "formal",
+                        "owner_id": "u-sales-01",
+                        "department_id": "d-east-sh",
+                        "version": 1,
+                        "updated_at": utcnow().isoformat(),
+                    }
+                )
+        finally:
+            event.remove(bind, "before_cursor_execute", seen)
+    touching = [s for s in statements if "invoices" in s or "payments" in s]
+    assert len(touching) == 1
+    assert not any(s.lstrip().upper().startswith("UPDATE") for s in touching)

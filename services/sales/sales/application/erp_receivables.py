@@ -77,9 +77,7 @@ CUSTOMERS_KEY = "receivables.customers"
 def customer_facts(session: Session, customer_id: uuid.UUID) -> CustomerFacts:
     """The customer's name and scope values, read once per transaction (an ERP batch names
     the same customers again and again)."""
-    root = session.get_transaction()
-    while root is not None and root.parent is not None:
-        root = root.parent
+    root = rows.transaction_root(session)
     cached = session.info.get(CUSTOMERS_KEY)
     if cached is None or cached[0] is not root:
         cached = (root, {})
@@ -166,6 +164,7 @@ def keep_invoice(
             invoice_no=data["invoice_no"], allocated=ZERO, outstanding=amount, **values
         )
         session.add(invoice)
+        rows.receivables_added(session)
     else:
         for name, value in values.items():
             setattr(invoice, name, value)
@@ -265,6 +264,7 @@ def keep_payment(
     if payment is None:
         payment = Payment(payment_no=checked.payment_no, **values)
         session.add(payment)
+        rows.receivables_added(session)
     else:
         for name, value in values.items():
             setattr(payment, name, value)

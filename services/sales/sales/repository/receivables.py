@@ -523,6 +523,35 @@ def pending_expenses(
 
 # -- following the customer ------------------------------------------------------------------
 SCOPE_FIELDS = ("owner_id", "department_id", "region", "category")
+PRESENT_KEY = "receivables.present"
+
+
+def transaction_root(session: Session) -> Any:
+    """The outermost transaction of ``session`` (None outside one): what a per-transaction
+    cache in ``session.info`` is keyed by."""
+    root = session.get_transaction()
+    while root is not None and root.parent is not None:
+        root = root.parent
+    return root
+
+
+def receivables_present(session: Session) -> bool:
+    """Whether any invoice or payment is stored, asked once per transaction (a fresh
+    database catching up from the customer snapshot has none, and then nothing follows)."""
+    root = transaction_root(session)
+    cached = session.info.get(PRESENT_KEY)
+    if cached is None or cached[0] is not root:
+        present = session.scalar(
+            select(or_(select(Invoice.id).exists(), select(Payment.id).exists()))
+        )
+        cached = (root, bool(present))
+        session.info[PRESENT_KEY] = cached
+    return bool(cached[1])
+
+
+def receivables_added(session: Session) -> None:
+    """An invoice or payment was added in this transaction."""
+    session.info[PRESENT_KEY] = (transaction_root(session), True)
 
 
 def follow_customer(session: Session, customer_id: uuid.UUID, scope: dict[str, Any]) -> None:
@@ -530,7 +559,7 @@ def follow_customer(session: Session, customer_id: uuid.UUID, scope: dict[str, A
     names some of ``owner_id``, ``department_id``, ``region``, ``category``): receivables
     follow the customer's owner and department, as their aging and overdue lists do."""
     values = {name: scope[name] for name in SCOPE_FIELDS if name in scope}
-    if not values:
+    if not values or not receivables_present(session):
         return
     for model in (Invoice, Payment):
         columns = {name: getattr(model, name) for name in values}
