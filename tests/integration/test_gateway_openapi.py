@@ -108,6 +108,27 @@ ACTIVITY_ROUTES = {
     "/api/sales/forecast/win-rates": {"get"},
 }
 SPEC_ROUTES.update(ACTIVITY_ROUTES)
+QUOTE_ROUTES = {
+    "/api/items": {"get"},
+    "/api/items/{item_code}": {"get"},
+    "/api/items/{item_code}/price": {"get"},
+    "/api/price-lists": {"get"},
+    "/api/price-lists/{code}": {"get"},
+    "/api/quotes": {"get", "post"},
+    "/api/quotes/{quote_id}": {"get", "patch"},
+    "/api/quotes/{quote_id}/submit": {"post"},
+    "/api/quotes/{quote_id}/approve": {"post"},
+    "/api/quotes/{quote_id}/reject": {"post"},
+    "/api/quotes/{quote_id}/send": {"post"},
+    "/api/quotes/{quote_id}/accept": {"post"},
+    "/api/quotes/{quote_id}/decline": {"post"},
+    "/api/quotes/{quote_id}/revisions": {"post"},
+    "/api/quotes/{quote_id}/versions/{version_no}": {"get"},
+    "/api/quotes/{quote_id}/print": {"get"},
+    "/api/quotes/{quote_id}/pdf": {"get"},
+    "/api/quotes/{quote_id}/history": {"get"},
+}
+SPEC_ROUTES.update(QUOTE_ROUTES)
 
 
 @pytest.fixture
