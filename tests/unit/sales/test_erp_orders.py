@@ -207,6 +207,13 @@ def test_created_then_shipped_in_two_moves_the_order_through_its_statuses(
     ]
     routed = [data for kind, data in outbox_events() if kind == "order_status_changed"][-1]
     assert (routed["customer_id"], routed["owner_id"]) == (str(EAST_MACHINERY), "u-sales-01")
+    history = service.order_history(confirmed["id"])["items"]
+    assert [(e["change"], e["old"], e["new"]) for e in history][:3] == [
+        ("erp_shipped", "partially_shipped", "shipped"),
+        ("erp_shipped", "erp_created", "partially_shipped"),
+        ("erp_created", "confirmed", "erp_created"),
+    ]
+    assert history[0]["actor_id"] is None
 
 
 def test_a_duplicate_shipment_never_doubles_a_quantity(service, erp, confirmed):

@@ -27,7 +27,7 @@ from crm_common.errors import Conflict, ValidationFailed
 from crm_common.ids import BUSINESS_TZ
 from crm_common.models import utcnow
 from sales import events as sales_events
-from sales.application.orders import CODE_PREFIX, dump_order, status_changed
+from sales.application.orders import CODE_PREFIX, HISTORY_TYPE, dump_order, status_changed
 from sales.domain.codes import format_code
 from sales.domain.money import quantize_fen
 from sales.domain.orders import (
@@ -42,7 +42,7 @@ from sales.domain.orders import (
     ShipmentLine,
     apply_erp_event,
 )
-from sales.models import Customer, Person
+from sales.models import Customer, HistoryEntry, Person
 from sales.models.orders import SalesOrder, SalesOrderLine
 from sales.repository import orders as rows
 from sales.repository.opportunities import allocate_sequence
@@ -50,6 +50,13 @@ from sales.schemas.erp import ERP_EVENT_SCHEMAS
 
 ORDER_EVENTS = frozenset({"order_created", "order_rejected", "order_shipped", "order_cancelled"})
 WAITING_EVENTS = frozenset({"order_shipped", "order_cancelled"})
+HISTORY_CHANGES: dict[type, str] = {
+    OrderCreated: "erp_created",
+    OrderRejected: "erp_rejected",
+    OrderShipped: "erp_shipped",
+    OrderCancelled: "erp_cancelled",
+}
+"""How an order's history names what each ERP event did."""
 ERP_OWNER = "erp"
 """The owner of an ERP order whose customer has no owner and whose salesperson is unknown."""
 
@@ -218,6 +225,7 @@ class ErpOrders:
         self.session.add(order)
         self.session.flush()
         rows.replace_lines(self.session, order.id, self.erp_lines(data, {}), fresh=True)
+        self.remember(order, None, OrderCreated(order.erp_order_no or "", occurred_at))
         self.publish(order, None)
         return order
 
@@ -328,6 +336,7 @@ class ErpOrders:
         order.updated_at = self.now
         self.session.flush()
         if old_status != order.status:
+            self.remember(order, old_status, event)
             self.publish(order, old_status, lines)
 
     def record_shipment(
@@ -365,6 +374,21 @@ class ErpOrders:
             event_id=event_id,
             recorded_at=self.now,
             lines=lines,
+        )
+
+    def remember(self, order: SalesOrder, old_status: str | None, event: Any) -> None:
+        """The status change in the order's history, as the ERP's doing (no actor)."""
+        self.session.add(
+            HistoryEntry(
+                entity_type=HISTORY_TYPE,
+                entity_id=str(order.id),
+                change=HISTORY_CHANGES.get(type(event), "erp_event"),
+                actor_id=None,
+                field="status",
+                old=old_status,
+                new=order.status,
+                at=self.now,
+            )
         )
 
     def publish(
