@@ -37,7 +37,8 @@ def test_the_delivery_routes_are_documented(document):
     assert "409" in retry["responses"]
     receipts = paths["/api/alerts/sms-receipts/{provider}"]["post"]
     assert receipts["security"] == []
-    assert "401" not in receipts["responses"] and "403" in receipts["responses"]
+    assert "401" not in receipts["responses"]
+    assert {"400", "403", "413", "415"} <= set(receipts["responses"])
     assert "notify.SmsReceiptAnswer" in json.dumps(receipts["responses"]["200"])
 
 

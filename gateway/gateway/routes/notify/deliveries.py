@@ -102,6 +102,6 @@ ROWS: tuple[Row, ...] = (
         response="SmsReceiptAnswer",
         query="SmsReceiptQuery",
         auth=False,
-        errors=(403,),
+        errors=(400, 403, 413, 415),
     ),
 )
