@@ -242,3 +242,12 @@ def test_mobiles_are_normalised_and_a_number_that_is_none_fails_with_the_reason(
     stored = support.row(db, refused)
     assert stored.status == FAILED
     assert stored.last_error == "'not a phone' is not a mainland mobile number"
+
+
+def test_a_wrong_tencent_secret_is_refused_for_good(db):
+    with support.sms_catcher(tencent="the-real-key") as catcher:
+        delivery_id = support.put(db, "sms", NOON)
+        settings = support.sms_settings(catcher, "tencent", key_secret="another-key")
+        assert support.worker(db, sms=settings).run_once(NOON).failed == 1
+        assert catcher.messages == []
+    assert "AuthFailure.SignatureFailure" in (support.row(db, delivery_id).last_error or "")

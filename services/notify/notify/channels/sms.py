@@ -23,6 +23,10 @@ Both signatures are computed as the providers specify them; the local SMS catche
 (``tools/sms_catcher``) checks them with the configured secret. What only the real providers
 can check (a real AccessKey, an approved sign name and template) is not checked locally.
 
+Marketing SMS: ``enqueue`` ends their text with "回T退订", which the webhook sends as is; with
+Aliyun and Tencent the text is the approved template's, so a marketing template must carry the
+opt-out itself (the carriers refuse one without it).
+
 Failures: connection refused, a 5xx, 429 and the providers' throttling codes are transient; an
 invalid number, an unknown or unapproved template and any other 4xx are permanent. A read
 timeout is an :class:`UncertainOutcome`: the worker looks the message up before sending again.
