@@ -27,6 +27,7 @@ from crm_common.db import Database, SessionScope, engine_for
 from crm_common.events import EnvelopeSchema
 from crm_common.kit import ServiceKit
 from devstack import registry, topology
+from devstack.stack import Suite
 from sales.schemas.erp import ItemUpdatedSchema
 from tests.support.polling import eventually
 from tests.unit.common.models import Base, InboxEvent, Note
@@ -352,3 +353,26 @@ def test_the_erp_user_publishes_events_and_reads_order_requests_and_nothing_else
     finally:
         connection.close()
     assert message_count(uri, "sales.on_erp_item_updated") == 1
+
+
+class NoProcesses(Suite):
+    """The e2e suite's start on a vhost of its own, a sleeping process standing in for its
+    services."""
+
+    services = ("sales.service",)
+
+    def _start_process(self, module: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["sleep", "60"])
+
+    def prepare(self) -> None:
+        """No databases."""
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Nothing to wait for."""
+
+
+def test_the_e2e_suite_declares_the_erp_topology_before_its_services_start(tmp_path, management):
+    suite = NoProcesses(tmp_path)
+    with suite:
+        declared = snapshot(management, suite.vhost)
+    assert declared == expected_snapshot()

@@ -255,6 +255,13 @@ class EventConsumer(Consumer):
         result: Any = None,
         exc_info: Any = None,
     ) -> tuple[Any, Any]:
+        try:
+            self._settle_result(message, event, exc_info)
+        except Exception as exc:  # the connection is gone: the broker delivers it again
+            log.warning("a message of %s is left to the broker: %r", self.handler, exc)
+        return result, exc_info
+
+    def _settle_result(self, message: Message, event: ReceivedEvent, exc_info: Any) -> None:
         labels = (self.container.service_name, self.handler, event.type)
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
         if exc_info is not None:
@@ -266,7 +273,6 @@ class EventConsumer(Consumer):
             outcome = "duplicate" if event.duplicate else "applied"
             metrics.EVENTS_CONSUMED.labels(*labels, outcome).inc()
             self.queue_consumer.ack_message(message)
-        return result, exc_info
 
     def retry_or_dead_letter(
         self, message: Message, event: ReceivedEvent, exc: BaseException, attempts: int
