@@ -332,6 +332,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=300, help="events evaluated")
     parser.add_argument("--connections", type=int, default=None, help="accepted; unused")
     args = parser.parse_args()
+    # a terminated run still stops its mail server and removes its files
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     quick = args.seconds < 2
     events = min(args.events, 50) if quick else args.events
 
