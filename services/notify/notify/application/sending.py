@@ -24,6 +24,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,10 @@ class Claimed:
     bundle: bool
 
 
+Outcome = tuple[Claimed, Sent | rules.DeliveryFailure, bool]
+"""What came of one try: the answer or the failure, and whether a look-up found it."""
+
+
 @dataclass
 class PassResult:
     sent: int = 0
@@ -123,10 +128,16 @@ class DeliveryWorker:
         result = PassResult()
         if not claimed:
             return result
-        outcomes: list[tuple[Claimed, Sent | rules.DeliveryFailure, bool]] = []
+        by_channel: dict[str, list[Claimed]] = {}
+        for item in claimed:
+            by_channel.setdefault(item.channel, []).append(item)
+        outcomes: list[Outcome] = []
         try:
-            for item in claimed:
-                outcomes.append(self._attempt(item))
+            # each channel in a (green) thread of its own: a slow SMS provider does not hold
+            # up the email, and each sender keeps to one thread
+            with ThreadPoolExecutor(max_workers=len(by_channel)) as pool:
+                for done in pool.map(self._attempt_all, by_channel.values()):
+                    outcomes.extend(done)
         finally:
             for sender in self.senders.values():
                 sender.close()
@@ -226,7 +237,10 @@ class DeliveryWorker:
                 )
         return claimed
 
-    def _attempt(self, item: Claimed) -> tuple[Claimed, Sent | rules.DeliveryFailure, bool]:
+    def _attempt_all(self, items: list[Claimed]) -> list[Outcome]:
+        return [self._attempt(item) for item in items]
+
+    def _attempt(self, item: Claimed) -> Outcome:
         sender = self.senders.get(item.channel)
         if sender is None:
             return item, rules.PermanentFailure(f"no sender for channel {item.channel}"), False
