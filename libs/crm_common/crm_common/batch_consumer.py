@@ -232,10 +232,17 @@ class BatchEventConsumer(EventConsumer):
             self._flush()
 
     def _flush(self) -> None:
+        """Hand the next batch to a worker. The worker is spawned from a thread of its own:
+        spawning waits for a free worker slot, which neither the queue consumer's thread
+        (it would stop reading the connection) nor a finishing batch worker (every slot might
+        be held by one waiting so) may do."""
         deliveries = self.pending[: self.max_batch]
         del self.pending[: self.max_batch]
-        batch = EventBatch(deliveries, self.handler, self.inbox_model)
         self.in_flight = True
+        self.container.spawn_managed_thread(partial(self._run, deliveries))
+
+    def _run(self, deliveries: list[Delivery]) -> None:
+        batch = EventBatch(deliveries, self.handler, self.inbox_model)
         try:
             self.container.spawn_worker(
                 self, (batch,), {}, context_data={}, handle_result=partial(self.settle, batch)
