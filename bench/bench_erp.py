@@ -178,7 +178,7 @@ class WaitingStream(Suite):
 
     def prepare(self) -> None:
         fill(self.db_uris["sales"], self.records)
-        with Connection(self.amqp_uri) as connection:
+        with Connection(self.amqp_uri, connect_timeout=60) as connection:
             quorum_queue(BARE_QUEUE, exchange=ERP_EXCHANGE, routing_key="#")(
                 connection.default_channel
             ).declare()
@@ -247,7 +247,7 @@ def apply_rate(
     with suite:  # prepare (fill, publish), start, wait until consuming
         watcher.join(timeout=max(120.0, expected / 20))
         done.set()
-        with Connection(suite.amqp_uri) as connection:
+        with Connection(suite.amqp_uri, connect_timeout=60) as connection:
             bare = bare_consumer_rate(connection, len(events))
         logs = suite.logs()
     first = next(((at, n) for at, n in samples if n > 0), None)
@@ -274,7 +274,11 @@ def bare_consumer_rate(connection: Connection, count: int) -> float:
         prefetch_count=PREFETCH,
     ):
         while len(seen) < count:
-            connection.drain_events(timeout=30)
+            try:
+                connection.drain_events(timeout=120)
+            except Exception:
+                print(f"# the bare consumer saw {len(seen)} of {count} messages", file=sys.stderr)
+                raise
     return (count - 1) / (seen[-1] - seen[0]) if count > 1 else float("nan")
 
 

@@ -299,6 +299,6 @@ class Suite:
             raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}")
 
     def _management(self, method: str, path: str, check: bool = True, **kwargs: Any) -> None:
-        response = requests.request(method, MANAGEMENT_URI.rstrip("/") + path, timeout=10, **kwargs)
+        response = requests.request(method, MANAGEMENT_URI.rstrip("/") + path, timeout=60, **kwargs)
         if check:
             response.raise_for_status()
