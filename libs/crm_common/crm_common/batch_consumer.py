@@ -37,8 +37,10 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 import eventlet
+from eventlet.semaphore import Semaphore
 from kombu.message import Message
 from nameko.exceptions import ContainerBeingKilled
+from nameko.extensions import DependencyProvider
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -99,6 +101,7 @@ class EventBatch:
             with session.begin_nested():
                 for delivery in fresh:
                     self._apply(session, delivery, apply_one)
+                    eventlet.sleep(0)  # SQLite does not yield: let the hub breathe
                 session.flush()
         except DBAPIError as exc:
             if exc.connection_invalidated:
@@ -113,6 +116,7 @@ class EventBatch:
         self, session: Session, fresh: list[Delivery], apply_one: Callable[[ReceivedEvent], Any]
     ) -> None:
         for delivery in fresh:
+            eventlet.sleep(0)
             try:
                 with session.begin_nested():
                     self._apply(session, delivery, apply_one)
@@ -281,6 +285,19 @@ class BatchEventConsumer(EventConsumer):
             labels = (self.container.service_name, self.handler, event.type, outcome)
             metrics.EVENTS_CONSUMED.labels(*labels).inc()
             self.queue_consumer.ack_message(message)
+
+
+class BatchLock(DependencyProvider):
+    """One lock per container for the batch handlers that should apply one batch at a time
+    (``with self.lock: ...``): batches of several queues that touch the same documents then
+    never wait on each other in the database, and on SQLite (one connection) they queue on
+    the lock, which has no timeout, instead of in the connection pool, which has."""
+
+    def setup(self) -> None:
+        self.lock = Semaphore(1)
+
+    def get_dependency(self, worker_ctx: Any) -> Semaphore:
+        return self.lock
 
 
 def event_batch_handler(

@@ -19,13 +19,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from eventlet.semaphore import Semaphore
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
-from crm_common.batch_consumer import EventBatch, event_batch_handler
+from crm_common.batch_consumer import BatchLock, EventBatch, event_batch_handler
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import rpc
@@ -801,8 +802,11 @@ class SalesService(kit.ServiceKit):
     # -- erp events ----------------------------------------------------------------------------
     # Each ERP event type has a batch handler on the queue the deployment topology declares
     # (``sales.on_erp_<type>``, see devstack/topology.py); ``apply_erp`` applies a batch.
+    erp_batches: Semaphore = BatchLock()
+
     def apply_erp(self, batch: EventBatch) -> None:
-        with self.db.session() as session:
+        """One ERP batch at a time in this process (see ``BatchLock``)."""
+        with self.erp_batches, self.db.session() as session:
             inbound = ErpInbound(session, self.outbox)
             batch.apply(session, inbound.apply)
 
