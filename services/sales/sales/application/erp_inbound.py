@@ -107,12 +107,16 @@ APPLIERS: dict[str, Applier] = {
 """The use case applying each ERP event type."""
 
 
+_SCHEMAS = {event_type: schema() for event_type, schema in ERP_EVENT_SCHEMAS.items()}
+"""One instance per event type: making a schema costs more than loading with it."""
+
+
 def load_data(event_type: str, raw: Any) -> dict[str, Any]:
     """``raw`` read by the event type's schema (``ValidationError`` if it cannot be)."""
-    schema = ERP_EVENT_SCHEMAS.get(event_type)
+    schema = _SCHEMAS.get(event_type)
     if schema is None:
         raise ValidationFailed.on("type", f"{event_type} is no ERP event type")
-    data: dict[str, Any] = schema().load(raw if isinstance(raw, dict) else {})
+    data: dict[str, Any] = schema.load(raw if isinstance(raw, dict) else {})
     return data
 
 
