@@ -191,8 +191,13 @@ def test_events_published_before_sales_ever_ran_are_applied_when_it_starts(
         timeout=20,
         what="every invoice as the stream implies",
     )
+    eventually(
+        lambda: orders_in(db_uri) == expected_orders(expected),
+        timeout=60,
+        what="every order as the stream implies",
+    )
     assert receivable_totals(db_uri, records) == expected_totals(expected)
-    assert orders_in(db_uri) == expected_orders(expected)
+    assert invoices_in(db_uri) == expected_invoices(expected)
     with SessionScope(engine_for(db_uri)).session() as session:
         limits = {
             row.customer_id: f"{row.credit_limit:.2f}"
