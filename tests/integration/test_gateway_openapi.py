@@ -127,8 +127,56 @@ QUOTE_ROUTES = {
     "/api/quotes/{quote_id}/print": {"get"},
     "/api/quotes/{quote_id}/pdf": {"get"},
     "/api/quotes/{quote_id}/history": {"get"},
+    "/api/quotes/{quote_id}/order": {"post"},
 }
 SPEC_ROUTES.update(QUOTE_ROUTES)
+QUOTE_TO_CASH_ROUTES = {
+    "/api/contracts": {"get", "post"},
+    "/api/contracts/expiring": {"get"},
+    "/api/contracts/{contract_id}": {"get", "patch"},
+    "/api/contracts/{contract_id}/complete": {"post"},
+    "/api/contracts/{contract_id}/history": {"get"},
+    "/api/contracts/{contract_id}/sign": {"post"},
+    "/api/contracts/{contract_id}/terminate": {"post"},
+    "/api/erp/unmatched-events": {"get"},
+    "/api/erp/unmatched-events/{unmatched_id}/apply": {"post"},
+    "/api/orders": {"get", "post"},
+    "/api/orders/{order_id}": {"get", "patch"},
+    "/api/orders/{order_id}/approve": {"post"},
+    "/api/orders/{order_id}/cancel": {"post"},
+    "/api/orders/{order_id}/confirm": {"post"},
+    "/api/orders/{order_id}/history": {"get"},
+    "/api/orders/{order_id}/reject": {"post"},
+    "/api/orders/{order_id}/rework": {"post"},
+    "/api/orders/{order_id}/shipments": {"get"},
+    "/api/receivables/aging": {"get"},
+    "/api/receivables/collections": {"get"},
+    "/api/receivables/customers/{customer_id}": {"get"},
+    "/api/receivables/invoices": {"get"},
+    "/api/receivables/invoices/{invoice_no}": {"get"},
+    "/api/receivables/overdue": {"get"},
+    "/api/receivables/payments": {"get"},
+    "/api/receivables/waiting-allocations": {"get"},
+}
+SPEC_ROUTES.update(QUOTE_TO_CASH_ROUTES)
+NOTIFY_ROUTES = {
+    "/api/alerts/deliveries": {"get"},
+    "/api/alerts/deliveries/{delivery_id}": {"get"},
+    "/api/alerts/deliveries/{delivery_id}/retry": {"post"},
+    "/api/alerts/rules": {"get", "post"},
+    "/api/alerts/rules/{rule_id}": {"delete", "get", "put"},
+    "/api/alerts/rules/{rule_id}/disable": {"post"},
+    "/api/alerts/rules/{rule_id}/enable": {"post"},
+    "/api/alerts/rules/{rule_id}/versions": {"get"},
+    "/api/alerts/rules/{rule_id}/versions/{revision}": {"get"},
+    "/api/alerts/sms-receipts/{provider}": {"post"},
+    "/api/inbox": {"get"},
+    "/api/inbox/read": {"post"},
+    "/api/inbox/unread-count": {"get"},
+    "/api/inbox/{item_id}/read": {"post"},
+    "/api/me/notification-preferences": {"get", "put"},
+}
+SPEC_ROUTES.update(NOTIFY_ROUTES)
 
 
 @pytest.fixture

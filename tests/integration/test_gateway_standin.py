@@ -114,10 +114,23 @@ class StandInSales:
         return "pong"
 
 
+class StandInNotify:
+    """Only answers the readiness ping."""
+
+    name = "notify"
+
+    @rpc
+    @public
+    def ping(self) -> str:
+        return "pong"
+
+
 def test_by_default_ready_asks_every_backend_service(rabbit_config, runner_factory):
     config = gateway_config(rabbit_config)
     del config["BACKEND_SERVICES"]
-    api = start_gateway(runner_factory, config, StandInCustomer, StandInOrg, StandInSales)
+    api = start_gateway(
+        runner_factory, config, StandInCustomer, StandInOrg, StandInSales, StandInNotify
+    )
 
     response = api.get("/ready", auth=False)
 
@@ -128,6 +141,7 @@ def test_by_default_ready_asks_every_backend_service(rabbit_config, runner_facto
             "customer": "ok",
             "org": "ok",
             "sales": "ok",
+            "notify": "ok",
             "revocations": "ok",
         },
     }
