@@ -166,6 +166,24 @@ def user_of_each_person(session: Session, person_ids: Iterable[str]) -> dict[str
     return {person_id: user_id for person_id, user_id in session.execute(stmt) if person_id}
 
 
+def enabled_role_codes(session: Session, user_ids: Iterable[str]) -> dict[str, list[str]]:
+    """User id → the sorted codes of the enabled roles the user holds (users without one are
+    left out)."""
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    stmt = (
+        select(user_roles.c.user_id, Role.code)
+        .join(Role, Role.id == user_roles.c.role_id)
+        .where(user_roles.c.user_id.in_(wanted), Role.disabled.is_(False))
+        .order_by(Role.code)
+    )
+    codes: dict[str, list[str]] = {}
+    for user_id, code in session.execute(stmt):
+        codes.setdefault(user_id, []).append(code)
+    return codes
+
+
 def users_with_grants_on(session: Session, column: InstrumentedAttribute[Any]) -> set[str]:
     """Users with a grant (their own or a role's) constraining the dimension ``column``."""
     rows = session.execute(

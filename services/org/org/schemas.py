@@ -146,10 +146,17 @@ class PersonSchema(RecordSchema):
 
 class SharedPersonSchema(PersonSchema):
     """A person as other contexts keep them (``person_changed``, the people snapshot): the
-    record and the user account linked to it."""
+    record, the user account linked to it and the codes of that user's enabled roles."""
 
     user_id = fields.String(
         allow_none=True, metadata=describe("The person's user account; null if they have none")
+    )
+    role_codes = fields.List(
+        fields.String(),
+        metadata=describe(
+            "The codes of the enabled roles the user account holds (sorted; empty without one)",
+            ["sales_rep"],
+        ),
     )
 
 

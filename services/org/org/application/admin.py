@@ -88,6 +88,15 @@ class OrgAdmin(UseCases):
         for person in shared_people(self.session, people):
             self.context.publish(events.PERSON_CHANGED, events.person_changed(person))
 
+    def people_changed_through_users(self, people: Iterable[Person | None]) -> None:
+        """People whose user account, or that user's roles, changed although none of their
+        own fields did: touched, so that their version moves on, and announced as they are
+        now."""
+        touched = list({person.id: person for person in people if person is not None}.values())
+        for person in touched:
+            repository.touch(self.session, person, self.now)
+        self.person_changed(touched)
+
     def user_changed(self, user: User) -> None:
         self.context.publish(
             events.USER_CHANGED,

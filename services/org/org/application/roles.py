@@ -32,11 +32,22 @@ class Roles(Aggregate):
         if "permissions" in values:
             values["permissions"] = sorted(set(values["permissions"]))
         watched = self.authz.effective(self.concerned_users(role))
-        if self.edit(role, values):
+        changes = self.edit(role, values)
+        if changes:
             self.settle(watched)
+            if any(change.field == "code" for change in changes):
+                self.announce(role)
 
     def concerned_users(self, record: Role) -> set[str]:
         return repository.holders(self.session, [record.id])
+
+    def announce(self, record: Role) -> None:
+        """The people of the role's holders carry its code while it is enabled: announced
+        again when it is renamed, disabled or enabled."""
+        holders = repository.users(self.session, self.concerned_users(record))
+        self.people_changed_through_users(
+            user.person for user in sorted(holders, key=lambda user: user.id)
+        )
 
     def permissions(self) -> list[dict[str, str]]:
         """The catalog roles pick their permissions from."""

@@ -2,7 +2,9 @@
 page.
 
 ``department_changed``, ``region_changed`` and ``person_changed`` keep a consumer's copy
-current; this snapshot lets a consumer with an empty (or doubtful) copy catch up. Only services
+current; this snapshot lets a consumer with an empty (or doubtful) copy catch up. A person
+carries the codes of their user's enabled roles: a change of the user's roles, or of a role's
+code or disabled flag, moves the person's version on and announces them again. Only services
 read it: the caller must be a service identity holding ``org:structure:read`` (no role hands
 that out).
 """
@@ -29,10 +31,21 @@ person_schema = PersonSchema()
 
 def shared_people(session: Session, people: Iterable[Person]) -> list[dict[str, Any]]:
     """People as other contexts keep them (``SharedPersonSchema``): each with the id of the
-    user account linked to them, or none."""
+    user account linked to them, or none, and the codes of that user's enabled roles."""
     people = list(people)
     users = repository.user_of_each_person(session, [person.id for person in people])
-    return [{**person_schema.dump(person), "user_id": users.get(person.id)} for person in people]
+    roles = repository.enabled_role_codes(session, users.values())
+    shared = []
+    for person in people:
+        user_id = users.get(person.id)
+        shared.append(
+            {
+                **person_schema.dump(person),
+                "user_id": user_id,
+                "role_codes": roles.get(user_id, []) if user_id else [],
+            }
+        )
+    return shared
 
 
 class Structure(UseCases):

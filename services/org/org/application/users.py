@@ -62,11 +62,14 @@ class Users(Aggregate):
             values["roles"] = self._roles(values.pop("role_ids"))
         watched = self.authz.effective([user.id])
         linked_before = user.person_id
-        if self.edit(user, values):
+        changes = self.edit(user, values)
+        if changes:
             self.settle(watched)
             self.announce(user)
             if user.person_id != linked_before:
                 self._relinked([linked_before, user.person_id])
+            elif any(change.field == "role_ids" for change in changes):
+                self._relinked([user.person_id])
 
     def concerned_users(self, record: User) -> set[str]:
         return {record.id}
@@ -106,13 +109,10 @@ class Users(Aggregate):
         return self.dump(user)
 
     def _relinked(self, person_ids: list[str | None]) -> None:
-        """People who got or lost a user account: touched, so that their version moves on,
-        and announced with their user as it is now."""
-        people = [repository.find(self.session, Person, person_id) for person_id in person_ids]
-        touched = [person for person in people if person is not None]
-        for person in touched:
-            repository.touch(self.session, person, self.now)
-        self.person_changed(touched)
+        """People who got or lost a user account, or whose user's roles changed."""
+        self.people_changed_through_users(
+            repository.find(self.session, Person, person_id) for person_id in person_ids
+        )
 
     def _check_person_free(self, person_id: str | None, own_id: str | None) -> None:
         if not person_id:
