@@ -2,9 +2,10 @@
 
 The ERP publishes to the topic exchange ``erp.events``; every service that handles ERP events
 has one quorum queue per event type there, named as ``crm_common.consumer`` names a handler's
-queue (``<service>.on_erp_<event type>``), with the retry queues and the dead-letter queue that
-consumer declares, argument for argument, so that a service starting later finds them as it
-would have made them. Events the ERP publishes before a service ever ran wait in its queues.
+queue (``<service>.on_erp_<event type>``), with the service's retry exchanges and queues and
+its dead-letter queue as that consumer declares them (``crm_common.retries``), argument for
+argument, so that a service starting later finds them as it would have made them. Events
+the ERP publishes before a service ever ran wait in its queues.
 The ERP reads the orders the CRM sends it from ``erp.order-requests``, bound to
 ``sales.events`` for ``order_confirmed`` and ``order_cancel_requested``; a request it rejects,
 or that comes back unacknowledged more than ``ERP_DELIVERY_LIMIT`` times, moves to
@@ -83,17 +84,23 @@ def handler_queue(service: str, event_type: str) -> str:
     return f"{service}.on_erp_{event_type}"
 
 
-def retry_queue(handler: str, delay: float) -> Queue:
-    """As ``crm_common.consumer`` declares it: the message waits ``delay`` seconds, then goes
-    back to the handler's queue."""
+def retried_exchange(service: str) -> Exchange:
+    """Where ``service``'s waited messages come back from, to the handler queue named by their
+    routing key."""
+    return Exchange(f"{service}.retried", "direct")
+
+
+def retry_queue(service: str, delay: float) -> Queue:
+    """As ``crm_common.retries`` declares it: ``service``'s messages wait ``delay`` seconds
+    (the queue is fed by the fanout exchange of the same name), then go back through
+    ``<service>.retried``."""
     milliseconds = round(delay * 1000)
     return Queue(
-        f"{handler}.retry.{milliseconds}ms",
+        f"{service}.retry.{milliseconds}ms",
         {
             **QUORUM,
             "x-message-ttl": milliseconds,
-            "x-dead-letter-exchange": "",
-            "x-dead-letter-routing-key": handler,
+            "x-dead-letter-exchange": retried_exchange(service).name,
             "x-dead-letter-strategy": "at-least-once",
             "x-overflow": "reject-publish",
         },
@@ -128,22 +135,29 @@ class Topology:
 
 
 def topology(retry_delays: tuple[float, ...] = RETRY_DELAYS) -> Topology:
-    exchanges = (Exchange(ERP_EXCHANGE), Exchange(f"{ORDER_REQUEST_SOURCE}.events"))
+    exchanges = [Exchange(ERP_EXCHANGE), Exchange(f"{ORDER_REQUEST_SOURCE}.events")]
     queues: list[Queue] = []
     bindings: list[Binding] = []
     for service, event_types in ERP_CONSUMERS.items():
+        retried = retried_exchange(service)
+        exchanges.append(retried)
         for event_type in event_types:
             handler = handler_queue(service, event_type)
             queues.append(Queue(handler))
-            queues.extend(retry_queue(handler, delay) for delay in retry_delays)
             bindings.append(Binding(ERP_EXCHANGE, handler, event_type))
+            bindings.append(Binding(retried.name, handler, handler))
+        for delay in retry_delays:
+            waiting = retry_queue(service, delay)
+            exchanges.append(Exchange(waiting.name, "fanout"))
+            queues.append(waiting)
+            bindings.append(Binding(waiting.name, waiting.name, ""))
         queues.append(dead_letter_queue(service))
     queues += [erp_queue(), Queue(ERP_DEAD_LETTERS)]
     bindings += [
         Binding(f"{ORDER_REQUEST_SOURCE}.events", ERP_QUEUE, event_type)
         for event_type in ORDER_REQUEST_TYPES
     ]
-    return Topology(exchanges, tuple(queues), tuple(bindings))
+    return Topology(tuple(exchanges), tuple(queues), tuple(bindings))
 
 
 def definitions(vhost: str) -> dict[str, list[dict[str, Any]]]:

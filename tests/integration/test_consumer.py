@@ -82,6 +82,33 @@ def test_a_handler_that_recovers_on_retry_applies_the_event_once(container_facto
     assert dead_letters(config) == []
 
 
+AUDITED: list[str] = []
+
+
+class AuditedLedger(LedgerService):
+    """The ledger with a second handler of the same events, which never fails."""
+
+    @event_handler("customer", "customer_created")
+    def audit_customer_created(self, event: ReceivedEvent) -> None:
+        AUDITED.append(event.data["name"])  # before the inbox: every delivery counts
+        with self.db.session() as session:
+            event.first_delivery(session)
+
+
+def test_a_retried_event_comes_back_to_the_handler_that_failed_it_only(container_factory, config):
+    """The service's handlers share its retry queues: the waited message returns, by its
+    routing key, to the one handler that failed it."""
+    AUDITED.clear()
+    container_factory(AuditedLedger, config).start()
+    FAILURES["flaky"] = 2
+    publish(config, customer_created("flaky"))
+
+    eventually(lambda: titles(config) == ["flaky"], what="the twice retried event applied")
+    publish(config, customer_created("marker"))
+    eventually(lambda: "marker" in AUDITED, what="the marker audited")
+    assert AUDITED.count("flaky") == 1
+
+
 def test_malformed_messages_are_dead_lettered_at_once_and_the_queue_moves_on(
     container_factory, config
 ):
@@ -122,8 +149,9 @@ def test_the_consumer_declares_quorum_queues_itself(container_factory, config, r
 
     assert rabbit_manager.get_queue(config["vhost"], HANDLER_QUEUE)["type"] == "quorum"
     assert rabbit_manager.get_queue(config["vhost"], "ledger.dead-letters")["type"] == "quorum"
-    retry = rabbit_manager.get_queue(config["vhost"], f"{HANDLER_QUEUE}.retry.400ms")
+    retry = rabbit_manager.get_queue(config["vhost"], "ledger.retry.400ms")
     assert retry["type"] == "quorum" and retry["arguments"]["x-message-ttl"] == 400
+    assert retry["arguments"]["x-dead-letter-exchange"] == "ledger.retried"
 
 
 def test_retry_delays_come_from_the_config_with_a_default():

@@ -26,6 +26,7 @@ from crm_common.consumer import DEFAULT_RETRY_DELAYS, ReceivedEvent, event_handl
 from crm_common.db import Database, SessionScope, engine_for
 from crm_common.events import EnvelopeSchema
 from crm_common.kit import ServiceKit
+from crm_common.retries import retried_exchange, retry_queue, retry_queue_arguments
 from devstack import registry, topology
 from devstack.stack import Suite
 from sales.schemas.erp import ItemUpdatedSchema
@@ -81,7 +82,7 @@ def snapshot(management, vhost: str) -> dict[str, Any]:
 def expected_snapshot() -> dict[str, Any]:
     wanted = topology.topology()
     return {
-        "exchanges": {e.name: ("topic", True, False, False, {}) for e in wanted.exchanges},
+        "exchanges": {e.name: (e.type, True, False, False, {}) for e in wanted.exchanges},
         "queues": {q.name: ("quorum", True, False, q.arguments) for q in wanted.queues},
         "bindings": sorted((b.exchange, b.queue, b.routing_key) for b in wanted.bindings),
     }
@@ -139,7 +140,18 @@ def test_the_handler_queues_agree_with_what_the_consumer_declares():
     handler = "sales.on_erp_invoice_issued"
     assert queues[handler] == {"x-queue-type": "quorum"}
     assert queues["sales.dead-letters"] == {"x-queue-type": "quorum"}
-    assert queues[f"{handler}.retry.10000ms"]["x-dead-letter-routing-key"] == handler
+    assert queues["sales.retry.10000ms"] == {
+        "x-queue-type": "quorum",
+        **retry_queue_arguments("sales", 10.0),
+    }
+    declared = retry_queue("sales", 10.0)
+    assert declared.queue_arguments == queues[declared.name]
+    exchanges = {exchange.name: exchange.type for exchange in topology.topology().exchanges}
+    assert exchanges["sales.retried"] == retried_exchange("sales").type == "direct"
+    assert exchanges["sales.retry.10000ms"] == "fanout"
+    bindings = {(b.exchange, b.queue, b.routing_key) for b in topology.topology().bindings}
+    assert ("sales.retried", handler, handler) in bindings
+    assert ("sales.retry.10000ms", "sales.retry.10000ms", "") in bindings
 
 
 def test_applying_again_changes_nothing(rabbit_config, management):

@@ -313,7 +313,8 @@ def test_each_service_reaches_its_own_queues_and_exchanges_only():
         "rpc-customer",
         "rpc.reply-customer-5afe379c-fc7a-4aba-b4cc-4588b0970ba7",
         "customer.on_department_changed",
-        "customer.on_department_changed.retry.10000ms",
+        "customer.retry.10000ms",
+        "customer.retried",
         "customer.dead-letters",
         "customer.events",
     ]

@@ -20,15 +20,16 @@ changes; a handler that returns without asking ``event.first_delivery`` is a bug
 message goes straight to the dead letters so that the omission shows.
 
 A handler that raises is retried after each of ``EVENT_RETRY_DELAYS`` (seconds, default
-``1,10,60``): the message waits in ``<queue>.retry.<ms>ms``, a quorum queue whose message TTL
-dead-letters it back to the handler's queue, so nothing sleeps in the worker and the queue moves
-on. After the last retry, or at once for a malformed envelope, a major version the handler
-does not know, or data the handler refuses as invalid (it raised marshmallow's
-``ValidationError`` or ``crm_common.errors.ValidationFailed``: retrying cannot make such data
-apply), it goes to ``<service>.dead-letters`` (see ``crm_common.dead_letters``) with the
-field-level reasons in its ``x-error`` header.
+``1,10,60``): the message waits in the service's ``<service>.retry.<ms>ms``, a quorum queue
+whose message TTL sends it back to the handler's queue (``crm_common.retries``), so nothing
+sleeps in the worker and the queue moves on. After the last retry, or at once for a malformed
+envelope, a major version the handler does not know, or data the handler refuses as invalid
+(it raised marshmallow's ``ValidationError`` or ``crm_common.errors.ValidationFailed``:
+retrying cannot make such data apply), it goes to ``<service>.dead-letters`` (see
+``crm_common.dead_letters``) with the field-level reasons in its ``x-error`` header.
 The handler's queue is declared with ``x-queue-type: quorum`` and nothing else, so it agrees
-with the same queue declared beforehand by deployment topology.
+with the same queue declared beforehand by deployment topology; it is bound to the source's
+events and, by its own name, to ``<service>.retried``.
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ from crm_common.dead_letters import (
     dead_letter_queue,
     forward,
     kept_headers,
-    quorum_queue,
 )
 from crm_common.errors import ValidationFailed, flat_field_errors
 from crm_common.events import EnvelopeSchema, major_version
 from crm_common.inbox import first_delivery
 from crm_common.models import InboxMixin
+from crm_common.retries import handler_queue, retry_queue
 
 log = logging.getLogger(__name__)
 
@@ -198,24 +199,13 @@ class EventConsumer(Consumer):
             raise ConfigurationError(f"{service} handles events but declares no inbox_model")
         self.inbox_model: type[InboxMixin] = inbox_model
         self.delays = retry_delays(config)
-        self.queue = quorum_queue(
+        self.queue = handler_queue(
+            service,
             self.handler,
-            exchange=get_event_exchange(self.source_service, config),
-            routing_key=self.event_type,
+            get_event_exchange(self.source_service, config),
+            self.event_type,
         )
-        self.retry_queues = [
-            quorum_queue(
-                f"{self.handler}.retry.{round(delay * 1000)}ms",
-                arguments={
-                    "x-message-ttl": round(delay * 1000),
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": self.handler,
-                    "x-dead-letter-strategy": "at-least-once",
-                    "x-overflow": "reject-publish",
-                },
-            )
-            for delay in self.delays
-        ]
+        self.retry_queues = [retry_queue(service, delay) for delay in self.delays]
         self.dead_letters = dead_letter_queue(service)
         with Connection(config[AMQP_URI_CONFIG_KEY]) as connection:
             channel = connection.channel()
@@ -286,7 +276,7 @@ class EventConsumer(Consumer):
             self.dead_letter(message, "failed", error, event.envelope, attempts)
             return
         headers = {**kept_headers(message), ATTEMPTS_HEADER: attempts, ERROR_HEADER: error[:2000]}
-        self._settle(message, self.retry_queues[attempts - 1].name, headers)
+        self._settle(message, headers, exchange=self.retry_queues[attempts - 1].name)
         metrics.EVENTS_RETRIED.labels(self.container.service_name, self.handler, event.type).inc()
 
     def dead_letter(
@@ -303,18 +293,25 @@ class EventConsumer(Consumer):
             envelope=envelope,
         )
         log.error("dead-lettering a message of %s (%s): %s", self.handler, reason, error)
-        self._settle(message, self.dead_letters.name, headers)
+        self._settle(message, headers, queue=self.dead_letters.name)
         event_type = str((envelope or {}).get("type") or self.event_type)
         metrics.EVENTS_DEAD_LETTERED.labels(
             self.container.service_name, self.handler, event_type
         ).inc()
 
-    def _settle(self, message: Message, queue: str, headers: dict[str, Any]) -> None:
-        """Move ``message`` to ``queue``: acknowledged only once the copy is confirmed."""
+    def _settle(
+        self, message: Message, headers: dict[str, Any], *, queue: str = "", exchange: str = ""
+    ) -> None:
+        """Move ``message`` to ``queue``, or to the retry ``exchange`` with this handler's
+        queue as routing key: acknowledged only once the copy is confirmed."""
         try:
-            forward(self.publisher, message, queue, headers)
+            if exchange:
+                forward(self.publisher, message, self.handler, headers, exchange=exchange)
+            else:
+                forward(self.publisher, message, queue, headers)
         except Exception as exc:  # the broker is away: let it deliver the message again
-            log.warning("could not move a message of %s to %s: %s", self.handler, queue, exc)
+            where = exchange or queue
+            log.warning("could not move a message of %s to %s: %s", self.handler, where, exc)
             self.queue_consumer.requeue_message(message)
             return
         self.queue_consumer.ack_message(message)

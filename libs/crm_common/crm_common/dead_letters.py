@@ -78,12 +78,20 @@ def kept_headers(message: Message) -> dict[str, Any]:
     return {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
 
 
-def forward(publisher: Publisher, message: Message, queue: str, headers: dict[str, Any]) -> None:
-    """Publish ``message``'s body unchanged to ``queue`` through the default exchange."""
+def forward(
+    publisher: Publisher,
+    message: Message,
+    routing_key: str,
+    headers: dict[str, Any],
+    *,
+    exchange: str = "",
+) -> None:
+    """Publish ``message``'s body unchanged to ``exchange`` with ``routing_key``: by default
+    to the queue of that name through the default exchange."""
     publisher.publish(
         message.body,
-        exchange="",
-        routing_key=queue,
+        exchange=exchange,
+        routing_key=routing_key,
         headers=headers,
         content_type=message.content_type or "application/octet-stream",
         content_encoding=message.content_encoding or "binary",
