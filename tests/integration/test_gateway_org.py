@@ -12,9 +12,15 @@ from tests.integration.standins import (
     problem_of,
     start_gateway,
 )
+from tests.support.tokens import RUN_LONG
 
 ADMIN = access_token(
-    "u-admin", username="admin", permissions=["org:admin"], grants=[{}], sid="s-admin"
+    "u-admin",
+    ttl=RUN_LONG,
+    username="admin",
+    permissions=["org:admin"],
+    grants=[{}],
+    sid="s-admin",
 )
 KINDS = {
     "departments": "parent_id",

@@ -28,6 +28,7 @@ from sales.models import CatchUp
 from sales.service import SalesService
 from tests.integration.standins import Api, access_token, gateway_config, problem_of
 from tests.support.polling import eventually
+from tests.support.tokens import RUN_LONG
 
 SELLING = (
     "customer:read",
@@ -43,6 +44,7 @@ RPC_TIMEOUT = 2
 def token(user: str, department: str, *, permissions: tuple[str, ...] = SELLING) -> str:
     return access_token(
         user,
+        ttl=RUN_LONG,
         username=user,
         department_id=department,
         permissions=list(permissions),

@@ -30,6 +30,7 @@ from crm_common.context import CallContext
 from crm_common.errors import EXPECTED_ERRORS
 from tests.integration.standins import StandInOrg, access_token, gateway_config, start_gateway
 from tests.support.polling import eventually
+from tests.support.tokens import RUN_LONG
 
 RPC_TIMEOUT = 3.0
 PROMPT = 0.5
@@ -38,6 +39,7 @@ OVERSHOOT = 1.0
 """Seconds a request may take beyond its deadline (to write its answer)."""
 ADMIN = access_token(
     "u-admin",
+    ttl=RUN_LONG,
     username="admin",
     department_id="d-hq",
     roles=["admin"],
