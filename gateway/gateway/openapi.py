@@ -487,7 +487,8 @@ def _error_statuses(route: ApiRoute) -> list[int]:
     if doc.get("params") or doc.get("query_schema"):
         codes.add(422)
     if doc.get("if_match"):
-        codes |= {400, 409, 428}
+        # the version may come in a JSON body instead of If-Match
+        codes |= {400, 409, 415, 428}
     if doc.get("idempotent"):
         codes |= {409, 422}
     codes |= set(doc.get("errors", ()))

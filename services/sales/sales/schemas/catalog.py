@@ -5,11 +5,11 @@ strings."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields
-from marshmallow.validate import Length, Range
+from marshmallow.validate import Length
 
 from crm_common.schemas import StrictSchema, Text, UtcDateTime, describe
 from sales.schemas.activities import PageQuerySchema
-from sales.schemas.common import decimal_string
+from sales.schemas.common import decimal_string, positive
 
 
 # -- queries ---------------------------------------------------------------------------------
@@ -38,8 +38,8 @@ class ItemPriceQuerySchema(StrictSchema):
     quantity = fields.Decimal(
         load_default=None,
         allow_none=True,
-        validate=Range(min=0, min_inclusive=False),
-        metadata={"type": "string", **describe("Quantity (quantity breaks); 1 unless given")},
+        validate=positive,
+        metadata={"type": "string", **describe("Above 0 (quantity breaks); 1 unless given")},
     )
     on = fields.Date(allow_none=True, metadata=describe("The day; today unless given"))
     currency = Text(allow_none=True, validate=Length(equal=3), metadata=describe("CNY default"))

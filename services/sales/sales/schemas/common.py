@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 
 from crm_common.schemas import UtcDateTime, describe
 
 DECIMAL_STRING = {"type": "string", "format": "decimal"}
 """How a decimal dumped as a string is documented (marshmallow's own mapping says number)."""
+
+
+def positive(value: Decimal) -> None:
+    """Above zero (a validator the OpenAPI documents by its description, not as a bound, since
+    the query string carries the decimal as text)."""
+    if value <= 0:
+        raise ValidationError("must be greater than 0")
 
 
 def decimal_string(description: str, example: str | None = None, **kwargs: Any) -> fields.Decimal:
