@@ -1,23 +1,39 @@
 """Notify's deliveries on the real broker: the service's delivery timer sends what the rules
 handed over to a real local SMTP server and an Aliyun-shaped SMS endpoint, retries a 500, and
-the gateway serves the admin's search and the provider's receipt callback."""
+the gateway serves the admin's search and the provider's receipt callback. A rule naming a
+role texts the people org says hold it, and follows org's changes of who does."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+from kombu import Connection, Exchange
+from nameko.standalone.rpc import ServiceRpcProxy
 from prometheus_client import REGISTRY
+from sqlalchemy import select
 
+from crm_common.application import UseCaseContext
+from crm_common.context import Principal
 from crm_common.db import SessionScope, dispose_engine, engine_for
+from crm_common.events import make_envelope
 from crm_common.migrations import upgrade
 from crm_common.models import utcnow
+from crm_common.outbox import OutboxWriter
+from demo.org import load_demo
 from gateway.service import GatewayService
 from notify.application.deliveries import OutgoingMessage, Recipient, enqueue
+from notify.application.rules import Rules
+from notify.models import OutboxMessage
+from notify.models.rules import CatchUp
+from notify.repository import rules as notify_rules
 from notify.service import NotifyService
+from org.hashing import HashCost, Passwords
+from org.models import Person as OrgPerson
+from org.service import OrgService
 from tests.integration.standins import Api, find_free_port
 from tests.support.polling import eventually
-from tests.support.tokens import KEYS, user_token
+from tests.support.tokens import KEYS, context_of, user_token
 from tools.mail_catcher import MailCatcher
 from tools.sms_catcher import SmsCatcher
 
@@ -153,3 +169,133 @@ def test_alerts_are_sent_retried_searched_and_receipted_through_the_stack(stack)
     assert refused.status_code == 403
     detail = api.get(f"/api/alerts/deliveries/{delivery['id']}", token=admin).json()
     assert detail["status"] == "delivered"
+
+
+# -- role recipients, from org's people to an SMS ------------------------------------------
+ORG_ADMIN = Principal("u-root", permissions=("org:admin",))
+ALERTS_ADMIN = Principal("u-ops", roles=("ops",), permissions=("alerts:admin",))
+ROLE_RULE = {
+    "code": "overdue_to_branch_managers",
+    "name": "逾期通知分公司总经理",
+    "alert_type": "receivable_overdue",
+    "enabled": True,
+    "trigger": {"type": "event", "source": "sales", "event_type": "invoice_overdue"},
+    "recipients": [{"type": "role", "role": "branch_manager"}],
+    "channels": {
+        "inbox": {"subject": "发票 {code} 逾期", "body": "{customer_name}"},
+        "sms": {"template": "SMS_1", "params": {"code": "{code}"}, "text": "发票{code}逾期"},
+    },
+    "severity": "warning",
+    "bypass_quiet_hours": True,  # whatever the hour the test runs at
+}
+
+
+def publish_invoice_overdue(config, invoice_no):
+    """Sales' ``invoice_overdue`` as its outbox publishes it."""
+    data = {
+        "invoice": {
+            "invoice_no": invoice_no,
+            "customer_name": "华东机电设备有限公司",
+            "outstanding": "1234.50",
+            "owner_id": "u-sales-02",
+            "department_id": "d-east-js",
+        },
+        "days_overdue": 31,
+        "owner_id": "u-sales-02",
+        "department_id": "d-east-js",
+    }
+    body = make_envelope("invoice_overdue", data, source="sales", actor_id=None)
+    exchange = Exchange("sales.events", type="topic", durable=True)
+    with Connection(config["AMQP_URI"]) as connection:
+        connection.Producer().publish(
+            body,
+            exchange=exchange,
+            routing_key="invoice_overdue",
+            serializer="json",
+            declare=[exchange],
+        )
+
+
+def mobiles(org_uri, *person_ids):
+    with SessionScope(engine_for(org_uri)).session() as session:
+        stmt = select(OrgPerson.mobile).where(OrgPerson.id.in_(person_ids))
+        return sorted(session.scalars(stmt))
+
+
+@pytest.fixture
+def org_and_notify(rabbit_config, runner_factory, tmp_path):
+    """The real org service on the demo org chart and notify texting through the catcher."""
+    if "notify.test" not in KEYS.private:
+        KEYS.add("notify.test")
+    org_uri = f"sqlite:///{tmp_path / 'org.db'}"
+    notify_uri = f"sqlite:///{tmp_path / 'notify.db'}"
+    upgrade("org", org_uri)
+    upgrade("notify", notify_uri)
+    with SessionScope(engine_for(org_uri)).session() as session:
+        load_demo(session, Passwords(HashCost(1, 8, 1)).hash("Crm-demo-2026"), with_events=False)
+    with SmsCatcher() as sms:
+        config = {
+            **rabbit_config,
+            **KEYS.config(),
+            "DB_URIS": {"org": org_uri, "notify": notify_uri},
+            "RPC_TIMEOUT": 10,
+            "METRICS_PORT": 0,
+            "OUTBOX_POLL_SECONDS": 0.2,
+            "SMS_PROVIDER": "webhook",
+            "SMS_ENDPOINT": f"{sms.url}/webhook",
+        }
+        runner = runner_factory(config, OrgService, NotifyService)
+        runner.start()
+        yield config, SessionScope(engine_for(notify_uri)), sms
+        runner.stop()
+    dispose_engine(org_uri)
+    dispose_engine(notify_uri)
+
+
+def test_a_role_rule_texts_the_holders_of_the_role_as_org_tells_them(org_and_notify):
+    config, db, sms = org_and_notify
+    org_uri = config["DB_URIS"]["org"]
+
+    def caught_up():
+        with db.session() as session:
+            return session.get(CatchUp, "org.people") is not None
+
+    eventually(caught_up, timeout=30, what="notify caught up from org's people snapshot")
+    with db.session() as session:
+        context = UseCaseContext(
+            session, OutboxWriter(OutboxMessage, "notify"), ALERTS_ADMIN, utcnow()
+        )
+        Rules(context).create(ROLE_RULE)
+
+    managers = mobiles(org_uri, "p-branch-east", "p-branch-north", "p-branch-south")
+    publish_invoice_overdue(config, "INV-ROLE-1")
+    eventually(
+        lambda: sorted(s.phone for s in sms.messages) == managers,
+        timeout=20,
+        what="an SMS to each branch manager",
+    )
+    assert {s.text for s in sms.messages} == {"发票INV-ROLE-1逾期"}
+
+    # org makes a sales rep a branch manager too: notify hears it and texts them as well
+    with ServiceRpcProxy("org", config, context_data=context_of(ORG_ADMIN), timeout=10) as org:
+        user = org.get_record("users", "u-sales-01")
+        org.update_record(
+            "users",
+            "u-sales-01",
+            {"role_ids": ["role-sales-rep", "role-branch-manager"]},
+            user["version"],
+        )
+    sms.clear()
+
+    def holders():
+        with db.session() as session:
+            return {p.user_id for p in notify_rules.people_with_role(session, "branch_manager")}
+
+    eventually(lambda: "u-sales-01" in holders(), timeout=20, what="person_changed applied")
+    publish_invoice_overdue(config, "INV-ROLE-2")
+    texted = sorted([*managers, *mobiles(org_uri, "p-sales-01")])
+    eventually(
+        lambda: sorted(s.phone for s in sms.messages) == texted,
+        timeout=20,
+        what="an SMS to each branch manager, the new one included",
+    )

@@ -54,6 +54,15 @@ PEOPLE = (
     ("p-sales-02", "u-sales-02", "王芳", "d-east-js", "not a phone", "wang@example.com", "active"),
     ("p-left", "u-left", "离职者", "d-east-sh", "13901880999", "left@example.com", "left"),
 )
+ROLE_CODES = {
+    # person id: the codes of their user's roles
+    "p-ceo": ["general_manager"],
+    "p-admin": ["admin"],
+    "p-branch-east": ["branch_manager", "sales_manager"],
+    "p-sales-01": ["sales_rep"],
+    "p-sales-02": ["sales_rep"],
+    "p-left": ["sales_manager"],
+}
 NOW = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
@@ -83,6 +92,7 @@ def seed_org(session: Any) -> None:
                 "mobile": mobile,
                 "email": email,
                 "status": status,
+                "role_codes": ROLE_CODES.get(person_id, []),
             }
         )
 

@@ -13,10 +13,10 @@ an alert only if the dedup key of rule, record, recipient and period is new (sto
 schedule). An event delivered twice, or a schedule run twice that day, alerts nobody twice.
 
 **Recipients** (``notify.domain.rules.RECIPIENT_TYPES``): the record's owner; the owner's
-department manager (or the nearest active one above); a department's people (with its
-sub-departments if asked); named users; the user id at a path of the record. People who left
-(disabled, not active) are skipped. A ``role`` recipient needs the users holding a role, which
-org does not publish yet: it resolves to nobody (logged) until it does.
+department manager (or the nearest active one above); the users holding a role (by its code,
+as org's people carry them); a department's people (with its sub-departments if asked); named
+users; the user id at a path of the record. People who left (disabled, not active) are
+skipped.
 
 **Channels.** Preferences (``channel_choice``) decide per alert type and channel: off sends
 nothing there; a daily digest holds email and SMS for the summary (never for a critical
@@ -400,7 +400,9 @@ class Alerts:
                 values = value if isinstance(value, list) else [value]
                 user_ids.extend(str(v) for v in values if isinstance(v, str | int) and v != "")
             elif kind == "role":
-                log.info("rule %s: role recipients are not resolved (no role members)", rule.code)
+                for person in repository.people_with_role(self.session, str(recipient["role"])):
+                    if person.active:
+                        found.setdefault(person.user_id, person)
         people = repository.people_of_users(self.session, user_ids)
         for user_id in user_ids:
             named = people.get(user_id)

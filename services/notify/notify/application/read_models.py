@@ -1,9 +1,9 @@
 """Notify's copy of org's people and departments, kept from ``org.events`` and org's structure
 snapshot: who a recipient is (name, email, mobile), which department they are in and who
-manages it. Mobiles are kept in the suite's one 11-digit form
-(``crm_common.phones.normalize_mobile``); a value that is no mainland mobile is kept as none,
-so nobody is texted at a wrong number. Emails are kept trimmed and lower-cased, none when they
-hold no ``@``.
+manages it, and the codes of the roles each person's user holds. Mobiles are kept in the
+suite's one 11-digit form (``crm_common.phones.normalize_mobile``); a value that is no mainland
+mobile is kept as none, so nobody is texted at a wrong number. Emails are kept trimmed and
+lower-cased, none when they hold no ``@``.
 
 Every record carries its source's ``version``: a copy is replaced only by a newer one. A record
 notify cannot read raises ``UnusableRecord`` (its event is retried, then dead-lettered).
@@ -61,7 +61,7 @@ class ReadModels:
 
     def keep_person(self, record: Any) -> bool:
         person = read(PersonCopySchema(), record, "the person")
-        return repository.keep_person(
+        kept = repository.keep_person(
             self.session,
             {
                 "id": person["id"],
@@ -78,6 +78,10 @@ class ReadModels:
                 "updated_at": self.now,
             },
         )
+        repository.keep_role_codes(
+            self.session, person["id"], person["version"], person["role_codes"]
+        )
+        return kept
 
     def keep_department(self, record: Any) -> bool:
         department = read(DepartmentCopySchema(), record, "the department")

@@ -1,10 +1,11 @@
 """Alert rules and their versions, the people read model, preferences, the inbox and the keys
 that keep an alert from firing twice.
 
-``people`` and ``departments`` are notify's copy of org's (from ``org.events`` and org's
-structure snapshot): recipients' names, emails and normalised mobiles, and who manages which
-department. They carry the source's ``version``, so an older event never overwrites a newer
-row, and no foreign keys, since events arrive in any order.
+``people``, ``person_roles`` and ``departments`` are notify's copy of org's (from
+``org.events`` and org's structure snapshot): recipients' names, emails and normalised mobiles,
+the role codes their users hold, and who manages which department. They carry the source's
+``version``, so an older event never overwrites a newer row, and no foreign keys, since events
+arrive in any order.
 """
 
 from __future__ import annotations
@@ -52,6 +53,16 @@ class Person(Base):
     source_version: Mapped[int] = mapped_column(Integer, default=0)
     source_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PersonRole(Base):
+    """A role code the user of a person holds (org's ``role_codes`` of the person): whom a
+    ``role`` recipient names. Replaced with the person's row, by the same version."""
+
+    __tablename__ = "person_roles"
+
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role_code: Mapped[str] = mapped_column(String(50), primary_key=True, index=True)
 
 
 class Department(Base):

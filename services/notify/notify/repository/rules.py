@@ -2,8 +2,12 @@
 
 Read models (``people``, ``departments``): each ``keep_*`` stores a record as org sent it
 unless the stored copy is as new or newer (``source_version``), in one upsert, so repeated and
-out-of-order deliveries settle on the newest version. Alert keys are claimed with an insert
-that does nothing on a conflict: of two workers matching one record at once, one alerts.
+out-of-order deliveries settle on the newest version. A person's role codes
+(``person_roles``) are replaced whenever the stored person is at the version sent, so that
+reading the snapshot again fills in those of people copied before org sent role codes.
+
+Alert keys are claimed with an insert that does nothing on a conflict: of two workers matching
+one record at once, one alerts.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from notify.models.rules import (
     InboxItem,
     NotificationPreference,
     Person,
+    PersonRole,
 )
 
 MAX_CHAIN = 32
@@ -71,6 +76,24 @@ def _keep(session: Session, model: type[Any], values: dict[str, Any]) -> bool:
 
 def keep_person(session: Session, values: dict[str, Any]) -> bool:
     return _keep(session, Person, values)
+
+
+def keep_role_codes(session: Session, person_id: str, version: int, codes: Iterable[str]) -> None:
+    """Make the person's role codes ``codes`` if the stored person is at ``version`` (a newer
+    one keeps its own); adding what is missing and removing the rest, so that equal versions
+    applied at once settle on the same set."""
+    stored = session.scalar(select(Person.source_version).where(Person.id == person_id))
+    if stored != version:
+        return
+    wanted = sorted(set(codes))
+    session.execute(
+        delete(PersonRole).where(
+            PersonRole.person_id == person_id, PersonRole.role_code.not_in(wanted)
+        )
+    )
+    if wanted:
+        rows = [{"person_id": person_id, "role_code": code} for code in wanted]
+        session.execute(_insert(session)(PersonRole).values(rows).on_conflict_do_nothing())
 
 
 def keep_department(session: Session, values: dict[str, Any]) -> bool:
@@ -139,6 +162,17 @@ def people_in_department(
                     waiting.append(child)
     stmt = select(Person).where(
         Person.department_id.in_(sorted(departments)), Person.user_id.is_not(None)
+    )
+    claims = _newest_claims(session.scalars(stmt.order_by(Person.id)))
+    return [_row(found) for found in claims.values()]
+
+
+def people_with_role(session: Session, role_code: str) -> list[PersonRow]:
+    """The people with a user account whose user holds the role ``role_code``."""
+    stmt = (
+        select(Person)
+        .join(PersonRole, PersonRole.person_id == Person.id)
+        .where(PersonRole.role_code == role_code, Person.user_id.is_not(None))
     )
     claims = _newest_claims(session.scalars(stmt.order_by(Person.id)))
     return [_row(found) for found in claims.values()]

@@ -386,6 +386,7 @@ class PersonCopySchema(Schema):
     status = fields.String(load_default="active")
     disabled = fields.Boolean(load_default=False)
     updated_at = fields.AwareDateTime(default_timezone=UTC, allow_none=True, load_default=None)
+    role_codes = fields.List(fields.String(validate=Length(1, 50)), load_default=list)
 
 
 class DepartmentCopySchema(Schema):
