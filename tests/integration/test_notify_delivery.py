@@ -171,6 +171,44 @@ def test_alerts_are_sent_retried_searched_and_receipted_through_the_stack(stack)
     assert detail["status"] == "delivered"
 
 
+def test_the_catcher_reports_each_sms_back_through_the_gateway(stack):
+    api, db, _, sms = stack
+    sms.receipt_url = f"{api.base_url}/api/alerts/sms-receipts"
+    sms.receipt_token = TOKEN
+    sms.receipt_delay = 0.2
+    sms.plan("13812340002", "undelivered")
+    now = utcnow() - timedelta(seconds=1)
+    with db.session() as session:
+        for mobile in ("13812340001", "13812340002"):
+            recipient = Recipient(user_id=f"u-{mobile}", name="王小明", email=None, mobile=mobile)
+            enqueue(
+                session,
+                recipient=recipient,
+                channel="sms",
+                message=MESSAGE,
+                alert_type="invoice_overdue",
+                rule_id=None,
+                dedup_key=f"overdue:INV-2026-0042:{mobile}:sms",
+                severity="warning",
+                critical=True,
+                now=now,
+            )
+    admin = user_token("u-ops", **ADMIN_CLAIMS)
+
+    def settled():
+        answer = api.get("/api/alerts/deliveries?channel=sms", token=admin)
+        if answer.status_code != 200:
+            return None
+        statuses = {item["address"]: item["status"] for item in answer.json()["items"]}
+        return statuses if set(statuses.values()) == {"delivered", "failed"} else None
+
+    assert eventually(settled, timeout=20, what="both SMS receipted") == {
+        "13812340001": "delivered",
+        "13812340002": "failed",
+    }
+    assert [(r["provider"], r["status"]) for r in sms.receipts] == [("aliyun", 200)] * 2
+
+
 # -- role recipients, from org's people to an SMS ------------------------------------------
 ORG_ADMIN = Principal("u-root", permissions=("org:admin",))
 ALERTS_ADMIN = Principal("u-ops", roles=("ops",), permissions=("alerts:admin",))

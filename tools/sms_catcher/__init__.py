@@ -12,7 +12,8 @@ It answers as the notify service's three adapters expect:
   checked when ``secrets["webhook"]`` is set.
 
 What it does with a number is planned per number (:meth:`SmsCatcher.plan`), one behaviour per
-request, then ``ok``: ``ok`` (accept), ``invalid`` (a permanent rejection: invalid number),
+request, then ``ok``: ``ok`` (accept), ``undelivered`` (accept, then report it not delivered),
+``invalid`` (a permanent rejection: invalid number),
 ``error500`` (HTTP 500), ``throttle`` (the provider's rate limit), ``timeout`` (accept and
 record it, but answer only after ``delay`` seconds: the client times out although the message
 went out), ``lost`` (no answer and nothing recorded). Numbers starting ``100`` are always
@@ -22,7 +23,18 @@ Listing: ``GET /`` (HTML), ``GET /messages`` (JSON), ``DELETE /messages``; ``POS
 ``{"13800000000": ["error500", "ok"]}`` plans from outside. With ``directory`` every accepted
 SMS is also appended to ``sms.jsonl`` there.
 
-``python -m tools.sms_catcher --port 8026 --directory var/sms``
+**Delivery receipts.** With a ``receipt_url`` every accepted SMS is reported back, after
+``receipt_delay`` seconds, as the provider it came in as reports it: Aliyun's SmsReport array
+(``biz_id``, ``out_id``, ``success``, ``err_code``), Tencent's status array (``sid``,
+``report_status``, ``session_context``) or the webhook's ``{"id", "status", "error"}``. The
+URL names notify's receipt route (``…/api/alerts/sms-receipts/{provider}``; without
+``{provider}`` the provider is appended to its path), ``receipt_token`` goes in the
+``X-Receipt-Token`` header. A refused connection or a 5xx is tried again (three attempts); each
+report's outcome is kept in ``receipts``.
+
+``python -m tools.sms_catcher --port 8026 --directory var/sms
+[--receipt-url http://localhost:8000/api/alerts/sms-receipts --receipt-token …]``
+(or ``SMS_CATCHER_RECEIPT_URL`` and ``SMS_RECEIPT_TOKEN`` in the environment)
 """
 
 from __future__ import annotations
@@ -35,7 +47,9 @@ import json
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
@@ -43,8 +57,13 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-BEHAVIOURS = ("ok", "invalid", "error500", "throttle", "timeout", "lost")
+BEHAVIOURS = ("ok", "undelivered", "invalid", "error500", "throttle", "timeout", "lost")
+RECEIPT_ATTEMPTS = 3
+CHINA = ZoneInfo("Asia/Shanghai")
+FAILED_CODE, FAILED_TEXT = "MK:0001", "用户手机未开机或欠费"
+"""What an ``undelivered`` SMS is reported with (the carrier's code for a handset off)."""
 
 
 @dataclass
@@ -61,6 +80,8 @@ class CaughtSms:
     received_at: datetime
     headers: dict[str, str] = field(default_factory=dict)
     form: dict[str, str] = field(default_factory=dict)
+    delivered: bool = True
+    """What the receipt and the status look-ups report."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +94,7 @@ class CaughtSms:
             "reference": self.reference,
             "sign_name": self.sign_name,
             "received_at": self.received_at.isoformat(),
+            "delivered": self.delivered,
         }
 
 
@@ -83,9 +105,14 @@ class SmsCatcher:
     directory: Path | None = None
     secrets: dict[str, str] = field(default_factory=dict)
     delay: float = 2.0
+    receipt_url: str | None = None
+    receipt_token: str | None = None
+    receipt_delay: float = 0.5
     messages: list[CaughtSms] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     """Every request (provider, action, phone, behaviour), accepted or not."""
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    """Every receipt reported back: provider, message id, url, HTTP status or error."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -127,6 +154,44 @@ class SmsCatcher:
             self.directory.mkdir(parents=True, exist_ok=True)
             with (self.directory / "sms.jsonl").open("a", encoding="utf-8") as out:
                 out.write(json.dumps(sms.as_dict(), ensure_ascii=False) + "\n")
+        if self.receipt_url:
+            timer = threading.Timer(self.receipt_delay, self.report, args=(sms,))
+            timer.daemon = True
+            timer.start()
+
+    def receipt_target(self, provider: str) -> str:
+        """The receipt URL for ``provider``'s reports."""
+        url = str(self.receipt_url)
+        if "{provider}" in url:
+            return url.replace("{provider}", provider)
+        parts = urllib.parse.urlsplit(url)
+        return urllib.parse.urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{provider}"))
+
+    def report(self, sms: CaughtSms) -> dict[str, Any]:
+        """Post the delivery receipt of ``sms`` to the receipt URL, as its provider would."""
+        url = self.receipt_target(sms.provider)
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if self.receipt_token:
+            headers["X-Receipt-Token"] = self.receipt_token
+        body = json.dumps(receipt_of(sms), ensure_ascii=False).encode()
+        outcome: dict[str, Any] = {"provider": sms.provider, "message_id": sms.message_id}
+        for attempt in range(1, RECEIPT_ATTEMPTS + 1):
+            outcome.update(url=url, attempts=attempt, status=None, error=None)
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    outcome["status"] = answer.status
+                    break
+            except urllib.error.HTTPError as exc:
+                outcome["status"] = exc.code
+                if exc.code < 500:
+                    break
+            except OSError as exc:
+                outcome["error"] = str(exc)
+            time.sleep(self.receipt_delay)
+        with self._lock:
+            self.receipts.append(outcome)
+        return outcome
 
     def start(self) -> SmsCatcher:
         self._server = _Server((self.host, self.port), _handler(self))
@@ -146,6 +211,42 @@ class SmsCatcher:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def receipt_of(sms: CaughtSms) -> Any:
+    """The delivery report ``sms``'s provider sends its callback, in that provider's shape."""
+    moment = datetime.now(UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S")
+    if sms.provider == "aliyun":
+        return [
+            {
+                "phone_number": sms.phone,
+                "send_time": sms.received_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S"),
+                "report_time": moment,
+                "success": sms.delivered,
+                "err_code": "DELIVERED" if sms.delivered else FAILED_CODE,
+                "err_msg": "用户接收成功" if sms.delivered else FAILED_TEXT,
+                "sms_size": "1",
+                "biz_id": sms.message_id,
+                "out_id": sms.reference,
+            }
+        ]
+    if sms.provider == "tencent":
+        return [
+            {
+                "user_receive_time": moment,
+                "nationcode": "86",
+                "mobile": sms.phone,
+                "report_status": "SUCCESS" if sms.delivered else "FAIL",
+                "errmsg": "DELIVRD" if sms.delivered else FAILED_CODE,
+                "description": "用户短信送达成功" if sms.delivered else FAILED_TEXT,
+                "sid": sms.message_id,
+                "session_context": sms.reference,
+            }
+        ]
+    receipt = {"id": sms.message_id, "status": "delivered" if sms.delivered else "failed"}
+    if not sms.delivered:
+        receipt["error"] = "handset unreachable"
+    return receipt
 
 
 class _Server(ThreadingHTTPServer):
@@ -340,8 +441,8 @@ def _handler(catcher: SmsCatcher) -> type[BaseHTTPRequestHandler]:
                 details = [
                     {
                         "PhoneNum": s.phone,
-                        "SendStatus": 3,
-                        "ErrCode": "DELIVERED",
+                        "SendStatus": 3 if s.delivered else 2,
+                        "ErrCode": "DELIVERED" if s.delivered else FAILED_CODE,
                         "TemplateCode": s.template,
                         "Content": s.text,
                         "SendDate": s.received_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -412,6 +513,7 @@ def _handler(catcher: SmsCatcher) -> type[BaseHTTPRequestHandler]:
                         received_at=datetime.now(UTC),
                         headers=self._headers(),
                         form=form,
+                        delivered=behaviour != "undelivered",
                     )
                 )
             if self._hold(behaviour):
@@ -454,8 +556,8 @@ def _handler(catcher: SmsCatcher) -> type[BaseHTTPRequestHandler]:
                         "SubscriberNumber": s.phone,
                         "PhoneNumber": f"+86{s.phone}",
                         "SerialNo": s.message_id,
-                        "ReportStatus": "SUCCESS",
-                        "Description": "用户短信送达成功",
+                        "ReportStatus": "SUCCESS" if s.delivered else "FAIL",
+                        "Description": "用户短信送达成功" if s.delivered else FAILED_TEXT,
                         "SessionContext": s.reference,
                     }
                     for s in catcher.messages
@@ -498,6 +600,7 @@ def _handler(catcher: SmsCatcher) -> type[BaseHTTPRequestHandler]:
                         sign_name=payload.get("SignName"),
                         received_at=datetime.now(UTC),
                         headers=headers,
+                        delivered=behaviour != "undelivered",
                     )
                 )
             if self._hold(behaviour):
@@ -556,6 +659,7 @@ def _handler(catcher: SmsCatcher) -> type[BaseHTTPRequestHandler]:
                         sign_name=None,
                         received_at=datetime.now(UTC),
                         headers=headers,
+                        delivered=behaviour != "undelivered",
                     )
                 )
             if self._hold(behaviour):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -15,14 +16,31 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8026)
     parser.add_argument("--directory", type=Path, default=Path("var/sms"))
     parser.add_argument("--secret", action="append", default=[], metavar="PROVIDER=SECRET")
+    parser.add_argument(
+        "--receipt-url",
+        default=os.environ.get("SMS_CATCHER_RECEIPT_URL") or None,
+        help="notify's receipt route to report each SMS to, e.g. "
+        "http://localhost:8000/api/alerts/sms-receipts (default: $SMS_CATCHER_RECEIPT_URL)",
+    )
+    parser.add_argument(
+        "--receipt-token",
+        default=os.environ.get("SMS_RECEIPT_TOKEN") or None,
+        help="sent as X-Receipt-Token (default: $SMS_RECEIPT_TOKEN)",
+    )
     args = parser.parse_args()
     secrets = dict(item.split("=", 1) for item in args.secret)
     catcher = SmsCatcher(
-        host=args.host, port=args.port, directory=args.directory, secrets=secrets
+        host=args.host,
+        port=args.port,
+        directory=args.directory,
+        secrets=secrets,
+        receipt_url=args.receipt_url,
+        receipt_token=args.receipt_token,
     ).start()
+    reporting = f"; receipts to {args.receipt_url}" if args.receipt_url else ""
     print(
         f"SMS catcher: {catcher.url}/webhook, /aliyun, /tencent; caught SMS at {catcher.url}/ "
-        f"and in {args.directory}/sms.jsonl",
+        f"and in {args.directory}/sms.jsonl{reporting}",
         flush=True,
     )
     try:
