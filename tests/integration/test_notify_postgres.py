@@ -1,6 +1,6 @@
 """Notify's deliveries on PostgreSQL: the migration builds exactly the models' tables, two
 workers claiming at once take different rows (FOR UPDATE SKIP LOCKED), and a delivery goes
-from enqueue to a real SMTP server."""
+from enqueue to a real SMTP server. People's role codes are kept and replaced there too."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from sqlalchemy import create_engine
 
 from crm_common.db import SessionScope, dispose_engine, engine_for
 from crm_common.migrations import upgrade
+from notify.application.read_models import ReadModels
 from notify.models import Base
 from notify.repository import deliveries as repository
+from notify.repository import rules as people
 from tests.unit.notify import delivery_support as support
 
 pytestmark = pytest.mark.postgres
-DELIVERY_TABLES = {"deliveries", "delivery_attempts", "delivery_receipts"}
+DELIVERY_TABLES = {"deliveries", "delivery_attempts", "delivery_receipts", "person_roles"}
 NOON = support.local("2026-03-02 12:00")
 
 
@@ -79,3 +81,16 @@ def test_an_email_goes_from_enqueue_to_the_smtp_server(db):
     stored = support.row(db, delivery_id)
     assert stored.status == "sent" and stored.sent_at is not None
     assert worker.measure_lag(NOON) == {}
+
+
+def test_role_codes_are_replaced_with_each_newer_person(db):
+    person = {"id": "p-1", "user_id": "u-1", "code": "P1", "name": "张伟"}
+    for version, codes in ((1, ["sales_rep", "marketing"]), (2, ["sales_rep"]), (3, [])):
+        with db.session() as session:
+            ReadModels(session).keep_person({**person, "version": version, "role_codes": codes})
+        with db.session() as session:
+            holders = {
+                code: [row.user_id for row in people.people_with_role(session, code)]
+                for code in ("sales_rep", "marketing")
+            }
+        assert holders == {code: ["u-1"] if code in codes else [] for code in holders}
