@@ -805,9 +805,11 @@ class SalesService(kit.ServiceKit):
     erp_batches: Semaphore = BatchLock()
 
     def apply_erp(self, batch: EventBatch) -> None:
-        """One ERP batch at a time in this process (see ``BatchLock``)."""
+        """One ERP batch at a time in this process (see ``BatchLock``), what it reads loaded
+        in one query per kind of document."""
         with self.erp_batches, self.db.session() as session:
             inbound = ErpInbound(session, self.outbox)
+            inbound.prepare(batch.events)
             batch.apply(session, inbound.apply)
 
     @event_batch_handler("erp", "item_updated")

@@ -18,7 +18,7 @@ of one document, so a waiting event applied late, or twice, settles where the st
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,8 +31,8 @@ from crm_common.ids import lookup_id
 from crm_common.models import utcnow
 from crm_common.schemas import load
 from sales.application.catalog import keep_item, keep_price_list
-from sales.application.erp_orders import apply_order_event
-from sales.application.erp_receivables import apply_receivable_event
+from sales.application.erp_orders import apply_order_event, load_order_documents
+from sales.application.erp_receivables import apply_receivable_event, load_receivable_documents
 from sales.models.erp import WAITING, ErpUnmatchedEvent
 from sales.repository import erp as repository
 from sales.schemas.erp import ERP_EVENT_SCHEMAS
@@ -120,6 +120,20 @@ def load_data(event_type: str, raw: Any) -> dict[str, Any]:
     return data
 
 
+def _customer_key(data: Any) -> tuple[Any, ...] | None:
+    """The match key of an event's raw customer, as ``ErpInbound.match`` makes it from the
+    loaded one (None when it has none)."""
+    customer = data.get("customer") if isinstance(data, dict) else None
+    if not isinstance(customer, dict) or not isinstance(customer.get("erp_code"), str):
+        return None
+    crm_customer_id = customer.get("crm_customer_id")
+    try:
+        customer_id = None if crm_customer_id is None else uuid.UUID(str(crm_customer_id))
+    except ValueError:
+        return None
+    return (customer_id, customer.get("credit_code"), customer["erp_code"])
+
+
 def occurred_at_of(envelope: Mapping[str, Any]) -> datetime:
     """The envelope's ``occurred_at`` in UTC (SQLite keeps an instant without its offset, so
     every instant stored is stored in UTC)."""
@@ -146,6 +160,22 @@ class ErpInbound:
         self.now = now or utcnow()
         self.appliers = APPLIERS if appliers is None else appliers
         self._matches: dict[tuple[Any, ...], uuid.UUID | None] = {}
+
+    def prepare(self, events: Sequence[ReceivedEvent]) -> None:
+        """Load what a batch of events reads in one query per kind of document (orders with
+        their lines, shipments, waiting events, invoices, payments, customers), locked where
+        each event would lock it, so that applying them asks the database again only for
+        what an event changed in an unusual way."""
+        raw = [(event.event_id, event.type, event.data) for event in events]
+        keys = {
+            key
+            for _, event_type, data in raw
+            if event_type in CUSTOMER_EVENTS and (key := _customer_key(data)) is not None
+        }
+        self._matches.update(repository.match_customers(self.session, keys))
+        matched = {customer_id for customer_id in self._matches.values() if customer_id}
+        load_order_documents(self.session, raw, matched)
+        load_receivable_documents(self.session, raw)
 
     def apply(self, event: ReceivedEvent) -> bool:
         """Apply one received event; False if it waits for its customer."""

@@ -15,11 +15,13 @@ unknown CRM order, an ERP number already another order's, a rejection after ship
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from crm_common.application import EventSink
@@ -43,8 +45,9 @@ from sales.domain.orders import (
     apply_erp_event,
 )
 from sales.models import Customer, HistoryEntry, Person
-from sales.models.orders import SalesOrder, SalesOrderLine
+from sales.models.orders import ErpOrderEventWaiting, SalesOrder, SalesOrderLine
 from sales.repository import orders as rows
+from sales.repository.erp import batch_documents, keep_batch_documents
 from sales.repository.opportunities import allocate_sequence
 from sales.schemas.erp import ERP_EVENT_SCHEMAS
 
@@ -72,6 +75,114 @@ def apply_order_event(
 ) -> None:
     """Apply one ERP order event (interface of the ERP consumer; see the module)."""
     ErpOrders(session, events).apply(event_type, data, occurred_at, event_id, customer_id)
+
+
+DOCUMENTS_KEY = "orders"
+QUANTITY_STEP = Decimal("0.0001")
+"""The scale quantities, unit prices and tax rates are stored with."""
+
+
+@dataclass
+class OrderDocuments:
+    """What a batch of ERP order events reads, loaded in one query per kind
+    (``load_order_documents``) and kept current as the batch applies. A number or id
+    missing from a mapping was not loaded: it is looked up in the database."""
+
+    orders_by_no: dict[str, SalesOrder | None]
+    orders_by_id: dict[uuid.UUID, SalesOrder | None]
+    lines: dict[uuid.UUID, list[SalesOrderLine]]
+    shipments: dict[str, bool]
+    waiting: dict[str, list[ErpOrderEventWaiting]]
+    waiting_keys: set[tuple[str, str]]
+    waiting_ids: set[str]
+    waiting_loaded: set[tuple[str, str]]
+    ids_loaded: set[str]
+    persons: dict[str, Person | None]
+    customers: dict[uuid.UUID, Customer]
+    """The customers of the orders and of the batch's matched events (held here: the
+    session's identity map keeps no object alive by itself)."""
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def load_order_documents(
+    session: Session,
+    events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    customer_ids: Iterable[uuid.UUID],
+) -> None:
+    """Load, lock and keep for the batch (``sales.repository.erp.keep_batch_documents``) what
+    the batch's order events (``(event id, type, raw data)``) read: their orders with their
+    lines, the shipments and waiting events they name, the salespeople, the customers of the
+    orders and ``customer_ids`` (those the batch's events matched)."""
+    numbers: set[str] = set()
+    ids: set[uuid.UUID] = set()
+    shipment_nos: set[str] = set()
+    event_ids: set[str] = set()
+    waiting_keys: set[tuple[str, str]] = set()
+    codes: set[str] = set()
+    for event_id, event_type, data in events:
+        if event_type not in ORDER_EVENTS or not isinstance(data, Mapping):
+            continue
+        event_ids.add(event_id)
+        number, order_id = data.get("erp_order_no"), _uuid(data.get("crm_order_id"))
+        if isinstance(number, str):
+            numbers.add(number)
+        if order_id is not None:
+            ids.add(order_id)
+        if event_type == "order_created" and isinstance(data.get("salesperson_code"), str):
+            codes.add(data["salesperson_code"])
+        document = data.get("shipment_no") if event_type == "order_shipped" else number
+        if event_type == "order_shipped" and isinstance(document, str):
+            shipment_nos.add(document)
+        if event_type in WAITING_EVENTS and isinstance(document, str):
+            waiting_keys.add((event_type, document))
+    if not (numbers or ids):
+        return
+    rows.lock_erp_order_nos(session, numbers)
+    found = rows.orders_for_erp(session, numbers, ids)
+    by_no: dict[str, SalesOrder | None] = dict.fromkeys(numbers)
+    by_id: dict[uuid.UUID, SalesOrder | None] = dict.fromkeys(ids)
+    for order in found:
+        if order.erp_order_no is not None:
+            by_no[order.erp_order_no] = order
+        by_id[order.id] = order
+    waiting: dict[str, list[ErpOrderEventWaiting]] = {number: [] for number in numbers}
+    known_keys: set[tuple[str, str]] = set()
+    known_ids: set[str] = set()
+    for row in rows.waiting_events(
+        session, numbers, event_ids, [document for _, document in waiting_keys]
+    ):
+        if row.erp_order_no in waiting:
+            waiting[row.erp_order_no].append(row)
+        if row.document_no is not None:
+            known_keys.add((row.event_type, row.document_no))
+        known_ids.add(row.event_id)
+    known_shipments = rows.known_shipments(session, shipment_nos)
+    persons = rows.persons_of_codes(session, codes)
+    keep_batch_documents(
+        session,
+        DOCUMENTS_KEY,
+        OrderDocuments(
+            orders_by_no=by_no,
+            orders_by_id=by_id,
+            lines=rows.lines_of_orders(session, [order.id for order in found]),
+            shipments={number: number in known_shipments for number in shipment_nos},
+            waiting=waiting,
+            waiting_keys=known_keys,
+            waiting_ids=known_ids,
+            waiting_loaded=waiting_keys,
+            ids_loaded=event_ids,
+            persons={code: persons.get(code) for code in codes},
+            customers=rows.customers_by_id(
+                session, {*customer_ids, *(order.customer_id for order in found)}
+            ),
+        ),
+    )
 
 
 def _aware(moment: datetime) -> datetime:
@@ -124,10 +235,14 @@ def domain_event(event_type: str, data: Mapping[str, Any], occurred_at: datetime
 
 
 class ErpOrders:
+    """Applies ERP order events; with the batch's ``OrderDocuments`` (when its consumer
+    loaded them) it reads what the batch touches from them instead of one query each."""
+
     def __init__(self, session: Session, events: EventSink, now: datetime | None = None) -> None:
         self.session = session
         self.events = events
         self.now = now or utcnow()
+        self.documents: OrderDocuments | None = batch_documents(session, DOCUMENTS_KEY)
 
     def apply(
         self,
@@ -142,18 +257,62 @@ class ErpOrders:
         if event_type == "order_created":
             self.created(data, occurred_at, event_id, customer_id)
         elif event_type == "order_rejected":
-            order = rows.find_order(self.session, data["crm_order_id"], lock=True)
+            order = self.order_of_id(data["crm_order_id"])
             if order is None:
                 raise ValidationFailed.on("crm_order_id", "names no order of the CRM")
             self.apply_to(order, domain_event(event_type, data, occurred_at), event_id)
         else:
-            erp_order_no = data["erp_order_no"]
-            rows.lock_erp_order_no(self.session, erp_order_no)
-            order = rows.order_of_erp_no(self.session, erp_order_no, lock=True)
+            order = self.order_of_erp_no(data["erp_order_no"])
             if order is None:
                 self.keep_waiting(event_type, data, occurred_at, event_id)
                 return
             self.apply_to(order, domain_event(event_type, data, occurred_at), event_id)
+
+    # -- what the batch loaded, else the database ----------------------------------------------
+    def order_of_erp_no(self, erp_order_no: str) -> SalesOrder | None:
+        """The order of that ERP number, locked, and the number locked (see
+        ``rows.lock_erp_order_no``)."""
+        documents = self.documents
+        if documents is not None and erp_order_no in documents.orders_by_no:
+            return documents.orders_by_no[erp_order_no]
+        rows.lock_erp_order_no(self.session, erp_order_no)
+        return rows.order_of_erp_no(self.session, erp_order_no, lock=True)
+
+    def order_of_id(self, order_id: uuid.UUID) -> SalesOrder | None:
+        documents = self.documents
+        if documents is not None and order_id in documents.orders_by_id:
+            return documents.orders_by_id[order_id]
+        return rows.find_order(self.session, order_id, lock=True)
+
+    def lines_of(self, order: SalesOrder) -> list[SalesOrderLine]:
+        documents = self.documents
+        if documents is not None and order.id in documents.lines:
+            return documents.lines[order.id]
+        return rows.lines_of(self.session, order.id)
+
+    def customer(self, customer_id: uuid.UUID) -> Customer | None:
+        documents = self.documents
+        if documents is not None and customer_id in documents.customers:
+            return documents.customers[customer_id]
+        return self.session.get(Customer, customer_id)
+
+    def kept_lines(self, order: SalesOrder, lines: list[SalesOrderLine]) -> None:
+        if self.documents is not None:
+            self.documents.lines[order.id] = lines
+
+    def shipment_known(self, shipment_no: str) -> bool:
+        documents = self.documents
+        if documents is not None and shipment_no in documents.shipments:
+            return documents.shipments[shipment_no]
+        return rows.shipment_known(self.session, shipment_no)
+
+    def person_of_code(self, code: str | None) -> Person | None:
+        if not code:
+            return None
+        documents = self.documents
+        if documents is not None and code in documents.persons:
+            return documents.persons[code]
+        return rows.person_of_code(self.session, code)
 
     # -- order_created -------------------------------------------------------------------------
     def created(
@@ -163,12 +322,10 @@ class ErpOrders:
         event_id: str,
         customer_id: uuid.UUID | None,
     ) -> None:
-        erp_order_no: str = data["erp_order_no"]
-        rows.lock_erp_order_no(self.session, erp_order_no)
-        numbered = rows.order_of_erp_no(self.session, erp_order_no, lock=True)
+        numbered = self.order_of_erp_no(data["erp_order_no"])
         crm_order_id = data.get("crm_order_id")
         if crm_order_id is not None:
-            order = rows.find_order(self.session, crm_order_id, lock=True)
+            order = self.order_of_id(crm_order_id)
             if order is None:
                 raise ValidationFailed.on("crm_order_id", "names no order of the CRM")
             if numbered is not None and numbered.id != order.id:
@@ -184,13 +341,15 @@ class ErpOrders:
                 raise ValidationFailed.on("customer", "matches no customer of the CRM")
             order = self.new_erp_order(data, occurred_at, customer_id)
         self.reconcile(order)
+        if self.documents is not None and order.erp_order_no is not None:
+            self.documents.orders_by_no[order.erp_order_no] = order
 
     def new_erp_order(
         self, data: dict[str, Any], occurred_at: datetime, customer_id: uuid.UUID
     ) -> SalesOrder:
         """An order entered in the ERP, owned as its customer is (else by the salesperson the
         ERP names)."""
-        customer = self.session.get(Customer, customer_id)
+        customer = self.customer(customer_id)
         salesperson = self.person_of_code(data.get("salesperson_code"))
         owner_id = (customer.owner_id if customer else None) or (
             salesperson.user_id if salesperson else None
@@ -199,9 +358,11 @@ class ErpOrders:
         if department_id is None and salesperson is not None:
             department_id = salesperson.department_id
         year = _aware(occurred_at).astimezone(BUSINESS_TZ).year
+        with self.session.no_autoflush:  # the counter needs nothing pending: flush once a batch
+            sequence = allocate_sequence(self.session, CODE_PREFIX, year)
         order = SalesOrder(
             id=uuid.uuid4(),
-            code=format_code(CODE_PREFIX, year, allocate_sequence(self.session, CODE_PREFIX, year)),
+            code=format_code(CODE_PREFIX, year, sequence),
             origin="erp",
             status=OrderStatus.ERP_CREATED.value,
             customer_id=customer_id,
@@ -220,13 +381,16 @@ class ErpOrders:
             created_by=ERP_OWNER,
             created_at=self.now,
             updated_at=self.now,
+            version=1,  # as the flush writes it: the event announces the order as stored
             **self.erp_figures(data),
         )
         self.session.add(order)
-        self.session.flush()
-        rows.replace_lines(self.session, order.id, self.erp_lines(data, {}), fresh=True)
+        lines = rows.replace_lines(self.session, order.id, self.erp_lines(data, {}), fresh=True)
+        if self.documents is not None:
+            self.documents.orders_by_id[order.id] = order
+        self.kept_lines(order, lines)
         self.remember(order, None, OrderCreated(order.erp_order_no or "", occurred_at))
-        self.publish(order, None)
+        self.publish(order, None, lines)
         return order
 
     def revise_erp_order(
@@ -239,14 +403,16 @@ class ErpOrders:
         last = order.erp_document_at
         if last is not None and occurred_at <= _aware(last):
             return
-        shipped = {line.line_no: line.shipped for line in rows.lines_of(self.session, order.id)}
+        shipped = {line.line_no: line.shipped for line in self.lines_of(order)}
         for name, value in self.erp_figures(data).items():
             setattr(order, name, value)
         order.order_date = data["order_date"]
         order.currency = data["currency"]
         order.erp_document_at = occurred_at
         order.updated_at = self.now
-        rows.replace_lines(self.session, order.id, self.erp_lines(data, shipped))
+        self.next_version(order)
+        lines = rows.replace_lines(self.session, order.id, self.erp_lines(data, shipped))
+        self.kept_lines(order, lines)
 
     @staticmethod
     def erp_lines(data: Mapping[str, Any], shipped: Mapping[int, Decimal]) -> list[dict[str, Any]]:
@@ -262,17 +428,17 @@ class ErpOrders:
                     "item_name": line["item_name"],
                     "spec": None,
                     "unit": line.get("unit"),
-                    "quantity": line["quantity"],
-                    "unit_price": line["unit_price"],
+                    "quantity": line["quantity"].quantize(QUANTITY_STEP),
+                    "unit_price": line["unit_price"].quantize(QUANTITY_STEP),
                     "discount_kind": None,
                     "discount_value": None,
-                    "tax_rate": line["tax_rate"],
+                    "tax_rate": line["tax_rate"].quantize(QUANTITY_STEP),
                     "amount": gross,
                     "discount": Decimal(0),
                     "net": net,
                     "tax": gross - net,
                     "gross": gross,
-                    "shipped": shipped.get(line["line_no"], Decimal(0)),
+                    "shipped": shipped.get(line["line_no"], Decimal(0)).quantize(QUANTITY_STEP),
                 }
             )
         return found
@@ -288,11 +454,6 @@ class ErpOrders:
             "tax": gross - net,
             "gross": gross,
         }
-
-    def person_of_code(self, code: str | None) -> Person | None:
-        if not code:
-            return None
-        return rows.person_of_code(self.session, code)
 
     # -- every event ---------------------------------------------------------------------------
     def state_of(
@@ -311,9 +472,9 @@ class ErpOrders:
         )
 
     def apply_to(self, order: SalesOrder, event: ErpOrderEvent, event_id: str) -> None:
-        if isinstance(event, OrderShipped) and rows.shipment_known(self.session, event.shipment_no):
+        if isinstance(event, OrderShipped) and self.shipment_known(event.shipment_no):
             return  # shipment numbers are unique across orders: this one counted already
-        lines = rows.lines_of(self.session, order.id)
+        lines = self.lines_of(order)
         before = self.state_of(order, lines, frozenset())
         try:
             after = apply_erp_event(before, event)
@@ -334,10 +495,18 @@ class ErpOrders:
         old_status = order.status
         order.status = after.status.value
         order.updated_at = self.now
-        self.session.flush()
+        self.next_version(order)
         if old_status != order.status:
             self.remember(order, old_status, event)
             self.publish(order, old_status, lines)
+
+    def next_version(self, order: SalesOrder) -> None:
+        """The version the order's change is stored with: one more per change, as if each
+        were flushed alone, though the batch flushes once (an order added in this
+        transaction and not written yet is written first, at version 1)."""
+        if inspect(order).pending:
+            self.session.flush()
+        order.version += 1
 
     def record_shipment(
         self, order: SalesOrder, event: OrderShipped, issues: Sequence[Any], event_id: str
@@ -365,6 +534,8 @@ class ErpOrders:
                     "issue_quantity": issue.quantity if issue else None,
                 }
             )
+        if self.documents is not None:
+            self.documents.shipments[event.shipment_no] = True
         rows.add_shipment(
             self.session,
             order_id=order.id,
@@ -392,14 +563,10 @@ class ErpOrders:
         )
 
     def publish(
-        self,
-        order: SalesOrder,
-        old_status: str | None,
-        lines: Sequence[SalesOrderLine] | None = None,
+        self, order: SalesOrder, old_status: str | None, lines: Sequence[SalesOrderLine]
     ) -> None:
-        customer = self.session.get(Customer, order.customer_id)
-        if lines is None:
-            lines = rows.lines_of(self.session, order.id)
+        """``order_status_changed`` with the order as it is now (its lines as applied)."""
+        customer = self.customer(order.customer_id)
         dumped = dump_order(order, customer, lines)
         self.events.add(
             self.session,
@@ -412,9 +579,9 @@ class ErpOrders:
         self, event_type: str, data: dict[str, Any], occurred_at: datetime, event_id: str
     ) -> None:
         document = data["shipment_no"] if event_type == "order_shipped" else data["erp_order_no"]
-        if rows.waiting_event_known(self.session, event_id, event_type, document):
+        if self.waiting_event_known(event_id, event_type, document):
             return
-        rows.keep_waiting(
+        row = rows.keep_waiting(
             self.session,
             event_id=event_id,
             event_type=event_type,
@@ -424,17 +591,44 @@ class ErpOrders:
             data=_json(data),
             received_at=self.now,
         )
+        documents = self.documents
+        if documents is not None:
+            documents.waiting_keys.add((event_type, document))
+            documents.waiting_ids.add(event_id)
+            if row.erp_order_no in documents.waiting:
+                documents.waiting[row.erp_order_no].append(row)
+
+    def waiting_event_known(self, event_id: str, event_type: str, document: str) -> bool:
+        documents = self.documents
+        if (
+            documents is not None
+            and event_id in documents.ids_loaded
+            and (event_type, document) in documents.waiting_loaded
+        ):
+            return event_id in documents.waiting_ids or (
+                (event_type, document) in documents.waiting_keys
+            )
+        return rows.waiting_event_known(self.session, event_id, event_type, document)
 
     def reconcile(self, order: SalesOrder) -> None:
         """Apply what waited for the order's ERP number, in the order it occurred."""
         if order.erp_order_no is None:
             return
-        waiting = rows.waiting_for(self.session, order.erp_order_no)
+        documents = self.documents
+        if documents is not None and order.erp_order_no in documents.waiting:
+            waiting = sorted(documents.waiting.pop(order.erp_order_no), key=_occurred)
+            documents.waiting[order.erp_order_no] = []
+        else:
+            waiting = rows.waiting_for(self.session, order.erp_order_no)
         for row in waiting:
             data = ERP_EVENT_SCHEMAS[row.event_type]().load(row.data)
             event = domain_event(row.event_type, data, _aware(row.occurred_at))
             self.apply_to(order, event, row.event_id)
         rows.drop_waiting(self.session, (row.id for row in waiting))
+
+
+def _occurred(row: ErpOrderEventWaiting) -> datetime:
+    return _aware(row.occurred_at)
 
 
 def waiting_summary(session: Session) -> int:

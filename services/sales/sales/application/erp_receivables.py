@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +33,7 @@ from sales.models import Customer
 from sales.models.receivables import CreditLimit, Invoice, Payment, PaymentAllocation
 from sales.repository import read_models
 from sales.repository import receivables as rows
+from sales.repository.erp import batch_documents, keep_batch_documents
 
 INVOICE_ISSUED = "invoice_issued"
 PAYMENT_RECEIVED = "payment_received"
@@ -105,6 +107,65 @@ def scope_of(customer: Customer | None) -> dict[str, Any]:
     }
 
 
+DOCUMENTS_KEY = "receivables"
+
+
+@dataclass
+class ReceivableDocuments:
+    """What a batch of receivable events reads, loaded and locked in one query per kind
+    (``load_receivable_documents``) and kept current as the batch applies. A number missing
+    from a mapping was not loaded: it is looked up in the database."""
+
+    invoices: dict[str, Invoice | None]
+    allocated: dict[str, bool]
+    """Whether an allocation names the invoice, for the invoice numbers of invoice events."""
+    payments: dict[str, Payment | None]
+
+
+def load_receivable_documents(
+    session: Session, events: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> None:
+    """Lock, load and keep for the batch (``sales.repository.erp.keep_batch_documents``) the
+    invoices and payments the batch's events (``(event id, type, raw data)``) name."""
+    issued: set[str] = set()
+    invoice_nos: set[str] = set()
+    payment_nos: set[str] = set()
+    for _, event_type, data in events:
+        if not isinstance(data, Mapping):
+            continue
+        if event_type == INVOICE_ISSUED and isinstance(data.get("invoice_no"), str):
+            issued.add(data["invoice_no"])
+        elif event_type == PAYMENT_RECEIVED and isinstance(data.get("payment_no"), str):
+            payment_nos.add(data["payment_no"])
+            for allocation in data.get("allocations") or ():
+                if isinstance(allocation, Mapping) and isinstance(
+                    allocation.get("invoice_no"), str
+                ):
+                    invoice_nos.add(allocation["invoice_no"])
+    invoice_nos |= issued
+    if not (invoice_nos or payment_nos):
+        return
+    rows.lock_documents(
+        session,
+        [
+            *(("invoice", number) for number in invoice_nos),
+            *(("payment", number) for number in payment_nos),
+        ],
+    )
+    invoices = rows.invoices_by_no(session, invoice_nos)
+    payments = rows.payments_by_no(session, payment_nos)
+    allocated = rows.allocated_invoice_nos(session, issued)
+    keep_batch_documents(
+        session,
+        DOCUMENTS_KEY,
+        ReceivableDocuments(
+            invoices={number: invoices.get(number) for number in invoice_nos},
+            allocated={number: number in allocated for number in issued},
+            payments={number: payments.get(number) for number in payment_nos},
+        ),
+    )
+
+
 def apply_receivable_event(
     session: Session,
     events: EventSink,
@@ -140,8 +201,13 @@ def keep_invoice(
     tax_amount = exact_amount(data["tax_amount"], "tax_amount")
     if tax_amount > amount:
         raise ValidationFailed.on("tax_amount", "is more than the invoice's amount")
-    rows.lock_documents(session, [("invoice", data["invoice_no"])])
-    invoice, waited_for = rows.invoice_and_waiting(session, data["invoice_no"])
+    number = data["invoice_no"]
+    documents: ReceivableDocuments | None = batch_documents(session, DOCUMENTS_KEY)
+    if documents is not None and number in documents.allocated:
+        invoice, waited_for = documents.invoices[number], documents.allocated[number]
+    else:
+        rows.lock_documents(session, [("invoice", number)])
+        invoice, waited_for = rows.invoice_and_waiting(session, number)
     if invoice is not None and not rules.supersedes(occurred_at, aware(invoice.occurred_at)):
         return None
     now = utcnow()
@@ -165,6 +231,8 @@ def keep_invoice(
         )
         session.add(invoice)
         rows.receivables_added(session)
+        if documents is not None:
+            documents.invoices[number] = invoice
     else:
         for name, value in values.items():
             setattr(invoice, name, value)
@@ -237,14 +305,23 @@ def keep_payment(
     """The payment as this version tells it, if newer than the one kept, and its allocations
     applied to the invoices known in its currency; ``payment_received`` announces it."""
     checked = payment_of(data, occurred_at, customer_id)
-    rows.lock_documents(
-        session,
-        [
-            ("payment", checked.payment_no),
-            *(("invoice", a.invoice_no) for a in checked.allocations),
-        ],
-    )
-    payment = rows.payment_by_no(session, checked.payment_no)
+    documents: ReceivableDocuments | None = batch_documents(session, DOCUMENTS_KEY)
+    if documents is not None and (
+        checked.payment_no not in documents.payments
+        or any(a.invoice_no not in documents.invoices for a in checked.allocations)
+    ):
+        documents = None
+    if documents is None:
+        rows.lock_documents(
+            session,
+            [
+                ("payment", checked.payment_no),
+                *(("invoice", a.invoice_no) for a in checked.allocations),
+            ],
+        )
+        payment = rows.payment_by_no(session, checked.payment_no)
+    else:
+        payment = documents.payments[checked.payment_no]
     if payment is not None and not rules.supersedes(occurred_at, aware(payment.occurred_at)):
         return None
     now = utcnow()
@@ -262,9 +339,11 @@ def keep_payment(
     }
     touched: set[str] = set()
     if payment is None:
-        payment = Payment(payment_no=checked.payment_no, **values)
+        payment = Payment(id=uuid.uuid4(), payment_no=checked.payment_no, **values)
         session.add(payment)
         rows.receivables_added(session)
+        if documents is not None:
+            documents.payments[checked.payment_no] = payment
     else:
         for name, value in values.items():
             setattr(payment, name, value)
@@ -274,7 +353,11 @@ def keep_payment(
             touched.add(old.invoice_no)
             session.delete(old)
         session.flush()
-    invoices = rows.invoices_by_no(session, [a.invoice_no for a in checked.allocations])
+    numbers = [a.invoice_no for a in checked.allocations]
+    if documents is None:
+        invoices = rows.invoices_by_no(session, numbers)
+    else:
+        invoices = {n: i for n in numbers if (i := documents.invoices[n]) is not None}
     allocations = []
     for allocation in checked.allocations:
         invoice = invoices.get(allocation.invoice_no)
@@ -295,13 +378,14 @@ def keep_payment(
         )
         allocations.append(row)
         session.add(row)
+        if documents is not None and allocation.invoice_no in documents.allocated:
+            documents.allocated[allocation.invoice_no] = True
         if invoice is not None and reason is None and allocation.invoice_no not in touched:
             set_balance(invoice, invoice.allocated + allocation.amount)
     if touched:
         session.flush()
         for invoice in rows.invoices_by_no(session, touched).values():
             settle(session, invoice, now)
-    session.flush()
     names = {customer.customer_id: customer.name} if customer.name is not None else {}
     dumped = dump_payment(payment, allocations, names)
     events.add(session, sales_events.PAYMENT_RECEIVED, sales_events.payment_received(dumped))

@@ -4,17 +4,20 @@ waiting for their customer."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
 from crm_common.pagination import Page, SortKey, keyset_page
 from sales.models import Customer
 from sales.models.erp import APPLIED, WAITING, ErpCustomerMapping, ErpUnmatchedEvent
 from sales.repository.read_models import survivor_of
+
+CustomerKey = tuple[uuid.UUID | None, str | None, str | None]
+"""``(crm_customer_id, credit_code, erp_code)`` of an ERP customer."""
 
 
 def match_customer(
@@ -27,39 +30,61 @@ def match_customer(
     knows), else by the unified social credit code, else by the ERP code on the customer,
     else by an administrator's mapping of the ERP code; a merged customer's survivor. None
     when nothing matches."""
+    key = (crm_customer_id, credit_code, erp_code)
+    return match_customers(session, [key])[key]
+
+
+def match_customers(
+    session: Session, keys: Iterable[CustomerKey]
+) -> dict[CustomerKey, uuid.UUID | None]:
+    """``match_customer`` of each key, in one query of customers and one of mappings."""
+    wanted = list(dict.fromkeys(keys))
+    ids = {key[0] for key in wanted if key[0] is not None}
+    credit_codes = {key[1] for key in wanted if key[1]}
+    erp_codes = {key[2] for key in wanted if key[2]}
     conditions = []
-    if crm_customer_id is not None:
-        conditions.append(Customer.id == crm_customer_id)
-    if credit_code:
-        conditions.append(Customer.credit_code == credit_code)
-    if erp_code:
-        conditions.append(Customer.erp_code == erp_code)
-    found: uuid.UUID | None = None
+    if ids:
+        conditions.append(Customer.id.in_(sorted(ids)))
+    if credit_codes:
+        conditions.append(Customer.credit_code.in_(sorted(credit_codes)))
+    if erp_codes:
+        conditions.append(Customer.erp_code.in_(sorted(erp_codes)))
+    rows: Sequence[Any] = ()
     if conditions:
         rows = session.execute(
             select(Customer.id, Customer.credit_code, Customer.erp_code, Customer.merged_into_id)
             .where(or_(*conditions))
             .order_by(Customer.id)
         ).all()
-        tests: tuple[tuple[str, Any], ...] = (
-            ("id", crm_customer_id),
-            ("credit_code", credit_code),
-            ("erp_code", erp_code),
-        )
-        for column, value in tests:
+    found: dict[CustomerKey, Any] = {}
+    matched: dict[CustomerKey, uuid.UUID | None] = {}
+    for key in wanted:
+        for column, value in zip(("id", "credit_code", "erp_code"), key, strict=True):
             if value is None or value == "":
                 continue
             chosen = next((row for row in rows if getattr(row, column) == value), None)
             if chosen is not None:
                 if chosen.merged_into_id is None:
-                    return uuid.UUID(str(chosen.id))
-                found = chosen.id
+                    matched[key] = uuid.UUID(str(chosen.id))
+                else:
+                    found[key] = chosen.id
                 break
-    if found is None and erp_code:
-        found = session.scalar(
-            select(ErpCustomerMapping.customer_id).where(ErpCustomerMapping.erp_code == erp_code)
+    unmatched = [key for key in wanted if key not in matched and key not in found and key[2]]
+    if unmatched:
+        mappings = dict(
+            session.execute(
+                select(ErpCustomerMapping.erp_code, ErpCustomerMapping.customer_id).where(
+                    ErpCustomerMapping.erp_code.in_(sorted({key[2] for key in unmatched}))
+                )
+            ).all()
         )
-    return None if found is None else survivor_of(session, found)
+        for key in unmatched:
+            if key[2] in mappings:
+                found[key] = mappings[key[2]]
+    for key in wanted:
+        if key not in matched:
+            matched[key] = None if key not in found else survivor_of(session, found[key])
+    return matched
 
 
 def customer_exists(session: Session, customer_id: uuid.UUID) -> bool:
@@ -155,3 +180,28 @@ def unmatched_page(session: Session, query: dict[str, Any]) -> Page:
         stmt = stmt.where(ErpUnmatchedEvent.erp_code == query["erp_code"])
     key = SortKey(ErpUnmatchedEvent.first_seen_at, ErpUnmatchedEvent.id)
     return keyset_page(session, stmt, key, query.get("cursor"), query.get("limit"))
+
+
+# -- what an ERP batch loaded ----------------------------------------------------------------
+def batch_documents(session: Session, key: str) -> Any:
+    """What ``keep_batch_documents`` kept under ``key`` for the current transaction, or None
+    (none kept, another transaction, or a savepoint rolled back since: a rollback forgets
+    every object the savepoint added, so what was kept cannot be trusted any longer)."""
+    kept = session.info.get(BATCH_KEY, {}).get(key)
+    if kept is None or kept[0] is not session.get_transaction():
+        return None
+    return kept[1]
+
+
+def keep_batch_documents(session: Session, key: str, documents: Any) -> None:
+    """Keep ``documents`` (one batch's documents by number) for the rest of the transaction."""
+    if BATCH_KEY not in session.info:
+        event.listen(session, "after_soft_rollback", _forget_batch)
+    session.info.setdefault(BATCH_KEY, {})[key] = (session.get_transaction(), documents)
+
+
+def _forget_batch(session: Session, previous_transaction: Any) -> None:
+    session.info.get(BATCH_KEY, {}).clear()
+
+
+BATCH_KEY = "erp.batch"

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
@@ -23,7 +23,7 @@ from crm_common.errors import NotFound
 from crm_common.ids import lookup_id
 from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.scope import ScopeColumns, scope_filter
-from sales.models import Person
+from sales.models import Customer, Person
 from sales.models.orders import (
     ErpOrderEventWaiting,
     SalesOrder,
@@ -97,6 +97,56 @@ def lock_erp_order_no(session: Session, erp_order_no: str) -> None:
         )
 
 
+def lock_erp_order_nos(session: Session, erp_order_nos: Iterable[str]) -> None:
+    """``lock_erp_order_no`` of several numbers in one round trip, in one order (two batches
+    locking some of the same numbers never wait on each other in a circle)."""
+    wanted = sorted(set(erp_order_nos))
+    if wanted and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(
+                *(
+                    func.pg_advisory_xact_lock(func.hashtext(f"erp_order:{number}"))
+                    for number in wanted
+                )
+            )
+        )
+
+
+def orders_for_erp(
+    session: Session, erp_order_nos: Iterable[str], order_ids: Iterable[uuid.UUID]
+) -> list[SalesOrder]:
+    """The orders of these ERP numbers or ids, their rows locked until the transaction ends
+    (PostgreSQL), in id order."""
+    numbers, ids = sorted(set(erp_order_nos)), sorted(set(order_ids))
+    if not numbers and not ids:
+        return []
+    conditions = []
+    if numbers:
+        conditions.append(SalesOrder.erp_order_no.in_(numbers))
+    if ids:
+        conditions.append(SalesOrder.id.in_(ids))
+    stmt = select(SalesOrder).where(or_(*conditions)).order_by(SalesOrder.id).with_for_update()
+    return list(session.scalars(stmt))
+
+
+def customers_by_id(session: Session, customer_ids: Iterable[uuid.UUID]) -> dict[Any, Customer]:
+    """Sales' copies of these customers."""
+    wanted = sorted(set(customer_ids))
+    if not wanted:
+        return {}
+    return {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(wanted)))}
+
+
+def persons_of_codes(session: Session, codes: Iterable[str]) -> dict[str, Person]:
+    """``person_of_code`` of several codes."""
+    wanted = sorted(set(codes))
+    found: dict[str, Person] = {}
+    if wanted:
+        for person in session.scalars(select(Person).where(Person.code.in_(wanted))):
+            found.setdefault(person.code, person)
+    return found
+
+
 def person_of_code(session: Session, code: str) -> Person | None:
     """The person org knows by ``code`` (the ERP names salespeople by code)."""
     return session.scalar(select(Person).where(Person.code == code).limit(1))
@@ -107,16 +157,35 @@ def lines_of(session: Session, order_id: uuid.UUID) -> list[SalesOrderLine]:
     return list(session.scalars(stmt.order_by(SalesOrderLine.line_no)))
 
 
+def lines_of_orders(
+    session: Session, order_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[SalesOrderLine]]:
+    """``lines_of`` each of the orders."""
+    found: dict[uuid.UUID, list[SalesOrderLine]] = {order_id: [] for order_id in order_ids}
+    if found:
+        stmt = (
+            select(SalesOrderLine)
+            .where(SalesOrderLine.order_id.in_(sorted(found)))
+            .order_by(SalesOrderLine.order_id, SalesOrderLine.line_no)
+        )
+        for line in session.scalars(stmt):
+            found[line.order_id].append(line)
+    return found
+
+
 def replace_lines(
     session: Session, order_id: uuid.UUID, rows: Iterable[dict[str, Any]], *, fresh: bool = False
-) -> None:
-    """The order's lines replaced by ``rows`` (``fresh``: an order just added has none)."""
+) -> list[SalesOrderLine]:
+    """The order's lines replaced by ``rows`` (``fresh``: an order just added has none; its
+    lines are written with the next flush)."""
+    lines = [SalesOrderLine(order_id=order_id, **row) for row in rows]
     if fresh:
-        session.execute(insert(SalesOrderLine), [{"order_id": order_id, **row} for row in rows])
-        return
+        session.add_all(lines)
+        return lines
     session.execute(delete(SalesOrderLine).where(SalesOrderLine.order_id == order_id))
-    session.add_all(SalesOrderLine(order_id=order_id, **row) for row in rows)
+    session.add_all(lines)
     session.flush()
+    return lines
 
 
 # -- lists -----------------------------------------------------------------------------------
@@ -193,6 +262,15 @@ def shipment_nos(session: Session, order_id: uuid.UUID) -> frozenset[str]:
     return frozenset(session.scalars(stmt))
 
 
+def known_shipments(session: Session, shipment_nos: Iterable[str]) -> set[str]:
+    """Which of these shipment numbers are recorded."""
+    wanted = sorted(set(shipment_nos))
+    if not wanted:
+        return set()
+    stmt = select(SalesOrderShipment.shipment_no).where(SalesOrderShipment.shipment_no.in_(wanted))
+    return set(session.scalars(stmt))
+
+
 def shipment_known(session: Session, shipment_no: str) -> bool:
     stmt = select(SalesOrderShipment.id).where(SalesOrderShipment.shipment_no == shipment_no)
     return session.scalar(stmt) is not None
@@ -209,9 +287,10 @@ def add_shipment(
     recorded_at: datetime,
     lines: Sequence[dict[str, Any]],
 ) -> None:
+    """The shipment and its lines, written with the next flush."""
     shipment_id = uuid.uuid4()
-    session.execute(
-        insert(SalesOrderShipment).values(
+    session.add(
+        SalesOrderShipment(
             id=shipment_id,
             order_id=order_id,
             shipment_no=shipment_no,
@@ -221,12 +300,9 @@ def add_shipment(
             recorded_at=recorded_at,
         )
     )
-    session.execute(
-        insert(SalesOrderShipmentLine),
-        [
-            {"shipment_id": shipment_id, "position": position, **line}
-            for position, line in enumerate(lines, start=1)
-        ],
+    session.add_all(
+        SalesOrderShipmentLine(shipment_id=shipment_id, position=position, **line)
+        for position, line in enumerate(lines, start=1)
     )
 
 
@@ -266,6 +342,33 @@ def waiting_event_known(session: Session, event_id: str, event_type: str, docume
     return session.scalar(stmt.limit(1)) is not None
 
 
+def waiting_events(
+    session: Session,
+    erp_order_nos: Iterable[str],
+    event_ids: Iterable[str],
+    document_nos: Iterable[str],
+) -> list[ErpOrderEventWaiting]:
+    """The waiting events of these ERP order numbers, or with these event ids or document
+    numbers (what ``waiting_for`` and ``waiting_event_known`` of a batch ask), in the order
+    they occurred."""
+    numbers, ids, documents = (
+        sorted(set(erp_order_nos)),
+        sorted(set(event_ids)),
+        sorted(set(document_nos)),
+    )
+    conditions = []
+    if numbers:
+        conditions.append(ErpOrderEventWaiting.erp_order_no.in_(numbers))
+    if ids:
+        conditions.append(ErpOrderEventWaiting.event_id.in_(ids))
+    if documents:
+        conditions.append(ErpOrderEventWaiting.document_no.in_(documents))
+    if not conditions:
+        return []
+    stmt = select(ErpOrderEventWaiting).where(or_(*conditions))
+    return list(session.scalars(stmt.order_by(ErpOrderEventWaiting.occurred_at)))
+
+
 def keep_waiting(
     session: Session,
     *,
@@ -276,20 +379,20 @@ def keep_waiting(
     occurred_at: datetime,
     data: dict[str, Any],
     received_at: datetime,
-) -> None:
-    session.add(
-        ErpOrderEventWaiting(
-            id=uuid.uuid4(),
-            event_id=event_id,
-            event_type=event_type,
-            erp_order_no=erp_order_no,
-            document_no=document_no,
-            occurred_at=occurred_at,
-            data=data,
-            received_at=received_at,
-        )
+) -> ErpOrderEventWaiting:
+    """The event kept waiting, written with the next flush."""
+    row = ErpOrderEventWaiting(
+        id=uuid.uuid4(),
+        event_id=event_id,
+        event_type=event_type,
+        erp_order_no=erp_order_no,
+        document_no=document_no,
+        occurred_at=occurred_at,
+        data=data,
+        received_at=received_at,
     )
-    session.flush()
+    session.add(row)
+    return row
 
 
 def waiting_for(session: Session, erp_order_no: str) -> list[ErpOrderEventWaiting]:

@@ -115,6 +115,23 @@ def invoice_and_waiting(session: Session, invoice_no: str) -> tuple[Invoice | No
     return invoice, bool(row[1])
 
 
+def allocated_invoice_nos(session: Session, invoice_nos: Iterable[str]) -> set[str]:
+    """Which of these invoice numbers an allocation names (applied or waiting)."""
+    wanted = sorted(set(invoice_nos))
+    if not wanted:
+        return set()
+    stmt = select(PaymentAllocation.invoice_no).where(PaymentAllocation.invoice_no.in_(wanted))
+    return set(session.scalars(stmt.distinct()))
+
+
+def payments_by_no(session: Session, payment_nos: Iterable[str]) -> dict[str, Payment]:
+    wanted = sorted(set(payment_nos))
+    if not wanted:
+        return {}
+    stmt = select(Payment).where(Payment.payment_no.in_(wanted))
+    return {payment.payment_no: payment for payment in session.scalars(stmt)}
+
+
 def payment_by_no(session: Session, payment_no: str) -> Payment | None:
     return session.scalar(select(Payment).where(Payment.payment_no == payment_no))
 
