@@ -129,8 +129,10 @@ run: broker-check-run install keys migrate demo topology
 	@if [ "$(CATCHERS)" = 1 ]; then echo "  Alerts' email: http://localhost:8025/ (and var/mail/*.eml); their SMS: http://localhost:8026/ (and var/sms/sms.jsonl)"; fi
 	@echo
 	@if [ "$(CATCHERS)" = 1 ]; then \
+		export SMS_RECEIPT_TOKEN="$${SMS_RECEIPT_TOKEN:-local-sms-receipt-token}"; \
 		$(PY) -m tools.mail_catcher --smtp-port 1025 --http-port 8025 --directory var/mail & \
-		$(PY) -m tools.sms_catcher --port 8026 --directory var/sms & \
+		$(PY) -m tools.sms_catcher --port 8026 --directory var/sms \
+			--receipt-url $(API)/api/alerts/sms-receipts & \
 	fi; \
 	trap 'kill $$(jobs -p) 2>/dev/null || true' EXIT; \
 	$(QUIET) $(BIN)/nameko run --config $(CONFIG) $(SERVICES)

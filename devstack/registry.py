@@ -227,11 +227,43 @@ services:
       timeout: 5s
       retries: 5
     restart: unless-stopped
+
+  # For a local try: notify's SMS go here (tools/sms_catcher, standard library only, mounted
+  # into a plain Python image); read them at http://localhost:8026/. It reports each SMS back
+  # to notify's receipt route through the gateway. Point notify's SMS_PROVIDER and
+  # SMS_ENDPOINT at a real provider for anything else.
+  sms-catcher:
+    image: python:3.11-slim
+    working_dir: /catcher
+    command: [python, -m, tools.sms_catcher, --host, 0.0.0.0, --port, "8026", --directory, /tmp/sms]
+    environment:
+      SMS_CATCHER_RECEIPT_URL: http://gateway:8000/api/alerts/sms-receipts
+      SMS_RECEIPT_TOKEN: &sms-receipt-token ${{SMS_RECEIPT_TOKEN:-local-sms-receipt-token}}
+    volumes:
+      - ../tools/sms_catcher:/catcher/tools/sms_catcher:ro
+    ports:
+      - "127.0.0.1:8026:8026"
+    healthcheck:
+      test:
+        - CMD
+        - python
+        - -c
+        - "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8026/', timeout=3)"
+      interval: 15s
+      timeout: 5s
+      retries: 5
+    restart: unless-stopped
 """
 
 # What a service's container is told beyond what every one gets.
 COMPOSE_SERVICE_ENV: dict[str, dict[str, str]] = {
-    "notify": {"SMTP_HOST": "mailcatcher", "SMTP_PORT": '"1025"'},
+    "notify": {
+        "SMTP_HOST": "mailcatcher",
+        "SMTP_PORT": '"1025"',
+        "SMS_PROVIDER": "webhook",
+        "SMS_ENDPOINT": "http://sms-catcher:8026/webhook",
+        "SMS_RECEIPT_TOKEN": "*sms-receipt-token",
+    },
 }
 
 COMPOSE_BUILD = """\

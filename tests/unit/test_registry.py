@@ -166,7 +166,7 @@ def test_the_compose_file_runs_every_registry_service():
     gateway = services["gateway"]
     assert gateway["environment"]["BACKEND_SERVICES"].split(",") == NAMES
     assert set(NAMES) <= set(gateway["depends_on"])
-    expected = {"rabbitmq", "postgres", "mailcatcher", "gateway"} | set(NAMES)
+    expected = {"rabbitmq", "postgres", "mailcatcher", "sms-catcher", "gateway"} | set(NAMES)
     expected |= {f"{name}-migrate" for name in DATABASES}
     assert set(services) == expected
 
