@@ -6,7 +6,8 @@ customer's ``customer_snapshot`` (customers, contacts) page by page into its rea
 (``ReadModels``: a row is replaced only by a newer version, so pages and events may interleave
 in any order). Each snapshot read to its end is remembered in ``catch_ups`` and never read
 again; one that fails half-way (its service does not answer) is read again from its start
-next time.
+next time. ERP events waiting for a customer (``sales.application.erp_inbound``) are applied
+as each page of customers is kept, in its transaction, as a customer event would have them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from crm_common.application import EventSink
 from crm_common.db import SessionScope
 from crm_common.models import utcnow
+from crm_common.outbox import OutboxWriter
+from sales.application.erp_inbound import ErpInbound
 from sales.application.read_models import ReadModels, UnusableRecord
+from sales.models import OutboxMessage
 from sales.repository import read_models as repository
 
+OUTBOX_SOURCE = "sales"
 PAGE_SIZE = 200
 MAX_PAGES = 100_000
 """A guard against a snapshot that never ends (20 million rows at ``PAGE_SIZE``)."""
@@ -37,6 +43,8 @@ class Snapshot:
     method: str
     kind: str
     keep: Callable[[ReadModels, Any], bool]
+    customers: bool = False
+    """Its items are customers: ERP events waiting for them are applied."""
 
     @property
     def source(self) -> str:
@@ -47,14 +55,17 @@ SNAPSHOTS = (
     Snapshot("org", "structure_snapshot", "departments", ReadModels.keep_department),
     Snapshot("org", "structure_snapshot", "regions", ReadModels.keep_region),
     Snapshot("org", "structure_snapshot", "people", ReadModels.keep_person),
-    Snapshot("customer", "customer_snapshot", "customers", ReadModels.keep_customer),
+    Snapshot("customer", "customer_snapshot", "customers", ReadModels.keep_customer, True),
     Snapshot("customer", "customer_snapshot", "contacts", ReadModels.keep_contact),
 )
 
 
 class CatchUp:
-    def __init__(self, db: SessionScope) -> None:
+    def __init__(self, db: SessionScope, outbox: EventSink | None = None) -> None:
+        """``outbox`` records what the ERP events it applies announce (by default sales'
+        outbox table, which its relay publishes from)."""
         self.db = db
+        self.outbox = outbox or OutboxWriter(OutboxMessage, OUTBOX_SOURCE)
 
     def pending(self) -> list[Snapshot]:
         """The snapshots not yet read to their end."""
@@ -81,6 +92,8 @@ class CatchUp:
             with self.db.session() as session:
                 models = ReadModels(session)
                 kept += sum(self._keep(snapshot, models, item) for item in page["items"])
+                if snapshot.customers:
+                    ErpInbound(session, self.outbox).customers_known(page["items"])
             rows += len(page["items"])
             cursor = page.get("next_cursor")
             if not cursor:

@@ -18,7 +18,7 @@ of one document, so a waiting event applied late, or twice, settles where the st
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -234,18 +234,30 @@ class ErpInbound:
     def customer_known(self, record: Any) -> int:
         """A customer event was kept: apply the events waiting for a customer with its id or
         its codes. Returns how many applied."""
-        if not isinstance(record, dict) or not record.get("id"):
+        return self.customers_known([record])
+
+    def customers_known(self, records: Iterable[Any]) -> int:
+        """Customers were kept (an event's, or a page of the customer snapshot): apply the
+        events waiting for a customer with one of their ids or codes, in the order the ERP
+        made them. Returns how many applied."""
+        ids: list[uuid.UUID] = []
+        erp_codes: list[str] = []
+        credit_codes: list[str] = []
+        for record in records:
+            if not isinstance(record, dict) or not record.get("id"):
+                continue
+            try:
+                ids.append(uuid.UUID(str(record["id"])))
+            except ValueError:
+                continue
+            if record.get("erp_code"):
+                erp_codes.append(record["erp_code"])
+            if record.get("credit_code"):
+                credit_codes.append(record["credit_code"])
+        if not ids:
             return 0
-        try:
-            customer_id = uuid.UUID(str(record["id"]))
-        except ValueError:
-            return 0
-        erp_code, credit_code = record.get("erp_code"), record.get("credit_code")
         waiting = repository.waiting_for(
-            self.session,
-            erp_codes=[erp_code] if erp_code else [],
-            credit_codes=[credit_code] if credit_code else [],
-            crm_customer_ids=[customer_id],
+            self.session, erp_codes=erp_codes, credit_codes=credit_codes, crm_customer_ids=ids
         )
         applied = 0
         for row in waiting:
