@@ -175,7 +175,7 @@ class ErpInbound:
         self._matches.update(repository.match_customers(self.session, keys))
         matched = {customer_id for customer_id in self._matches.values() if customer_id}
         load_order_documents(self.session, raw, matched)
-        load_receivable_documents(self.session, raw)
+        load_receivable_documents(self.session, raw, matched)
 
     def apply(self, event: ReceivedEvent) -> bool:
         """Apply one received event; False if it waits for its customer."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -79,22 +79,31 @@ CUSTOMERS_KEY = "receivables.customers"
 def customer_facts(session: Session, customer_id: uuid.UUID) -> CustomerFacts:
     """The customer's name and scope values, read once per transaction (an ERP batch names
     the same customers again and again)."""
+    known = _known_customers(session)
+    if customer_id not in known:
+        customer = session.get(Customer, customer_id)
+        if customer is not None and customer.merged_into_id is not None:
+            customer = session.get(Customer, read_models.survivor_of(session, customer_id))
+        known[customer_id] = _facts(customer, customer_id)
+    return known[customer_id]
+
+
+def _known_customers(session: Session) -> dict[uuid.UUID, CustomerFacts]:
     root = rows.transaction_root(session)
     cached = session.info.get(CUSTOMERS_KEY)
     if cached is None or cached[0] is not root:
         cached = (root, {})
         session.info[CUSTOMERS_KEY] = cached
     known: dict[uuid.UUID, CustomerFacts] = cached[1]
-    if customer_id not in known:
-        customer = session.get(Customer, customer_id)
-        if customer is not None and customer.merged_into_id is not None:
-            customer = session.get(Customer, read_models.survivor_of(session, customer_id))
-        known[customer_id] = CustomerFacts(
-            customer.id if customer else customer_id,
-            customer.name if customer else None,
-            scope_of(customer),
-        )
-    return known[customer_id]
+    return known
+
+
+def _facts(customer: Customer | None, customer_id: uuid.UUID) -> CustomerFacts:
+    return CustomerFacts(
+        customer.id if customer else customer_id,
+        customer.name if customer else None,
+        scope_of(customer),
+    )
 
 
 def scope_of(customer: Customer | None) -> dict[str, Any]:
@@ -117,16 +126,29 @@ class ReceivableDocuments:
     from a mapping was not loaded: it is looked up in the database."""
 
     invoices: dict[str, Invoice | None]
-    allocated: dict[str, bool]
-    """Whether an allocation names the invoice, for the invoice numbers of invoice events."""
+    allocations: dict[str, list[PaymentAllocation]]
+    """The allocations naming each invoice of the batch's invoice events."""
     payments: dict[str, Payment | None]
+    credit_limits: dict[uuid.UUID, CreditLimit | None]
 
 
 def load_receivable_documents(
-    session: Session, events: Sequence[tuple[str, str, Mapping[str, Any]]]
+    session: Session,
+    events: Sequence[tuple[str, str, Mapping[str, Any]]],
+    customer_ids: Iterable[uuid.UUID],
 ) -> None:
     """Lock, load and keep for the batch (``sales.repository.erp.keep_batch_documents``) the
-    invoices and payments the batch's events (``(event id, type, raw data)``) name."""
+    invoices and payments the batch's events (``(event id, type, raw data)``) name, with
+    the facts of ``customer_ids`` (those the events matched) and their credit limits."""
+    types = {event_type for _, event_type, _ in events}
+    if not types & RECEIVABLE_EVENTS:
+        return
+    wanted = set(customer_ids)
+    known = _known_customers(session)
+    for customer in rows.customers_scope(session, wanted - set(known)).values():
+        if customer.merged_into_id is None:
+            known[customer.id] = _facts(customer, customer.id)
+    limits = rows.credit_limits(session, wanted) if CUSTOMER_CREDIT_UPDATED in types else {}
     issued: set[str] = set()
     invoice_nos: set[str] = set()
     payment_nos: set[str] = set()
@@ -143,8 +165,6 @@ def load_receivable_documents(
                 ):
                     invoice_nos.add(allocation["invoice_no"])
     invoice_nos |= issued
-    if not (invoice_nos or payment_nos):
-        return
     rows.lock_documents(
         session,
         [
@@ -154,14 +174,18 @@ def load_receivable_documents(
     )
     invoices = rows.invoices_by_no(session, invoice_nos)
     payments = rows.payments_by_no(session, payment_nos)
-    allocated = rows.allocated_invoice_nos(session, issued)
+    allocations = rows.allocations_to_invoices(session, issued)
     keep_batch_documents(
         session,
         DOCUMENTS_KEY,
         ReceivableDocuments(
             invoices={number: invoices.get(number) for number in invoice_nos},
-            allocated={number: number in allocated for number in issued},
+            allocations=allocations,
             payments={number: payments.get(number) for number in payment_nos},
+            credit_limits={
+                customer_id: limits.get(customer_id)
+                for customer_id in (wanted if CUSTOMER_CREDIT_UPDATED in types else ())
+            },
         ),
     )
 
@@ -203,8 +227,10 @@ def keep_invoice(
         raise ValidationFailed.on("tax_amount", "is more than the invoice's amount")
     number = data["invoice_no"]
     documents: ReceivableDocuments | None = batch_documents(session, DOCUMENTS_KEY)
-    if documents is not None and number in documents.allocated:
-        invoice, waited_for = documents.invoices[number], documents.allocated[number]
+    allocations: list[PaymentAllocation] | None = None
+    if documents is not None and number in documents.allocations:
+        invoice, allocations = documents.invoices[number], documents.allocations[number]
+        waited_for = bool(allocations)
     else:
         rows.lock_documents(session, [("invoice", number)])
         invoice, waited_for = rows.invoice_and_waiting(session, number)
@@ -237,16 +263,24 @@ def keep_invoice(
         for name, value in values.items():
             setattr(invoice, name, value)
     if waited_for or invoice.allocated:
-        settle(session, invoice, now)
+        settle(session, invoice, now, allocations)
     else:
         set_balance(invoice, ZERO)
     return invoice
 
 
-def settle(session: Session, invoice: Invoice, now: datetime) -> None:
-    """Count on the invoice every allocation to it in its currency; the others wait."""
+def settle(
+    session: Session,
+    invoice: Invoice,
+    now: datetime,
+    allocations: list[PaymentAllocation] | None = None,
+) -> None:
+    """Count on the invoice every allocation to it in its currency (``allocations``, else
+    those the database holds); the others wait."""
     allocated = ZERO
-    for allocation in rows.allocations_to(session, invoice.invoice_no):
+    if allocations is None:
+        allocations = rows.allocations_to(session, invoice.invoice_no)
+    for allocation in allocations:
         if allocation.currency == invoice.currency:
             allocated += allocation.amount
             if not allocation.applied:
@@ -352,6 +386,8 @@ def keep_payment(
         for old in earlier:
             touched.add(old.invoice_no)
             session.delete(old)
+            if documents is not None:  # read from the database again, as it is now
+                documents.allocations.pop(old.invoice_no, None)
         session.flush()
     numbers = [a.invoice_no for a in checked.allocations]
     if documents is None:
@@ -378,8 +414,8 @@ def keep_payment(
         )
         allocations.append(row)
         session.add(row)
-        if documents is not None and allocation.invoice_no in documents.allocated:
-            documents.allocated[allocation.invoice_no] = True
+        if documents is not None and allocation.invoice_no in documents.allocations:
+            documents.allocations[allocation.invoice_no].append(row)
         if invoice is not None and reason is None and allocation.invoice_no not in touched:
             set_balance(invoice, invoice.allocated + allocation.amount)
     if touched:
@@ -402,7 +438,11 @@ def keep_credit_limit(
 ) -> CreditLimit | None:
     limit_amount = exact_amount(data["credit_limit"], "credit_limit")
     customer_id = customer_facts(session, customer_id).customer_id
-    limit = session.get(CreditLimit, customer_id)
+    documents: ReceivableDocuments | None = batch_documents(session, DOCUMENTS_KEY)
+    if documents is not None and customer_id in documents.credit_limits:
+        limit = documents.credit_limits[customer_id]
+    else:
+        limit = session.get(CreditLimit, customer_id)
     if limit is not None and not rules.supersedes(occurred_at, aware(limit.occurred_at)):
         return None
     values = {
@@ -415,6 +455,8 @@ def keep_credit_limit(
     if limit is None:
         limit = CreditLimit(customer_id=customer_id, **values)
         session.add(limit)
+        if documents is not None:
+            documents.credit_limits[customer_id] = limit
     else:
         for name, value in values.items():
             setattr(limit, name, value)

@@ -115,13 +115,20 @@ def invoice_and_waiting(session: Session, invoice_no: str) -> tuple[Invoice | No
     return invoice, bool(row[1])
 
 
-def allocated_invoice_nos(session: Session, invoice_nos: Iterable[str]) -> set[str]:
-    """Which of these invoice numbers an allocation names (applied or waiting)."""
-    wanted = sorted(set(invoice_nos))
-    if not wanted:
-        return set()
-    stmt = select(PaymentAllocation.invoice_no).where(PaymentAllocation.invoice_no.in_(wanted))
-    return set(session.scalars(stmt.distinct()))
+def allocations_to_invoices(
+    session: Session, invoice_nos: Iterable[str]
+) -> dict[str, list[PaymentAllocation]]:
+    """``allocations_to`` each of these invoice numbers."""
+    found: dict[str, list[PaymentAllocation]] = {number: [] for number in invoice_nos}
+    if found:
+        stmt = (
+            select(PaymentAllocation)
+            .where(PaymentAllocation.invoice_no.in_(sorted(found)))
+            .order_by(PaymentAllocation.invoice_no, PaymentAllocation.payment_no)
+        )
+        for allocation in session.scalars(stmt):
+            found[allocation.invoice_no].append(allocation)
+    return found
 
 
 def payments_by_no(session: Session, payment_nos: Iterable[str]) -> dict[str, Payment]:
