@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from crm_common.batch_consumer import Delivery, EventBatch
 from crm_common.consumer import ReceivedEvent
@@ -20,7 +20,7 @@ from crm_common.db import SessionScope, engine_for
 from crm_common.outbox import OutboxWriter
 from sales.application.erp_inbound import ErpInbound
 from sales.application.read_models import ReadModels
-from sales.models import Base, HistoryEntry, InboxEvent, OutboxMessage
+from sales.models import Base, CodeCounter, HistoryEntry, InboxEvent, OutboxMessage
 from sales.models.erp import ErpUnmatchedEvent
 from sales.models.orders import (
     ErpOrderEventWaiting,
@@ -179,6 +179,7 @@ def state(scope: SessionScope) -> dict[str, Any]:
                 for row in session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))
             ],
             "inbox": sorted(session.scalars(select(InboxEvent.event_id))),
+            "counters": rows(CodeCounter, CodeCounter.prefix, CodeCounter.year),
         }
 
 
@@ -188,12 +189,29 @@ def stream():
     return records, envelopes(records, 900)
 
 
+class Statements:
+    """Counts the statements an engine runs, by their first words."""
+
+    def __init__(self, scope: SessionScope) -> None:
+        self.counts: Counter[str] = Counter()
+        event.listen(scope.engine, "before_cursor_execute", self.count)
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def count(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.counts[" ".join(statement.split()[:3])] += 1
+
+
 def test_batches_applied_from_what_they_loaded_agree_with_one_query_at_a_time(tmp_path, stream):
     records, messages = stream
     one_by_one = database(tmp_path, "plain.db", records)
     batched = database(tmp_path, "batched.db", records)
+    plain_statements, batched_statements = Statements(one_by_one), Statements(batched)
     assert apply_all(one_by_one, records, messages, prepared=False) == []
     assert apply_all(batched, records, messages, prepared=True) == []
+    # one query per kind of document a batch, not one per event
+    assert batched_statements.total() * 2 < plain_statements.total()
     expected, found = state(one_by_one), state(batched)
     assert len(expected["orders"]) > 50 and len(expected["outbox"]) > 100
     assert any(order["version"] > 2 for order in expected["orders"])

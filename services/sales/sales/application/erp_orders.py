@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,7 +30,7 @@ from crm_common.ids import BUSINESS_TZ
 from crm_common.models import utcnow
 from sales import events as sales_events
 from sales.application.orders import CODE_PREFIX, HISTORY_TYPE, dump_order, status_changed
-from sales.domain.codes import format_code
+from sales.domain.codes import MAX_SEQUENCE, codes_exhausted, format_code
 from sales.domain.money import quantize_fen
 from sales.domain.orders import (
     ErpOrderEvent,
@@ -44,7 +44,7 @@ from sales.domain.orders import (
     ShipmentLine,
     apply_erp_event,
 )
-from sales.models import Customer, HistoryEntry, Person
+from sales.models import CodeCounter, Customer, HistoryEntry, Person
 from sales.models.orders import ErpOrderEventWaiting, SalesOrder, SalesOrderLine
 from sales.repository import orders as rows
 from sales.repository.erp import batch_documents, keep_batch_documents
@@ -101,6 +101,9 @@ class OrderDocuments:
     customers: dict[uuid.UUID, Customer]
     """The customers of the orders and of the batch's matched events (held here: the
     session's identity map keeps no object alive by itself)."""
+    counters: dict[int, CodeCounter] = field(default_factory=dict)
+    """The order code counter of each year the batch allocated from (its row locked by the
+    first allocation), counted on in memory and written with the batch's flush."""
 
 
 def _uuid(value: Any) -> uuid.UUID | None:
@@ -290,6 +293,23 @@ class ErpOrders:
             return documents.lines[order.id]
         return rows.lines_of(self.session, order.id)
 
+    def next_sequence(self, year: int) -> int:
+        """The next order code sequence of ``year``: the first of a batch allocated in the
+        database (which locks the counter until the transaction ends), the others counted
+        on from it."""
+        documents = self.documents
+        counter = None if documents is None else documents.counters.get(year)
+        if counter is not None:
+            if counter.last_value >= MAX_SEQUENCE:
+                raise codes_exhausted(CODE_PREFIX, year)
+            counter.last_value += 1
+            return counter.last_value
+        with self.session.no_autoflush:  # the counter needs nothing pending: flush once a batch
+            sequence = allocate_sequence(self.session, CODE_PREFIX, year)
+            if documents is not None:
+                documents.counters[year] = rows.code_counter(self.session, CODE_PREFIX, year)
+        return sequence
+
     def customer(self, customer_id: uuid.UUID) -> Customer | None:
         documents = self.documents
         if documents is not None and customer_id in documents.customers:
@@ -358,8 +378,7 @@ class ErpOrders:
         if department_id is None and salesperson is not None:
             department_id = salesperson.department_id
         year = _aware(occurred_at).astimezone(BUSINESS_TZ).year
-        with self.session.no_autoflush:  # the counter needs nothing pending: flush once a batch
-            sequence = allocate_sequence(self.session, CODE_PREFIX, year)
+        sequence = self.next_sequence(year)
         order = SalesOrder(
             id=uuid.uuid4(),
             code=format_code(CODE_PREFIX, year, sequence),

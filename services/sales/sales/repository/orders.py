@@ -23,7 +23,7 @@ from crm_common.errors import NotFound
 from crm_common.ids import lookup_id
 from crm_common.pagination import Page, SortKey, keyset_page
 from crm_common.scope import ScopeColumns, scope_filter
-from sales.models import Customer, Person
+from sales.models import CodeCounter, Customer, Person
 from sales.models.orders import (
     ErpOrderEventWaiting,
     SalesOrder,
@@ -135,6 +135,13 @@ def customers_by_id(session: Session, customer_ids: Iterable[uuid.UUID]) -> dict
     if not wanted:
         return {}
     return {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(wanted)))}
+
+
+def code_counter(session: Session, prefix: str, year: int) -> CodeCounter:
+    """The counter row of ``prefix`` and ``year`` as the database holds it (the caller
+    allocated from it in this transaction, so it exists and its row is locked)."""
+    stmt = select(CodeCounter).where(CodeCounter.prefix == prefix, CodeCounter.year == year)
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
 def persons_of_codes(session: Session, codes: Iterable[str]) -> dict[str, Person]:
