@@ -203,6 +203,11 @@ def test_admins_search_read_and_retry_deliveries(db, admin):
         assert len(catcher.messages) == 1
         with pytest.raises(NotFound):
             notify.get_delivery("00000000-0000-0000-0000-000000000000")
+        for malformed in ("0", "not-an-id"):  # names no delivery, as an unknown id does
+            with pytest.raises(NotFound):
+                notify.get_delivery(malformed)
+            with pytest.raises(NotFound):
+                notify.retry_delivery(malformed)
 
 
 def test_others_may_not_see_deliveries(db, admin):

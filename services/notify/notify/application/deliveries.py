@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from crm_common.application import UseCases
-from crm_common.errors import Conflict, Forbidden, ValidationFailed
-from crm_common.ids import parse_id
+from crm_common.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from crm_common.ids import lookup_id
 from crm_common.phones import normalize_mobile
 from crm_common.reads import RowDumper
 from crm_common.schemas import load
@@ -264,7 +264,7 @@ class Deliveries(UseCases):
 
     def get(self, delivery_id: Any) -> dict[str, Any]:
         self._require_admin()
-        identifier = parse_id(delivery_id, "delivery")
+        identifier = known_id(delivery_id)
         record = DELIVERY_ROWS.dump(repository.delivery_row(self.session, identifier))
         record["attempt_log"] = ATTEMPT_ROWS.dump_all(
             repository.attempt_rows(self.session, identifier)
@@ -274,7 +274,7 @@ class Deliveries(UseCases):
     def retry(self, delivery_id: Any) -> dict[str, Any]:
         """Queue a failed delivery again, now, with a fresh count of attempts."""
         self._require_admin()
-        identifier = parse_id(delivery_id, "delivery")
+        identifier = known_id(delivery_id)
         row = repository.get_for_update(self.session, identifier)
         if row.status != rules.FAILED:
             raise Conflict(
@@ -348,3 +348,11 @@ def receipt_body(body: Any) -> Any:
     if not isinstance(body, list | dict):
         raise ValidationFailed.on("_schema", "a receipt is a JSON object or array")
     return body
+
+
+def known_id(delivery_id: Any) -> uuid.UUID:
+    """A delivery id as a UUID; one that is not even well formed names no delivery (404)."""
+    identifier = lookup_id(delivery_id)
+    if identifier is None:
+        raise NotFound.of("delivery", delivery_id)
+    return identifier
