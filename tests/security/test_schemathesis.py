@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from devstack.stack import DEMO_PASSWORD, Suite
 
+pytestmark = pytest.mark.timeout(900)
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "3"))
 SEED = int(os.environ.get("SCHEMATHESIS_SEED", "20260"))
 CALLERS = ("admin", "sales01")
