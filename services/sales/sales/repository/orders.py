@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
@@ -102,14 +102,15 @@ def lock_erp_order_nos(session: Session, erp_order_nos: Iterable[str]) -> None:
     locking some of the same numbers never wait on each other in a circle)."""
     wanted = sorted(set(erp_order_nos))
     if wanted and session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            select(
-                *(
-                    func.pg_advisory_xact_lock(func.hashtext(f"erp_order:{number}"))
-                    for number in wanted
-                )
-            )
-        )
+        session.execute(LOCK_ERP_ORDER_NOS, {"numbers": wanted})
+
+
+LOCK_ERP_ORDER_NOS = text(
+    "SELECT pg_advisory_xact_lock(hashtext('erp_order:' || number))"
+    " FROM unnest(CAST(:numbers AS text[])) AS number ORDER BY number"
+)
+"""PostgreSQL evaluates the (volatile) lock function after sorting: the locks are taken in
+the numbers' order."""
 
 
 def orders_for_erp(

@@ -17,7 +17,18 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from crm_common.errors import NotFound
@@ -613,7 +624,14 @@ def lock_documents(session: Session, documents: Iterable[tuple[str, str]]) -> No
         return
     keys = sorted({lock_key(kind, number) for kind, number in documents})
     if keys:
-        session.execute(select(*(func.pg_advisory_xact_lock(key) for key in keys)))
+        session.execute(LOCK_KEYS, {"keys": keys})
+
+
+LOCK_KEYS = text(
+    "SELECT pg_advisory_xact_lock(key) FROM unnest(CAST(:keys AS bigint[])) AS key ORDER BY key"
+)
+"""PostgreSQL evaluates the (volatile) lock function after sorting: the locks are taken in
+the keys' order."""
 
 
 def try_lock(session: Session, name: str) -> bool:
