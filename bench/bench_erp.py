@@ -2,7 +2,7 @@
 acknowledges, in the same run.
 
     .venv/bin/python -m bench.bench_erp [--events 10000] [--customers 20] [--skip-postgres]
-                                        [--seconds N] [--connections N]
+                                        [--without-relay] [--seconds N] [--connections N]
 
 The pika ERP simulator (``tools/erp_simulator``) makes a stream of ``--events`` ERP events
 (items, a price list, credit limits, orders, shipments, invoices and corrections, payments)
@@ -15,12 +15,17 @@ the process (``nameko run``, as in production) starts and applies the waiting ev
 its batch handlers (``crm_common.batch_consumer``: one worker, one inbox query and one
 commit per batch of up to 200 events of a queue): schema, customer match, inbox and the
 quote-to-cash use cases on the real database. The rate runs from the first event applied to
-the last (inbox rows). Targets:
+the last (inbox rows); ``batch`` is how many events a commit applied on average (the inbox's
+growth between two of its samples, 20 ms apart, each batch taking longer than that), to see
+that batches fill. Targets:
 
 - ``sales, SQLite`` and ``sales, PostgreSQL`` (a database of its own on ``$PG_ADMIN_URI``,
   dropped at the end): the real handlers;
 - ``kit only, SQLite``: the same batch handlers, schemas, customer match and inbox, with the
-  use cases left out (``ErpKitOnly``): what the consumer side costs by itself.
+  use cases left out (``ErpKitOnly``): what the consumer side costs by itself;
+- with ``--without-relay``, ``sales, SQLite, no outbox relay``: the real handlers with the
+  outbox rows written but not relayed (``Sales``), to see what the relay, publishing in the
+  same process, costs the consumer.
 
 ``--seconds`` and ``--connections`` are accepted as every benchmark takes them (no HTTP here).
 """
@@ -44,6 +49,7 @@ from typing import Any
 import requests
 from kombu import Connection, Consumer
 from kombu.entity import Exchange
+from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
 from bench.bench_scope import PG_ADMIN_URI, drop_postgres_database, own_postgres_database
@@ -52,12 +58,14 @@ from crm_common.db import Database, SessionScope, engine_for
 from crm_common.dead_letters import quorum_queue
 from crm_common.kit import ServiceKit
 from crm_common.migrations import upgrade
+from crm_common.outbox import OutboxWriter
 from devstack import topology
 from devstack.stack import MANAGEMENT_URI, Suite
 from sales.application.catch_up import SNAPSHOTS
 from sales.application.erp_inbound import ErpInbound
 from sales.application.read_models import ReadModels
-from sales.models import Base, CatchUp, InboxEvent
+from sales.models import Base, CatchUp, InboxEvent, OutboxMessage
+from sales.service import SalesService
 from tools.erp_simulator import broker
 from tools.erp_simulator.delivery import plan
 from tools.erp_simulator.world import Stream, customers_from
@@ -107,6 +115,21 @@ def _handler(event_type: str) -> Any:
 
 for _event_type in topology.ERP_EVENT_TYPES:
     setattr(ErpKitOnly, f"on_erp_{_event_type}", _handler(_event_type))
+
+
+# -- sales without its outbox relay -------------------------------------------------------------
+class OutboxRowsOnly(DependencyProvider):
+    """Workers write outbox rows as with ``crm_common.outbox.Outbox``; nothing relays them."""
+
+    def get_dependency(self, worker_ctx: Any) -> OutboxWriter:
+        return OutboxWriter(OutboxMessage, "sales")
+
+
+class Sales(SalesService):
+    """The sales service with its outbox rows left unrelayed (named so that it runs as the
+    ``sales`` process, with that service's keys)."""
+
+    outbox = OutboxRowsOnly()
 
 
 # -- the stream ---------------------------------------------------------------------------------
@@ -255,7 +278,15 @@ def apply_rate(
     if last < expected or first is None:
         raise RuntimeError(f"{module} applied {last} of {expected} events:\n{logs}")
     rate = (last - first[1]) / (last_at - first[0]) if last_at > first[0] else float("nan")
-    return {"rate": rate, "bare": bare, "published": suite.published, "seconds": last_at - first[0]}
+    growth = [after[1] - before[1] for before, after in zip(samples, samples[1:], strict=False)]
+    commits = [grown for grown in growth if grown > 0]
+    return {
+        "rate": rate,
+        "bare": bare,
+        "published": suite.published,
+        "seconds": last_at - first[0],
+        "batch": sum(commits) / len(commits) if commits else float("nan"),
+    }
 
 
 def bare_consumer_rate(connection: Connection, count: int) -> float:
@@ -287,6 +318,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000, help="distinct ERP events")
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument(
+        "--without-relay", action="store_true", help="also sales on SQLite, outbox not relayed"
+    )
     parser.add_argument("--seconds", type=float, default=None, help="accepted; unused")
     parser.add_argument("--connections", type=int, default=None, help="accepted; unused")
     args = parser.parse_args()
@@ -302,6 +336,8 @@ def main() -> None:
         ("kit only (no use cases), SQLite", "bench.bench_erp:ErpKitOnly", "sqlite"),
         ("sales, SQLite", "sales.service", "sqlite"),
     ]
+    if args.without_relay:
+        targets.append(("sales, SQLite, no outbox relay", "bench.bench_erp:Sales", "sqlite"))
     if not args.skip_postgres:
         targets.append(("sales, PostgreSQL", "sales.service", "postgresql"))
     rows = []
@@ -321,11 +357,14 @@ def main() -> None:
             finally:
                 drop_postgres_database(db_uri)
     print("\n# ERP events applied per second by one process, each with a bare consumer")
-    print(f"{'consumer':<40} {'events/s':>10} {'bare/s':>10} {'ratio':>7} {'goal':>12}")
+    print(f"{'consumer':<40} {'events/s':>10} {'bare/s':>10} {'ratio':>7} {'batch':>7} {'goal':>6}")
     for label, row in rows:
         ratio = row["rate"] / row["bare"]
         goal = "PASS" if row["rate"] >= 1000 and ratio >= 0.5 else "MISS"
-        print(f"{label:<40} {row['rate']:>10.0f} {row['bare']:>10.0f} {ratio:>7.3f} {goal:>12}")
+        print(
+            f"{label:<40} {row['rate']:>10.0f} {row['bare']:>10.0f} {ratio:>7.3f}"
+            f" {row['batch']:>7.0f} {goal:>6}"
+        )
     print("# goal (issue 11): >= 1,000 events/s per sales process and >= 0.5 x the bare consumer")
 
 
