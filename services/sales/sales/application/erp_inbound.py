@@ -53,6 +53,8 @@ CUSTOMER_EVENTS = frozenset(
     ("order_created", "invoice_issued", "payment_received", "customer_credit_updated")
 )
 """The events about a customer, applied only once it is matched."""
+UNMATCHED_KEY = "unmatched"
+"""Where a batch keeps the rows of its events that wait for their customer."""
 
 
 def _item(
@@ -176,6 +178,10 @@ class ErpInbound:
         matched = {customer_id for customer_id in self._matches.values() if customer_id}
         load_order_documents(self.session, raw, matched)
         load_receivable_documents(self.session, raw, matched)
+        about_customers = [event_id for event_id, kind, _ in raw if kind in CUSTOMER_EVENTS]
+        if about_customers:
+            unmatched = repository.unmatched_of_events(self.session, about_customers)
+            repository.keep_batch_documents(self.session, UNMATCHED_KEY, unmatched)
 
     def apply(self, event: ReceivedEvent) -> bool:
         """Apply one received event; False if it waits for its customer."""
@@ -228,6 +234,7 @@ class ErpInbound:
                 "status": WAITING,
             },
             self.now,
+            repository.batch_documents(self.session, UNMATCHED_KEY),
         )
 
     # -- waiting events -------------------------------------------------------------------

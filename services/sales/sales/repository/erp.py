@@ -108,18 +108,44 @@ def keep_mapping(
     session.flush()
 
 
-def keep_unmatched(session: Session, values: dict[str, Any], now: datetime) -> ErpUnmatchedEvent:
-    """Store an event waiting for its customer (seen again: one more attempt)."""
-    row = session.scalar(
-        select(ErpUnmatchedEvent).where(ErpUnmatchedEvent.event_id == values["event_id"])
-    )
+def unmatched_of_events(
+    session: Session, event_ids: Iterable[str]
+) -> dict[str, ErpUnmatchedEvent | None]:
+    """The waiting (or once waiting) row of each of these events, None for those without."""
+    wanted = sorted(set(event_ids))
+    found: dict[str, ErpUnmatchedEvent | None] = dict.fromkeys(wanted)
+    if wanted:
+        stmt = select(ErpUnmatchedEvent).where(ErpUnmatchedEvent.event_id.in_(wanted))
+        for row in session.scalars(stmt):
+            found[row.event_id] = row
+    return found
+
+
+def keep_unmatched(
+    session: Session,
+    values: dict[str, Any],
+    now: datetime,
+    kept: dict[str, ErpUnmatchedEvent | None] | None = None,
+) -> ErpUnmatchedEvent:
+    """Store an event waiting for its customer (seen again: one more attempt). ``kept``: the
+    rows of a batch's events (``unmatched_of_events``), kept current; the row is then
+    written with the batch's flush."""
+    event_id = values["event_id"]
+    if kept is not None and event_id in kept:
+        row = kept[event_id]
+    else:
+        stmt = select(ErpUnmatchedEvent).where(ErpUnmatchedEvent.event_id == event_id)
+        row = session.scalar(stmt)
     if row is None:
         row = ErpUnmatchedEvent(**values, first_seen_at=now, last_seen_at=now, attempts=1)
         session.add(row)
     else:
         row.attempts += 1
         row.last_seen_at = now
-    session.flush()
+    if kept is None:
+        session.flush()
+    else:
+        kept[event_id] = row
     return row
 
 
