@@ -10,6 +10,12 @@ in the order the events occurred, as soon as ``order_created`` brings the number
 change publishes ``order_status_changed`` through the outbox. Data that can never apply (an
 unknown CRM order, an ERP number already another order's, a rejection after shipping) is a
 ``ValidationFailed``, which the caller dead-letters.
+
+A batch's consumer may load what its events read first (``load_order_documents``: one query
+per kind, the orders and numbers locked): the events then read it from memory, and what
+they write goes to the database with the batch's flush, an order's version moving by one
+per change as if each were flushed alone. A savepoint rolled back forgets what was loaded
+(``sales.repository.erp.batch_documents``), and the events read the database again.
 """
 
 from __future__ import annotations
