@@ -1,16 +1,20 @@
-"""Fixtures shared by every test package: fresh databases on SQLite and PostgreSQL, and a
-reader of what a service wrote to its outbox."""
+"""Fixtures shared by every test package: fresh databases on SQLite and PostgreSQL, copies of
+a database made once per run, and a reader of what a service wrote to its outbox."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import MetaData, create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-from crm_common.db import dispose_engine
+from crm_common.db import SessionScope, dispose_engine, engine_for
 
 PG_ADMIN_URI = os.environ.get(
     "PG_ADMIN_URI", "postgresql+psycopg2://postgres@localhost:5432/postgres"
@@ -41,6 +45,29 @@ def pg_uri():
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def database_template(
+    directory: Path, metadata: MetaData, seed: Callable[[Session], object] | None = None
+) -> Path:
+    """A SQLite file holding ``metadata``'s tables and what ``seed`` adds, closed (so that
+    its write-ahead log is folded in). Creating a service's schema takes a few hundred
+    milliseconds; copying the file, a fraction of one."""
+    path = directory / "template.db"
+    uri = f"sqlite:///{path}"
+    engine = engine_for(uri)
+    metadata.create_all(engine)
+    if seed is not None:
+        with SessionScope(engine).session() as session:
+            seed(session)
+    dispose_engine(uri)
+    return path
+
+
+def database_from(template: Path, uri: str) -> SessionScope:
+    """A fresh database at the SQLite ``uri``, as ``template`` holds it."""
+    shutil.copyfile(template, str(make_url(uri).database))
+    return SessionScope(engine_for(uri))
 
 
 def outbox_reader(db, model):

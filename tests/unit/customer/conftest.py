@@ -6,11 +6,10 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from crm_common.context import Principal, bind
-from crm_common.db import SessionScope, engine_for
 from crm_common.outbox import OutboxWriter
 from customer.models import Base, OutboxMessage
 from customer.service import CustomerService
-from tests.fixtures import outbox_reader
+from tests.fixtures import database_from, database_template, outbox_reader
 
 from .org_units import seed_org_units
 
@@ -30,16 +29,16 @@ SALES = Principal(
 )
 
 
+@pytest.fixture(scope="session")
+def customer_template(tmp_path_factory):
+    return database_template(tmp_path_factory.mktemp("customer"), Base.metadata, seed_org_units)
+
+
 @pytest.fixture
-def db(sqlite_uri):
+def db(sqlite_uri, customer_template):
     """A fresh database whose copy of the org structure holds the demo org chart and regions
     (and the few units the tests make up)."""
-    engine = engine_for(sqlite_uri)
-    Base.metadata.create_all(engine)
-    scope = SessionScope(engine)
-    with scope.session() as session:
-        seed_org_units(session)
-    return scope
+    return database_from(customer_template, sqlite_uri)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nameko.testing.services import worker_factory
 
 from crm_common.context import Principal, bind
-from crm_common.db import SessionScope, engine_for
 from crm_common.identity import Trust
 from crm_common.models import utcnow
 from crm_common.outbox import OutboxWriter
@@ -19,7 +18,7 @@ from org.hashing import HashCost
 from org.models import Base, OutboxMessage
 from org.runtime import Runtime, Settings
 from org.service import OrgService
-from tests.fixtures import outbox_reader
+from tests.fixtures import database_from, database_template, outbox_reader
 
 CHEAP = HashCost(time_cost=1, memory_cost=8, parallelism=1)
 SETTINGS = Settings(hash_cost=CHEAP)
@@ -39,11 +38,14 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+@pytest.fixture(scope="session")
+def org_template(tmp_path_factory):
+    return database_template(tmp_path_factory.mktemp("org"), Base.metadata)
+
+
 @pytest.fixture
-def db(sqlite_uri):
-    engine = engine_for(sqlite_uri)
-    Base.metadata.create_all(engine)
-    return SessionScope(engine)
+def db(sqlite_uri, org_template):
+    return database_from(org_template, sqlite_uri)
 
 
 @pytest.fixture

@@ -7,23 +7,22 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from crm_common.context import bind
-from crm_common.db import SessionScope, engine_for
 from crm_common.outbox import OutboxWriter
 from sales.models import Base, OutboxMessage
 from sales.service import SalesService
-from tests.fixtures import outbox_reader
+from tests.fixtures import database_from, database_template, outbox_reader
 
 from .sample_org import SALES, seed
 
 
+@pytest.fixture(scope="session")
+def sales_template(tmp_path_factory):
+    return database_template(tmp_path_factory.mktemp("sales"), Base.metadata, seed)
+
+
 @pytest.fixture
-def db(sqlite_uri):
-    engine = engine_for(sqlite_uri)
-    Base.metadata.create_all(engine)
-    scope = SessionScope(engine)
-    with scope.session() as session:
-        seed(session)
-    return scope
+def db(sqlite_uri, sales_template):
+    return database_from(sales_template, sqlite_uri)
 
 
 @pytest.fixture
