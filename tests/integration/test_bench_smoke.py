@@ -1,7 +1,7 @@
 """Every benchmark in bench/ runs end to end with tiny durations, so a change that breaks one
 fails here instead of in the next `make bench`.
 
-The benchmarks are found, not listed (``bench/bench_*.py``), and run side by side, each as
+The benchmarks are found, not listed (``bench/bench_*.py``), and run two at a time, each as
 ``python -m bench.<name>`` with the arguments below (a new one gets ``--seconds 1
 --connections 2``, which every benchmark takes). No figure is asserted: only that each exits
 cleanly and prints its rows. The Python load generator, which replaces wrk where wrk is not
@@ -15,8 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -48,41 +47,35 @@ SMOKE: dict[str, tuple[list[str], tuple[str, ...]]] = {
     ),
 }
 TIMEOUT = 240
-pytestmark = pytest.mark.timeout(TIMEOUT + 150)
+"""Seconds one benchmark may take."""
+AT_ONCE = 2
+pytestmark = pytest.mark.timeout(TIMEOUT * 4 + 150)
 
 
 @pytest.fixture(scope="module")
-def outputs() -> Iterator[dict[str, subprocess.CompletedProcess[str]]]:
-    """Every benchmark started at once (each on stacks of its own), then waited for; one
-    that overruns TIMEOUT is interrupted and reported with what it printed."""
-    started = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", f"bench.{name}", *COMMON, *SMOKE.get(name, ([], ()))[0]],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        for name in BENCHMARKS
-    }
-    deadline = time.monotonic() + TIMEOUT
-    done = {}
+def outputs() -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every benchmark run, ``AT_ONCE`` at a time (each starts stacks of its own: more at once
+    starve each other of the machine's cores, and their stacks time out starting); one that
+    overruns TIMEOUT is interrupted and reported with what it printed."""
+    with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
+        return dict(zip(BENCHMARKS, pool.map(run_benchmark, BENCHMARKS), strict=True))
+
+
+def run_benchmark(name: str) -> subprocess.CompletedProcess[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"bench.{name}", *COMMON, *SMOKE.get(name, ([], ()))[0]],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        for name, process in started.items():
-            try:
-                stdout, stderr = process.communicate(timeout=max(1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                stdout, stderr = stop_with_its_stacks(process)
-                stderr += f"\n(overran {TIMEOUT}s and was interrupted)"
-            done[name] = subprocess.CompletedProcess(
-                process.args, process.returncode, stdout, stderr
-            )
-        yield done
-    finally:
-        for process in started.values():
-            if process.poll() is None:
-                stop_with_its_stacks(process)
+        stdout, stderr = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        stdout, stderr = stop_with_its_stacks(process)
+        stderr += f"\n(overran {TIMEOUT}s and was interrupted)"
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def stop_with_its_stacks(process: subprocess.Popen[str]) -> tuple[str, str]:
