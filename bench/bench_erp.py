@@ -23,9 +23,9 @@ that batches fill. Targets:
   dropped at the end): the real handlers;
 - ``kit only, SQLite``: the same batch handlers, schemas, customer match and inbox, with the
   use cases left out (``ErpKitOnly``): what the consumer side costs by itself;
-- with ``--without-relay``, ``sales, SQLite, no outbox relay``: the real handlers with the
-  outbox rows written but not relayed (``Sales``), to see what the relay, publishing in the
-  same process, costs the consumer.
+- with ``--without-relay``, ``sales, … no outbox relay`` on each database: the real handlers
+  with the outbox rows written but not relayed (``Sales``), to see what the relay, publishing
+  in the same process, costs the consumer.
 
 ``--seconds`` and ``--connections`` are accepted as every benchmark takes them (no HTTP here).
 """
@@ -319,7 +319,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument(
-        "--without-relay", action="store_true", help="also sales on SQLite, outbox not relayed"
+        "--without-relay", action="store_true", help="also sales with its outbox not relayed"
     )
     parser.add_argument("--seconds", type=float, default=None, help="accepted; unused")
     parser.add_argument("--connections", type=int, default=None, help="accepted; unused")
@@ -340,6 +340,10 @@ def main() -> None:
         targets.append(("sales, SQLite, no outbox relay", "bench.bench_erp:Sales", "sqlite"))
     if not args.skip_postgres:
         targets.append(("sales, PostgreSQL", "sales.service", "postgresql"))
+        if args.without_relay:
+            targets.append(
+                ("sales, PostgreSQL, no outbox relay", "bench.bench_erp:Sales", "postgresql")
+            )
     rows = []
     for label, module, database in targets:
         with tempfile.TemporaryDirectory() as tmp:
