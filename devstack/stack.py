@@ -9,13 +9,18 @@ port and one free metrics port per process, so several run side by side with a d
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,36 @@ BIN = Path(sys.executable).parent
 ROOT = registry.ROOT
 # Demo data loaded whatever ``demo`` says: nobody could sign in without org's users.
 ALWAYS_LOADED_DEMOS = ("org",)
+
+
+_PREPARED: dict[tuple[str, bool], Path] = {}
+"""Per service and with or without demo data: a copy of a database some stack of this process
+prepared, migrated to the newest schema."""
+_PREPARED_DIR: Path | None = None
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file of a SQLite ``uri``; None for another database."""
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy a SQLite database through SQLite's backup API, which reads what the source's
+    write-ahead log holds too."""
+    with closing(sqlite3.connect(source)) as reading, closing(sqlite3.connect(target)) as writing:
+        reading.backup(writing)
+
+
+def _keep(database: Path) -> Path:
+    """A copy of a prepared database, in a directory removed when the process exits."""
+    global _PREPARED_DIR
+    if _PREPARED_DIR is None:
+        _PREPARED_DIR = Path(tempfile.mkdtemp(prefix="crm-prepared-"))
+        atexit.register(shutil.rmtree, _PREPARED_DIR, True)
+    kept = _PREPARED_DIR / f"{uuid.uuid4().hex}.db"
+    copy_database(database, kept)
+    return kept
 
 
 def free_port() -> int:
@@ -170,11 +205,21 @@ class Suite:
         return [process_name(module) for module in self.services].index(name)
 
     def prepare(self) -> None:
-        """Bring every database to the newest schema, and load the demo data."""
+        """Bring every database to the newest schema, and load the demo data: on SQLite once
+        per process, after which each stack starts from a copy of the file (migrating and
+        loading the demo data takes seconds per service, a copy a millisecond)."""
         for service in registry.databases(self.registry):
+            with_demo = self.demo or service.name in ALWAYS_LOADED_DEMOS
+            database = sqlite_file(self.db_uris[service.name])
+            prepared = _PREPARED.get((service.name, with_demo))
+            if database is not None and prepared is not None:
+                copy_database(prepared, database)
+                continue
             self.migrate(service.name)
-            if self.demo or service.name in ALWAYS_LOADED_DEMOS:
+            if with_demo:
                 self.load_demo(service.name)
+            if database is not None:
+                _PREPARED[service.name, with_demo] = _keep(database)
 
     def migrate(self, name: str) -> None:
         package = next(service.package for service in self.registry if service.name == name)
