@@ -112,6 +112,10 @@ class OutboxRelay:
             row = session.scalars(query).first()
             if row is None:
                 return False
+            if not self.skip_locked:
+                # SQLite: one process relays, and its one connection goes back to the pool
+                # while the broker confirms, instead of holding up the workers behind it.
+                session.commit()
             try:
                 self.publisher.publish(
                     row.payload,
