@@ -92,3 +92,18 @@ class InboxMixin:
     handler: Mapped[str] = mapped_column(String(150), primary_key=True)
     event_type: Mapped[str] = mapped_column(String(100), nullable=False)
     handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CatchUpMixin:
+    """One snapshot (``org.people``, ``customer.customers``…) a service read to its end
+    (``crm_common.catch_up``): a fresh database catches up once, then events keep it."""
+
+    if TYPE_CHECKING:  # the declarative base of the concrete model supplies the constructor
+
+        def __init__(self, **values: Any) -> None: ...
+
+    __tablename__ = "catch_ups"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

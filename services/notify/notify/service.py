@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
+from crm_common.catch_up import CatchUpState, read_pending_snapshots
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import public, rpc
@@ -63,16 +64,6 @@ PRUNE_SECONDS = 3600
 """How often old alert keys are forgotten."""
 
 log = logging.getLogger(__name__)
-
-
-class CatchUpState(DependencyProvider):
-    """Whether this container has read every snapshot to its end."""
-
-    def setup(self) -> None:
-        self.finished = False
-
-    def get_dependency(self, worker_ctx: Any) -> CatchUpState:
-        return self
 
 
 class RuleIndexProvider(DependencyProvider):
@@ -115,18 +106,7 @@ class NotifyService(kit.ServiceKit):
     @timer(interval=CATCH_UP_CHECK_SECONDS, eager=True)  # type: ignore[untyped-decorator]
     def catch_up_from_snapshots(self) -> None:
         """Fill a fresh database from org's structure snapshot, read as this service."""
-        if self.catch_up_state.finished:
-            return
-        catch_up = CatchUp(self.db)
-        for service in catch_up.pending_services():
-            try:
-                with self.identity.rpc(service) as proxy:
-                    kept = catch_up.read(service, proxy)
-            except (RpcTimeout, UnknownService) as exc:
-                log.warning("%s's snapshots not read yet, it does not answer: %r", service, exc)
-                continue
-            log.info("%s's snapshots read: %s rows new or changed", service, kept)
-        self.catch_up_state.finished = not catch_up.pending()
+        read_pending_snapshots(CatchUp(self.db), self.catch_up_state, self.identity.rpc)
 
     # events that fire rules (sales')
     def _fire(self, source: str, event: ReceivedEvent) -> None:

@@ -20,13 +20,12 @@ from datetime import datetime
 from typing import Any
 
 from eventlet.semaphore import Semaphore
-from nameko.exceptions import RpcTimeout, UnknownService
-from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
 from crm_common.batch_consumer import BatchLock, EventBatch, event_batch_handler
+from crm_common.catch_up import CatchUpState, read_pending_snapshots
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
 from crm_common.entrypoints import rpc
@@ -70,17 +69,6 @@ CATCH_UP_CHECK_SECONDS = 15
 """How often the service tries again to read the snapshots it has not read to their end."""
 
 log = logging.getLogger(__name__)
-
-
-class CatchUpState(DependencyProvider):
-    """Whether this container has seen every snapshot read to its end (then the timer stops
-    looking at the database)."""
-
-    def setup(self) -> None:
-        self.finished = False
-
-    def get_dependency(self, worker_ctx: Any) -> CatchUpState:
-        return self
 
 
 class SalesService(kit.ServiceKit):
@@ -864,15 +852,4 @@ class SalesService(kit.ServiceKit):
     def catch_up_from_snapshots(self) -> None:
         """Fill a fresh database from org's and customer's snapshots, read as this service;
         each snapshot read to its end is not read again (see ``application.catch_up``)."""
-        if self.catch_up_state.finished:
-            return
-        catch_up = CatchUp(self.db)
-        for service in catch_up.pending_services():
-            try:
-                with self.identity.rpc(service) as proxy:
-                    kept = catch_up.read(service, proxy)
-            except (RpcTimeout, UnknownService) as exc:
-                log.warning("%s's snapshots not read yet, it does not answer: %r", service, exc)
-                continue
-            log.info("%s's snapshots read: %s rows new or changed", service, kept)
-        self.catch_up_state.finished = not catch_up.pending()
+        read_pending_snapshots(CatchUp(self.db), self.catch_up_state, self.identity.rpc)

@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm_common.models import EntityMixin, utcnow
+from crm_common.models import CatchUpMixin, EntityMixin, utcnow
 from notify.models import Base
 
 
@@ -82,14 +82,8 @@ class Department(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class CatchUp(Base):
+class CatchUp(CatchUpMixin, Base):
     """One snapshot (``org.people``…) read to its end: read once, then events keep it."""
-
-    __tablename__ = "catch_ups"
-
-    source: Mapped[str] = mapped_column(String(40), primary_key=True)
-    rows: Mapped[int] = mapped_column(Integer, default=0)
-    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # -- rules -------------------------------------------------------------------------------------

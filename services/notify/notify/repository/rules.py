@@ -30,7 +30,6 @@ from notify.models.rules import (
     AlertKey,
     AlertRule,
     AlertRuleVersion,
-    CatchUp,
     Department,
     InboxItem,
     NotificationPreference,
@@ -200,15 +199,6 @@ def manager_of(session: Session, department_id: str | None) -> PersonRow | None:
                     return row
         current = department.parent_id
     return None
-
-
-def finished_catch_ups(session: Session) -> set[str]:
-    return set(session.scalars(select(CatchUp.source)))
-
-
-def record_catch_up(session: Session, source: str, rows: int, now: datetime) -> None:
-    session.merge(CatchUp(source=source, rows=rows, finished_at=now))
-    session.flush()
 
 
 # -- rules -------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from crm_common.idempotency import IdempotencyRecordMixin
-from crm_common.models import EntityMixin, InboxMixin, OutboxMixin, utcnow
+from crm_common.models import CatchUpMixin, EntityMixin, InboxMixin, OutboxMixin, utcnow
 
 MONEY = Numeric(18, 2)
 QUANTITY = Numeric(18, 4)
@@ -167,15 +167,9 @@ class Region(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class CatchUp(Base):
+class CatchUp(CatchUpMixin, Base):
     """One snapshot (``org.departments``, ``customer.customers``…) read to its end: a fresh
     database catches up from the snapshots once, then events keep it current."""
-
-    __tablename__ = "catch_ups"
-
-    source: Mapped[str] = mapped_column(String(40), primary_key=True)
-    rows: Mapped[int] = mapped_column(Integer, default=0)
-    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # -- sales processes -------------------------------------------------------------------------

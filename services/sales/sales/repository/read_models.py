@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from sales.models import (
     Activity,
-    CatchUp,
     Contact,
     Customer,
     Department,
@@ -269,16 +268,6 @@ def department_chain(session: Session, department_id: str | None) -> list[ChainL
 
 
 # -- catching up from snapshots ----------------------------------------------------------------
-def finished_catch_ups(session: Session) -> set[str]:
-    """The snapshots (``org.departments``…) read to their end before."""
-    return set(session.scalars(select(CatchUp.source)))
-
-
-def record_catch_up(session: Session, source: str, rows: int, now: datetime) -> None:
-    session.merge(CatchUp(source=source, rows=rows, finished_at=now))
-    session.flush()
-
-
 def _aware(moment: datetime) -> datetime:
     """SQLite gives timestamps back without their zone: they are UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
