@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +67,7 @@ from sales.models import Base, CatchUp, InboxEvent, OutboxMessage
 from sales.service import SalesService
 from tools.erp_simulator import broker
 from tools.erp_simulator.delivery import plan
-from tools.erp_simulator.world import Stream, customers_from
+from tools.erp_simulator.world import Stream, customers_from, numbered_customer_records
 
 BARE_QUEUE = "bench.bare-erp"
 ERP_EXCHANGE = Exchange(topology.ERP_EXCHANGE, type="topic", durable=True)
@@ -134,15 +133,7 @@ class Sales(SalesService):
 
 # -- the stream ---------------------------------------------------------------------------------
 def customer_records(count: int) -> list[dict[str, Any]]:
-    rng = random.Random(SEED)
-    return [
-        {
-            "crm_customer_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "erp_code": f"C{number:05d}",
-            "name": f"基准客户{number:03d}有限公司",
-        }
-        for number in range(1, count + 1)
-    ]
+    return numbered_customer_records(random.Random(SEED), count, "基准客户")
 
 
 def stream(records: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:

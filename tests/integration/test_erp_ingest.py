@@ -36,7 +36,7 @@ from tests.support.polling import eventually
 from tests.support.tokens import context_of
 from tools.erp_simulator import broker
 from tools.erp_simulator.delivery import plan
-from tools.erp_simulator.world import Stream, customers_from
+from tools.erp_simulator.world import Stream, customers_from, numbered_customer_records
 
 ADMIN = context_of(Principal("u-admin", permissions=("system:admin",)))
 CUSTOMERS = 8
@@ -57,15 +57,7 @@ def prepare_database(db_uri: str, count: int = CUSTOMERS, seed: int = 7) -> list
     """A migrated sales database that has read every snapshot and knows ``count`` customers
     with their ERP and credit codes; returns them as the simulator takes them."""
     upgrade("sales", db_uri)
-    rng = random.Random(seed)
-    records = [
-        {
-            "crm_customer_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "erp_code": f"C{number:05d}",
-            "name": f"测试客户{number:03d}有限公司",
-        }
-        for number in range(1, count + 1)
-    ]
+    records = numbered_customer_records(random.Random(seed), count, "测试客户")
     now = datetime.now(UTC)
     with SessionScope(engine_for(db_uri)).session() as session:
         for snapshot in SNAPSHOTS:

@@ -287,6 +287,19 @@ def generated_customers(rng: random.Random, count: int) -> tuple[Customer, ...]:
     return tuple(customers)
 
 
+def numbered_customer_records(rng: random.Random, count: int, label: str) -> list[dict[str, Any]]:
+    """``count`` customers as the CRM holds them, for ``customers_from``: a random CRM id, the
+    ERP code ``C00001``… and the name ``<label>001有限公司``…"""
+    return [
+        {
+            "crm_customer_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "erp_code": f"C{number:05d}",
+            "name": f"{label}{number:03d}有限公司",
+        }
+        for number in range(1, count + 1)
+    ]
+
+
 def customers_from(rng: random.Random, given: Iterable[dict[str, Any]]) -> tuple[Customer, ...]:
     """Customers from records with at least a CRM id (``crm_customer_id`` or ``id``); what a
     record lacks (ERP code, name, category, credit code) is made up."""

@@ -31,7 +31,7 @@ from sales.models.orders import (
 )
 from sales.models.receivables import CreditLimit, Invoice, Payment, PaymentAllocation
 from tools.erp_simulator.delivery import plan
-from tools.erp_simulator.world import Stream, customers_from
+from tools.erp_simulator.world import Stream, customers_from, numbered_customer_records
 
 SEED = 11
 BATCH = 40
@@ -39,15 +39,7 @@ UNSTABLE = {"id", "created_at", "updated_at", "applied_at", "waiting_since", "re
 
 
 def customer_records(count: int) -> list[dict[str, Any]]:
-    rng = random.Random(SEED)
-    return [
-        {
-            "crm_customer_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "erp_code": f"C{number:05d}",
-            "name": f"客户{number:03d}有限公司",
-        }
-        for number in range(1, count + 1)
-    ]
+    return numbered_customer_records(random.Random(SEED), count, "客户")
 
 
 def envelopes(records: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
