@@ -38,6 +38,7 @@ from .sample_org import (
 
 YEAR = business_year()
 TODAY = utcnow().astimezone(BUSINESS_TZ).date()
+"""The business's day (Asia/Shanghai), taken again as each test starts (``today``)."""
 CONTRACT_PERMISSIONS = ("contract:read", "contract:write", "order:read", "order:write")
 SELLER = Principal(
     user_id="u-sales-01",
@@ -63,6 +64,13 @@ MILESTONES = [
     {"name": "到货款", "due_date": "2026-04-30", "amount": "60000.00"},
     {"name": "质保金", "due_date": "2027-04-30", "amount": "10000.00"},
 ]
+
+
+@pytest.fixture(autouse=True)
+def today() -> None:
+    """A run may cross midnight in China: each test takes the day it runs on."""
+    global TODAY
+    TODAY = utcnow().astimezone(BUSINESS_TZ).date()
 
 
 @pytest.fixture(autouse=True)

@@ -61,6 +61,7 @@ SH_MANAGER = replace(MANAGER, permissions=(*MANAGER.permissions, READ))
 NOTIFY = Principal.for_service("notify")
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TODAY = business_today(utcnow())
+"""The business's day (Asia/Shanghai), taken again as each test starts (``today``)."""
 outbox = OutboxWriter(OutboxMessage, "sales")
 numbers = itertools.count(1)
 ERP_CODES = {
@@ -69,6 +70,13 @@ ERP_CODES = {
     GUANGZHOU_HEAVY: "E003",
     OLD_EAST: "E004",
 }
+
+
+@pytest.fixture(autouse=True)
+def today() -> None:
+    """A run may cross midnight in China: each test takes the day it runs on."""
+    global TODAY
+    TODAY = business_today(utcnow())
 
 
 @pytest.fixture
