@@ -121,7 +121,7 @@ def overdue_invoice(suite, salesperson):
                 "name": customer["name"],
             },
             "issued_at": (datetime.now(UTC) - timedelta(days=70)).isoformat(),
-            "due_date": (date.today() - timedelta(days=40)).isoformat(),
+            "due_date": (datetime.now(SHANGHAI).date() - timedelta(days=40)).isoformat(),
             "amount": "11300.00",
             "tax_amount": "1300.00",
             "currency": "CNY",
