@@ -1,7 +1,7 @@
 """Sales' copies of other contexts on the real RabbitMQ: a fresh database catches up from org's
 and customer's snapshots, then follows their events; a merge moves the merged customer's
 records; a redelivered event is applied once; an event sales cannot apply is dead-lettered with
-its reason while the next one is handled."""
+its reason while the next one is handled; a customer's new region reaches its records."""
 
 from __future__ import annotations
 
@@ -216,6 +216,55 @@ def test_a_customer_merged_event_moves_the_merged_customers_records(
         ]
         assert {(e.old, e.new, e.actor_id) for e in history} == {
             (str(merged), str(survivor), "u-admin")
+        }
+
+
+def test_a_customer_updated_to_another_region_takes_its_records_along(
+    container_factory, rabbit_config, tmp_path
+):
+    config = sales_config(rabbit_config, tmp_path)
+    already_caught_up(config)
+    customer_id = uuid.uuid4()
+    records = add_opportunity(config, customer_id)
+    container_factory(SalesService, config).start()
+    publish(
+        config,
+        "customer",
+        "customer_created",
+        {"customer": customer_record(customer_id, 1, category="B")},
+    )
+    eventually(lambda: copied(config, Customer, customer_id), what="the customer's copy")
+
+    publish(
+        config,
+        "customer",
+        "customer_updated",
+        {
+            "customer": customer_record(
+                customer_id, 2, region="华东/浙江", category="A", owner_id="u-sales-07"
+            ),
+            "changes": [],
+        },
+    )
+
+    moved = eventually(
+        lambda: (lambda o: o if o.region == "华东/浙江" else None)(
+            copied(config, Opportunity, records[0])
+        ),
+        what="the opportunity in the customer's new region",
+    )
+    assert (moved.category, moved.owner_id, moved.department_id) == ("A", "u-sales-02", "d-east-js")
+    for model, record_id in ((Activity, records[1]), (Expense, records[2])):
+        record = copied(config, model, record_id)
+        assert (record.region, record.category) == ("华东/浙江", "A")
+    with sales_db(config).session() as session:
+        history = session.scalars(
+            select(HistoryEntry).where(HistoryEntry.change == "customer_updated")
+        ).all()
+        assert {(e.entity_type, e.field, e.old, e.new, e.actor_id) for e in history} == {
+            (entity_type, field, old, new, None)
+            for entity_type in ("opportunity", "activity", "expense")
+            for field, old, new in (("region", "华东/江苏", "华东/浙江"), ("category", "B", "A"))
         }
 
 

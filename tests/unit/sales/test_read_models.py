@@ -26,6 +26,8 @@ from sales.models import (
     Region,
     SalesProcess,
 )
+from sales.models.orders import Contract, SalesOrder
+from sales.models.quotes import Quote
 from sales.repository import read_models as repository
 from sales.repository.read_models import ChainLink
 
@@ -424,3 +426,126 @@ def test_a_cycle_in_the_copied_tree_ends_the_chain(db):
     with db.session() as session:
         chain = repository.department_chain(session, "d-a")
     assert [link.department_id for link in chain] == ["d-a", "d-b"]
+
+
+# -- a customer's region or category changes -----------------------------------------------------
+def add_documents(db, customer_id, region="华南/广东", category="B"):
+    """A quote, an order and a contract of ``customer_id``; their ids."""
+    with db.session() as session:
+        scope = {"region": region, "category": category, "department_id": "d-south-gd"}
+        money = {"amount": Decimal("1000.00")}
+        suffix = f"{uuid.uuid4().int % 10**6:06d}"
+        quote = Quote(
+            code=f"QT-2026-{suffix}",
+            customer_id=customer_id,
+            owner_id="u-sales-05",
+            valid_until=date(2026, 4, 1),
+            **scope,
+        )
+        order = SalesOrder(
+            code=f"SO-2026-{suffix}",
+            customer_id=customer_id,
+            owner_id="u-sales-05",
+            order_date=date(2026, 3, 2),
+            discount=Decimal("0"),
+            net=Decimal("1000.00"),
+            tax=Decimal("130.00"),
+            gross=Decimal("1130.00"),
+            **money,
+            **scope,
+        )
+        contract = Contract(
+            code=f"CT-2026-{suffix}",
+            title="年度框架合同",
+            customer_id=customer_id,
+            our_entity="华东机电销售有限公司",
+            owner_id="u-sales-05",
+            start_date=date(2026, 3, 1),
+            end_date=date(2027, 2, 28),
+            **money,
+            **scope,
+        )
+        session.add_all([quote, order, contract])
+        session.flush()
+        return quote.id, order.id, contract.id
+
+
+def test_a_customers_new_region_and_category_reach_its_records_with_history(db):
+    moving, other = uuid.uuid4(), uuid.uuid4()
+    apply(db, "keep_customer", customer(moving, 2, region="华南/广东", category="B"))
+    apply(db, "keep_customer", customer(other, 2, region="华南/广东", category="B"))
+    records = dict(
+        zip(("opportunity", "activity", "expense"), add_records(db, moving), strict=True)
+    ) | dict(zip(("quote", "order", "contract"), add_documents(db, moving), strict=True))
+    untouched = add_records(db, other)
+    models = {
+        "opportunity": Opportunity,
+        "activity": Activity,
+        "expense": Expense,
+        "quote": Quote,
+        "order": SalesOrder,
+        "contract": Contract,
+    }
+
+    # the customer moves region and category, and gets another owner: only the scope follows
+    assert apply(
+        db,
+        "keep_customer",
+        customer(moving, 3, region="华东/上海", category="A", owner_id="u-sales-09"),
+    )
+
+    with db.session() as session:
+        for entity_type, record_id in records.items():
+            record = session.get(models[entity_type], record_id)
+            assert (record.region, record.category) == ("华东/上海", "A"), entity_type
+            assert record.department_id == "d-south-gd"  # its own, not the customer's
+            assert record.version == 2, entity_type  # a client holding version 1 gets a conflict
+        opportunity = session.get(Opportunity, records["opportunity"])
+        assert opportunity.owner_id == "u-sales-05"
+        assert session.get(Opportunity, untouched[0]).region == "华南/广东"
+    for entity_type, record_id in records.items():
+        assert history_of(db, record_id) == {
+            (entity_type, "customer_updated", "region", "华南/广东", "华东/上海", None),
+            (entity_type, "customer_updated", "category", "B", "A", None),
+        }
+    assert history_of(db, untouched[0]) == set()
+
+    # an older copy arriving late changes nothing; a newer one that keeps the scope writes no
+    # history; a category change alone is recorded alone
+    assert not apply(db, "keep_customer", customer(moving, 1, region="西南/四川", category="C"))
+    assert apply(db, "keep_customer", customer(moving, 4, region="华东/上海", category="A"))
+    assert apply(db, "keep_customer", customer(moving, 5, region="华东/上海", category="C"))
+    with db.session() as session:
+        opportunity = session.get(Opportunity, records["opportunity"])
+        assert (opportunity.region, opportunity.category, opportunity.version) == (
+            "华东/上海",
+            "C",
+            3,
+        )
+    assert history_of(db, records["opportunity"]) == {
+        ("opportunity", "customer_updated", "region", "华南/广东", "华东/上海", None),
+        ("opportunity", "customer_updated", "category", "B", "A", None),
+        ("opportunity", "customer_updated", "category", "A", "C", None),
+    }
+
+
+def test_a_merge_whose_survivor_changed_region_moves_the_survivors_own_records_too(db):
+    survivor, merged = uuid.uuid4(), uuid.uuid4()
+    apply(db, "keep_customer", customer(survivor, 4, region="华南/广东", category="B"))
+    apply(db, "keep_customer", customer(merged, 2, region="华南/广东", category="B"))
+    own = add_records(db, survivor)
+    moved = add_records(db, merged)
+
+    apply(db, "merge", merge_event(survivor, merged, region="华东/上海", category="A"), "u-admin")
+
+    with db.session() as session:
+        for record_id in (own[0], moved[0]):
+            opportunity = session.get(Opportunity, record_id)
+            assert (opportunity.customer_id, opportunity.region, opportunity.category) == (
+                survivor,
+                "华东/上海",
+                "A",
+            )
+    assert ("opportunity", "customer_updated", "region", "华南/广东", "华东/上海", None) in (
+        history_of(db, own[0])
+    )

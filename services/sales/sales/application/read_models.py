@@ -6,10 +6,15 @@ account), departments (with their manager) and regions. Sales reads these copies
 filter and never calls the other services for them.
 
 Every record carries its source's ``version``: a copy is replaced only by a newer one, so an
-event and a snapshot page may arrive in any order, and twice. A ``customer_merged`` marks the
-merged customer merged and moves its contacts, opportunities, activities and expenses to the
-survivor, each moved record with a history entry. A record sales cannot read (a required field
-missing) raises ``UnusableRecord``: its event is retried, then dead-lettered with the reason.
+event and a snapshot page may arrive in any order, and twice. When a newer copy of a customer
+changes its region or category, the customer's opportunities, activities, expenses, quotes,
+orders and contracts (and its invoices and payments) take the new values, which they copied
+from it for scoping, in the same transaction, each changed field with a history entry without
+an actor (``customer_updated``); their owner and department stay their own. A
+``customer_merged`` marks the merged customer merged and moves its contacts, opportunities,
+activities and expenses to the survivor, each moved record with a history entry. A record
+sales cannot read (a required field missing) raises ``UnusableRecord``: its event is retried,
+then dead-lettered with the reason.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy.orm import Session
 from crm_common.history import diff, snapshot
 from crm_common.models import utcnow
 from sales.models import Activity, Expense, HistoryEntry, Opportunity
+from sales.models.orders import Contract, SalesOrder
 from sales.models.quotes import Quote
 from sales.repository import read_models as repository
 from sales.repository import receivables as receivable_rows
@@ -49,6 +55,16 @@ MOVED_RECORDS: tuple[
     (Expense, "expense"),
     (Quote, "quote"),
 )
+
+CUSTOMER_UPDATED = "customer_updated"
+SCOPE_FIELDS = ("region", "category")
+"""The values a record copies from its customer for scoping, which follow the customer."""
+SCOPED_RECORDS: tuple[tuple[repository.ScopedModel, str], ...] = (
+    *MOVED_RECORDS,
+    (SalesOrder, "order"),
+    (Contract, "contract"),
+)
+"""Each model scoped by its customer's region and category, with its history entity type."""
 
 
 class UnusableRecord(ValueError):
@@ -79,6 +95,7 @@ class ReadModels:
         return self._keep_customer(read(CustomerCopySchema(), record, "the customer"))
 
     def _keep_customer(self, customer: dict[str, Any]) -> bool:
+        before = repository.customer_scope(self.session, customer["id"])
         kept = repository.keep_customer(
             self.session,
             {
@@ -101,7 +118,42 @@ class ReadModels:
         )
         if kept:
             receivable_rows.follow_customer(self.session, customer["id"], customer)
+            if before is not None and before != (customer["region"], customer["category"]):
+                self._follow_scope(customer["id"], customer["region"], customer["category"])
         return kept
+
+    def _follow_scope(
+        self, customer_id: uuid.UUID, region: str | None, category: str | None
+    ) -> int:
+        """The customer's records take its new region and category, each changed field with a
+        history entry (no actor: sales did it, following the customer). Returns how many
+        records changed."""
+        followed = 0
+        for model, entity_type in SCOPED_RECORDS:
+            records = repository.records_out_of_scope(
+                self.session, model, customer_id, region, category
+            )
+            for record in records:
+                before = snapshot(record, SCOPE_FIELDS)
+                record.region = region
+                record.category = category
+                changes = diff(before, snapshot(record, SCOPE_FIELDS), SCOPE_FIELDS)
+                self.session.add_all(
+                    HistoryEntry(
+                        entity_type=entity_type,
+                        entity_id=str(record.id),
+                        change=CUSTOMER_UPDATED,
+                        actor_id=None,
+                        field=change.field,
+                        old=change.old,
+                        new=change.new,
+                        at=self.now,
+                    )
+                    for change in changes
+                )
+                followed += 1
+        self.session.flush()
+        return followed
 
     def move_owner(self, change: Any, occurred_at: datetime) -> bool:
         """``customer_owner_changed``. It carries no version: it applies only if the copy was

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, case, func, select, update
+from sqlalchemy import CursorResult, case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from sales.models import (
     Person,
     Region,
 )
+from sales.models.orders import Contract, SalesOrder
 from sales.models.quotes import Quote
 
 MAX_CHAIN = 32
@@ -38,6 +39,16 @@ MERGED = "merged"
 
 CustomerRecord = Opportunity | Activity | Expense | Quote
 """The sales records that belong to a customer (a merge moves them)."""
+ScopedRecord = Opportunity | Activity | Expense | Quote | SalesOrder | Contract
+"""The sales records scoped by their customer's region and category, copied from it."""
+ScopedModel = (
+    type[Opportunity]
+    | type[Activity]
+    | type[Expense]
+    | type[Quote]
+    | type[SalesOrder]
+    | type[Contract]
+)
 
 
 def _insert(session: Session) -> Callable[..., Any]:
@@ -140,6 +151,36 @@ def survivor_of(session: Session, customer_id: uuid.UUID) -> uuid.UUID:
 
 def get_customer(session: Session, customer_id: uuid.UUID) -> Customer | None:
     return session.get(Customer, customer_id)
+
+
+def customer_scope(
+    session: Session, customer_id: uuid.UUID
+) -> tuple[str | None, str | None] | None:
+    """The stored copy's (region, category), locked until the transaction ends (PostgreSQL;
+    SQLite serializes writers anyway), so that two deliveries of one customer compare each
+    against what the other left; ``None`` if sales has no copy."""
+    row = session.execute(
+        select(Customer.region, Customer.category)
+        .where(Customer.id == customer_id)
+        .with_for_update()
+    ).one_or_none()
+    return None if row is None else (row.region, row.category)
+
+
+def records_out_of_scope(
+    session: Session,
+    model: ScopedModel,
+    customer_id: uuid.UUID,
+    region: str | None,
+    category: str | None,
+) -> list[ScopedRecord]:
+    """The customer's records of ``model`` whose region or category is not the given one,
+    oldest first."""
+    stmt = select(model).where(
+        model.customer_id == customer_id,
+        or_(model.region.is_distinct_from(region), model.category.is_distinct_from(category)),
+    )
+    return list(session.scalars(stmt.order_by(model.created_at, model.id)))
 
 
 def keep_contact(session: Session, values: dict[str, Any]) -> bool:
