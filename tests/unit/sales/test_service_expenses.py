@@ -408,3 +408,37 @@ def test_submitting_needs_the_permission(service, act_as):
     with pytest.raises(Forbidden):
         service.submit_expense({})
     assert service.list_expenses({})["items"] == []
+
+
+def test_an_expense_linked_to_an_activity_takes_its_customer(
+    service, submit, opportunity, outbox_events
+):
+    deal = opportunity()
+    visit = service.plan_activity(
+        {
+            "type": "visit",
+            "subject": "拜访设备部",
+            "customer_id": str(EAST_MACHINERY),
+            "opportunity_id": deal,
+            "status": "done",
+            "result": "确认需求",
+        }
+    )
+
+    by_activity = submit(customer_id=None, activity_id=visit["id"])
+    assert (by_activity["customer_id"], by_activity["activity_id"]) == (
+        str(EAST_MACHINERY),
+        visit["id"],
+    )
+    assert (by_activity["region"], by_activity["category"]) == ("华东/上海", "A")
+    kind, data = outbox_events()[-1]
+    assert kind == "expense_submitted" and data["expense"]["activity_id"] == visit["id"]
+
+    all_three = submit(opportunity_id=deal, activity_id=visit["id"])
+    read = service.get_expense(all_three["id"])
+    assert (read["customer_id"], read["opportunity_id"], read["activity_id"]) == (
+        str(EAST_MACHINERY),
+        deal,
+        visit["id"],
+    )
+    assert read["status"] == "submitted"

@@ -15,6 +15,7 @@ from sales.models import Opportunity
 from sales.repository.opportunities import business_year, touch_last_activity
 
 from .sample_org import (
+    ADMIN,
     BUYER,
     COLLEAGUE,
     EAST_MACHINERY,
@@ -322,13 +323,18 @@ def test_list_and_search(service, act_as, make):
 
 def test_no_activity_for_n_days(service, db, make):
     idle, busy, fresh = make("闲置商机"), make("跟进中商机"), make("新商机")
+    abandoned, won = make("已放弃商机"), make("已赢单商机")
+    service.abandon_opportunity(abandoned["id"], {"reason": "客户项目取消"}, 1)
     long_ago = datetime.fromisoformat(idle["created_at"]) - timedelta(days=40)
     with db.session() as session:
         table = Opportunity.__table__
         session.execute(
             update(table)
-            .where(table.c.id.in_([uuid.UUID(idle["id"]), uuid.UUID(busy["id"])]))
+            .where(table.c.id.in_([uuid.UUID(made["id"]) for made in (idle, busy, abandoned, won)]))
             .values(created_at=long_ago)
+        )
+        session.execute(
+            update(table).where(table.c.id == uuid.UUID(won["id"])).values(status="won")
         )
         assert touch_last_activity(session, busy["id"], long_ago + timedelta(days=35))
         assert not touch_last_activity(session, busy["id"], long_ago)  # older: no change
@@ -338,7 +344,7 @@ def test_no_activity_for_n_days(service, db, make):
         found = service.list_opportunities({"idle_days": days, "sort": "code"})["items"]
         return [item["code"] for item in found]
 
-    assert idle_codes(30) == [idle["code"]]
+    assert idle_codes(30) == [idle["code"]]  # the closed ones, as idle, are left out
     assert idle_codes(3) == [idle["code"], busy["code"]]
     assert fresh["code"] not in idle_codes(1)
     touched = service.get_opportunity(busy["id"])
@@ -346,3 +352,88 @@ def test_no_activity_for_n_days(service, db, make):
     with pytest.raises(ValidationFailed) as info:
         service.list_opportunities({"idle_days": 0})
     assert "idle_days" in info.value.field_errors
+
+
+def test_the_marketing_source_is_kept_on_create_and_patch(service, make, outbox_events):
+    made = make(source_campaign_id="CMP-2026-0007", source_lead_id="LEAD-000123")
+    assert (made["source_campaign_id"], made["source_lead_id"]) == ("CMP-2026-0007", "LEAD-000123")
+    assert outbox_events()[-1][1]["opportunity"]["source_lead_id"] == "LEAD-000123"
+    read = service.get_opportunity(made["id"])
+    assert (read["source_campaign_id"], read["source_lead_id"]) == ("CMP-2026-0007", "LEAD-000123")
+
+    changed = service.update_opportunity(
+        made["id"], {"source_campaign_id": "CMP-2026-0011", "source_lead_id": None}, 1
+    )
+    assert (changed["source_campaign_id"], changed["source_lead_id"]) == ("CMP-2026-0011", None)
+    read = service.get_opportunity(made["id"])
+    assert (read["source_campaign_id"], read["source_lead_id"], read["version"]) == (
+        "CMP-2026-0011",
+        None,
+        2,
+    )
+    history = service.opportunity_history(made["id"])["items"]
+    updated = {(e["field"], e["old"], e["new"]) for e in history if e["change"] == "updated"}
+    assert updated == {
+        ("source_campaign_id", "CMP-2026-0007", "CMP-2026-0011"),
+        ("source_lead_id", "LEAD-000123", None),
+    }
+    assert make()["source_campaign_id"] is None  # optional
+
+
+def test_an_opportunity_in_dollars_keeps_its_lines_and_offers_in_dollars(
+    service, db, act_as, principal, make, monkeypatch, outbox_events
+):
+    """Lines and competitor offers carry no currency of their own: they are parsed, and
+    priced, in the opportunity's."""
+    import sales.application.opportunities as use_cases
+
+    currencies: list[tuple[str, str]] = []
+    parse_lines, parse_entries = use_cases.parse_lines, use_cases.parse_competitor_entries
+
+    def spy_lines(raw, currency):
+        lines = parse_lines(raw, currency)
+        currencies.extend(("line", line.expected_price.currency) for line in lines)
+        return lines
+
+    def spy_entries(raw, *args, **kwargs):
+        entries = parse_entries(raw, *args, **kwargs)
+        currencies.extend(("offer", e.offer.currency) for e in entries if e.offer is not None)
+        return entries
+
+    monkeypatch.setattr(use_cases, "parse_lines", spy_lines)
+    monkeypatch.setattr(use_cases, "parse_competitor_entries", spy_entries)
+    act_as(ADMIN)
+    competitor = service.create_competitor({"name": "哈斯"})
+    act_as(principal)
+    made = make(
+        expected_amount="12000.50",
+        currency="usd",
+        lines=[{"item_name": "五轴加工中心", "quantity": "2", "expected_price": "6000.25"}],
+        competitors=[{"competitor_id": competitor["id"], "offer": "11500", "threat_level": "high"}],
+    )
+
+    assert (made["currency"], made["expected_amount"]) == ("USD", "12000.50")
+    assert [line["amount"] for line in made["lines"]] == ["12000.50"]
+    assert [c["offer"] for c in made["competitors"]] == ["11500.00"]
+    assert currencies == [("line", "USD"), ("offer", "USD")]
+    with db.session() as session:
+        assert session.get(Opportunity, uuid.UUID(made["id"])).currency == "USD"
+    assert outbox_events()[-1][1]["opportunity"]["currency"] == "USD"
+
+    currencies.clear()
+    changed = service.update_opportunity(
+        made["id"],
+        {
+            "lines": [{"item_name": "刀库", "quantity": 1, "expected_price": "800"}],
+            "competitors": [{"competitor_id": competitor["id"], "offer": "700"}],
+        },
+        1,
+    )
+    assert changed["currency"] == "USD"
+    assert currencies == [("line", "USD"), ("offer", "USD")]
+
+    pipeline = service.forecast_pipeline({"group_by": "owner"})
+    assert {(t["currency"], t["count"], t["amount"]) for t in pipeline["totals"]} == {
+        ("USD", 1, "12000.50")
+    }
+    assert {g["currency"] for g in pipeline["groups"]} == {"USD"}

@@ -3,10 +3,14 @@ processes, and opportunities keeping the revision they follow."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
+from sqlalchemy import select
 
 from crm_common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from sales.domain.processes import STANDARD_STAGES
+from sales.models import StageHistory
 
 from .sample_org import ADMIN, BUYER, EAST_MACHINERY, SALES
 
@@ -189,3 +193,56 @@ def test_a_process_that_allows_skipping_lets_a_move_skip(service, admin, act_as)
     assert made["stage_code"] == "quoted"
     won = service.win_opportunity(made["id"], {}, made["version"])
     assert (won["status"], won["stage_code"]) == ("won", "won")
+
+
+def test_revising_a_process_leaves_an_opportunitys_stage_history_as_it_was(
+    service, db, admin, act_as
+):
+    process = service.create_sales_process(
+        {"code": "reorder", "name": "经销补货", "stages": REORDER_STAGES}
+    )
+    act_as(SALES)
+    made = service.create_opportunity(
+        {
+            "name": "补货",
+            "customer_id": str(EAST_MACHINERY),
+            "process_id": process["id"],
+            "expected_amount": "12000",
+        }
+    )
+    moved = service.move_opportunity_stage(made["id"], {"stage_code": "confirmed"}, 1)
+    assert moved["stage_code"] == "confirmed"
+
+    def stored_rows():
+        with db.session() as session:
+            rows = session.scalars(
+                select(StageHistory)
+                .where(StageHistory.opportunity_id == uuid.UUID(made["id"]))
+                .order_by(StageHistory.entered_at, StageHistory.stage_code)
+            ).all()
+            return [
+                (r.id, r.process_id, r.stage_code, r.entered_at, r.left_at, r.moved_by, r.reason)
+                for r in rows
+            ]
+
+    rows_before, answer_before = stored_rows(), service.opportunity_stages(made["id"])
+    assert [row[2] for row in rows_before] == ["quoted", "confirmed"]
+
+    act_as(ADMIN)
+    renamed = [
+        {**REORDER_STAGES[0], "name": "报价中", "probability": 20},
+        {"code": "agreed", "name": "已同意", "probability": 70},
+        *REORDER_STAGES[2:],
+    ]
+    revised = service.update_sales_process(process["id"], {"stages": renamed}, 1)
+    assert revised["revision"] == 2
+
+    act_as(SALES)
+    assert stored_rows() == rows_before
+    assert service.opportunity_stages(made["id"]) == answer_before
+    kept = service.get_opportunity(made["id"])
+    assert (kept["process_id"], kept["stage_code"], kept["probability"]) == (
+        process["id"],
+        "confirmed",
+        80,
+    )
