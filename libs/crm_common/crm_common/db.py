@@ -36,7 +36,9 @@ POOL_RECYCLE_SECONDS = 1800
 pool: below the idle timeouts of the usual firewalls and connection proxies."""
 OPTIMIZE_EVERY_SECONDS = 60.0
 EARLY_OPTIMIZE_CHECKINS = 1024
+EXPENSIVE_ANALYZE_SECONDS = 0.01
 OPTIMIZED_AT = "crm_optimized_at"
+ANALYSED = "crm_analysed"
 CHECKINS = "crm_checkins"
 READS = "crm_reads_only"
 """Execution option of the connections ``SessionScope.read`` uses: no transaction is begun."""
@@ -81,19 +83,67 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_checkin(dbapi_connection: Any, record: Any) -> None:
         # Without statistics SQLite's planner may gather every row an OR of indexed terms
         # matches (a data scope is such an OR) and sort them, instead of walking the sort
-        # index: 30 ms instead of 1 ms at 100k rows. PRAGMA optimize analyses the tables this
-        # connection has queried that were never analysed or have grown a lot since. Even
-        # with nothing to do it costs about 0.1 ms (more than a read by id), so a connection
-        # runs it at each of its first 1024 check-ins (reads right after a bulk load get their
-        # statistics as soon as they need them) and then once a minute.
+        # index: 30 ms instead of 1 ms at 100k rows. A connection therefore looks at each of
+        # its first 1024 check-ins (reads right after a bulk load get their statistics as
+        # soon as they need them) and then once a minute for tables to analyse; looking costs
+        # about 0.01 ms when there is nothing to do.
         if dbapi_connection is None:
             return
         checkins = record.info[CHECKINS] = record.info.get(CHECKINS, 0) + 1
         early = checkins <= EARLY_OPTIMIZE_CHECKINS
         now = time.monotonic()
         if early or now - record.info.get(OPTIMIZED_AT, now) >= OPTIMIZE_EVERY_SECONDS:
-            dbapi_connection.execute("PRAGMA optimize")
+            optimize_sqlite(dbapi_connection, record.info.setdefault(ANALYSED, {}), now)
             record.info[OPTIMIZED_AT] = now
+
+
+def optimize_sqlite(
+    dbapi_connection: Any, analysed: dict[str, tuple[float, float]], now: float
+) -> int:
+    """Analyse the tables ``PRAGMA optimize`` finds in need (those this connection queried
+    that were never analysed, have grown 25-fold since, or have an index without
+    statistics); how many were analysed.
+
+    SQLite 3.40 writes no statistics for a partial index that holds no row (the unique index
+    on ERP codes while no customer has one), and then finds that table in need at every call:
+    a full ANALYZE of every customer per request. So an empty partial index of an analysed
+    table is given the statistics later versions write for it ("0 0"). And a table whose
+    analysis took more than ``EXPENSIVE_ANALYZE_SECONDS`` is not analysed again by the same
+    connection within ``OPTIMIZE_EVERY_SECONDS``, whatever else leaves it in need.
+
+    ``analysed`` maps each statement run to (when, seconds it took); ``now`` is monotonic."""
+    wanted = [row[0] for row in dbapi_connection.execute("PRAGMA optimize(3)").fetchall()]
+    ran = 0
+    for statement in wanted:
+        at, took = analysed.get(statement, (None, 0.0))
+        recent = at is not None and now - at < OPTIMIZE_EVERY_SECONDS
+        if recent and took > EXPENSIVE_ANALYZE_SECONDS:
+            continue
+        began = time.perf_counter()
+        dbapi_connection.execute(statement)
+        analysed[statement] = (now, time.perf_counter() - began)
+        ran += 1
+    if ran and _state_empty_partial_indexes(dbapi_connection):
+        dbapi_connection.execute("ANALYZE sqlite_schema")  # the planner reloads the statistics
+    return ran
+
+
+def _state_empty_partial_indexes(dbapi_connection: Any) -> int:
+    """Give each partial index of an analysed table that has no statistics (it holds no row)
+    the ones of an empty index; how many were given."""
+    missing = dbapi_connection.execute(
+        "SELECT t.name, i.name, (SELECT count(*) FROM pragma_index_info(i.name))"
+        " FROM sqlite_schema AS t JOIN pragma_index_list(t.name) AS i"
+        " WHERE t.type = 'table' AND i.partial"
+        " AND EXISTS (SELECT 1 FROM sqlite_stat1 AS s WHERE s.tbl = t.name)"
+        " AND NOT EXISTS (SELECT 1 FROM sqlite_stat1 AS s WHERE s.tbl = t.name AND s.idx = i.name)"
+    ).fetchall()
+    for table, index, columns in missing:
+        dbapi_connection.execute(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)",
+            (table, index, " ".join(["0"] * (columns + 1))),
+        )
+    return len(missing)
 
 
 def _configure_postgresql(engine: Engine) -> None:
