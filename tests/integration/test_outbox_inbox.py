@@ -13,8 +13,8 @@ from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.context import CallContext, Principal, current_request_id
 from crm_common.db import Database, SessionScope, engine_for
 from crm_common.errors import EXPECTED_ERRORS, ValidationFailed
+from crm_common.outbox import RELAY_CHUNK, RELAY_LOCK, OutboxRelay, OutboxWriter
 from crm_common.outbox import Outbox as OutboxProvider
-from crm_common.outbox import OutboxRelay, OutboxWriter
 from tests.support.polling import eventually
 from tests.support.tokens import context_of
 from tests.unit.common.models import Base, InboxEvent, Note, OutboxMessage
@@ -183,3 +183,42 @@ def test_rows_committed_before_a_crash_leave_when_the_service_starts_again(runne
     assert eventually(lambda: audit_titles(config)) == ["orphan|None|None"]
     with ledger.session() as session:
         assert session.scalar(select(OutboxMessage.sent_at)) is not None
+
+
+@pytest.mark.postgres
+def test_one_relay_at_a_time_drains_a_shared_postgres_outbox_in_order(rabbit_config, pg_uri):
+    engine = engine_for(pg_uri)
+    Base.metadata.create_all(engine)
+    first = OutboxRelay(engine, OutboxMessage, rabbit_config["AMQP_URI"], "ledger")
+    second = OutboxRelay(engine, OutboxMessage, rabbit_config["AMQP_URI"], "ledger")
+    with Connection(rabbit_config["AMQP_URI"]) as connection:
+        queue = Queue(
+            "ledger-watch",
+            Exchange("ledger.events", type="topic", durable=True),
+            routing_key="#",
+            channel=connection.channel(),
+        )
+        queue.declare()
+        writer = OutboxWriter(OutboxMessage, "ledger")
+        with SessionScope(engine).session() as session:
+            for number in range(RELAY_CHUNK + 5):  # more than one chunk
+                writer.add(session, "note_added", {"title": f"n{number}"})
+
+        with engine.connect() as holder:  # another replica's relay is draining
+            assert holder.scalar(select(func.pg_try_advisory_lock(RELAY_LOCK)))
+            assert second.relay_pending() == 0
+            holder.scalar(select(func.pg_advisory_unlock(RELAY_LOCK)))
+            holder.commit()
+
+        assert first.relay_pending() == RELAY_CHUNK + 5
+        assert second.relay_pending() == 0
+        titles = []
+        while (message := queue.get(no_ack=True)) is not None:
+            titles.append(message.payload["data"]["title"])
+        assert titles == [f"n{number}" for number in range(RELAY_CHUNK + 5)]
+        with SessionScope(engine).session() as session:
+            rows = session.scalars(select(OutboxMessage)).all()
+            assert all(row.sent_at is not None and row.attempts == 1 for row in rows)
+        with engine.connect() as probe:  # the drain gave its lock back
+            assert probe.scalar(select(func.pg_try_advisory_lock(RELAY_LOCK)))
+            probe.scalar(select(func.pg_advisory_unlock(RELAY_LOCK)))

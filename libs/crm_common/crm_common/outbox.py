@@ -10,8 +10,11 @@ deduplicate through the inbox.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +22,7 @@ from nameko.amqp.publish import Publisher
 from nameko.constants import AMQP_URI_CONFIG_KEY, PERSISTENT
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_common import metrics
@@ -31,6 +34,10 @@ from crm_common.models import OutboxMixin, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
+RELAY_CHUNK = 100
+"""Unsent rows the relay reads at a time."""
+RELAY_LOCK = 0x6F7574626F78
+"""The PostgreSQL advisory lock of the relay draining a service's outbox ("outbox")."""
 
 
 class OutboxWriter:
@@ -86,53 +93,81 @@ class OutboxRelay:
             retry=False,
             declare=[self.exchange],
         )
-        self.skip_locked = engine.dialect.name == "postgresql"
+        self.engine = engine
 
     def relay_pending(self) -> int:
-        """Publish what is pending; returns how many rows were sent. Raises if the broker fails.
+        """Publish what is pending, oldest first; returns how many rows were sent. Raises if
+        the broker fails.
 
         Each row is marked sent in a transaction of its own as soon as the broker confirms it,
         so a process killed mid-backlog republishes at most the one row it was confirming, not
-        every row of a batch (consumers deduplicate that one through their inbox)."""
-        sent = 0
-        while self._relay_next():
-            sent += 1
-        return sent
-
-    def _relay_next(self) -> bool:
-        with self.sessions() as session:
-            query = (
-                select(self.model)
-                .where(self.model.sent_at.is_(None))
-                .order_by(self.model.id)
-                .limit(1)
-            )
-            if self.skip_locked:
-                query = query.with_for_update(skip_locked=True)
-            row = session.scalars(query).first()
-            if row is None:
-                return False
-            if not self.skip_locked:
-                # SQLite: one process relays, and its one connection goes back to the pool
-                # while the broker confirms, instead of holding up the workers behind it.
-                session.commit()
+        every row of a batch (consumers deduplicate that one through their inbox). Rows are
+        read ``RELAY_CHUNK`` at a time. On SQLite (one process relays) each step takes the
+        one connection from the pool and gives it back, so the workers never wait on a
+        confirm. On PostgreSQL the replicas of a service share the table: one relay at a time
+        drains it, holding a session advisory lock on a connection of its own (the server
+        frees it if that relay dies); the others find it held and leave the rows to it."""
+        if self.engine.dialect.name != "postgresql":
+            return self._drain(self.engine.connect)
+        with self.engine.connect() as connection:
+            held = connection.scalar(select(func.pg_try_advisory_lock(RELAY_LOCK)))
+            connection.commit()
+            if not held:
+                return 0
             try:
-                self.publisher.publish(
-                    row.payload,
-                    exchange=self.exchange,
-                    routing_key=row.routing_key,
-                    headers=row.headers or {},
-                )
-            except Exception as exc:
-                row.attempts += 1
-                row.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                session.commit()
-                raise
-            row.sent_at = utcnow()
-            row.attempts += 1
-            session.commit()
-            metrics.EVENTS_PUBLISHED.labels(self.service_name, row.routing_key).inc()
-            return True
+                return self._drain(lambda: contextlib.nullcontext(connection))
+            finally:
+                connection.rollback()
+                connection.scalar(select(func.pg_advisory_unlock(RELAY_LOCK)))
+                connection.commit()
+
+    def _drain(self, connect: Callable[[], AbstractContextManager[Connection]]) -> int:
+        columns = (self.model.id, self.model.routing_key, self.model.payload, self.model.headers)
+        unsent = (
+            select(*columns)
+            .where(self.model.sent_at.is_(None))
+            .order_by(self.model.id)
+            .limit(RELAY_CHUNK)
+        )
+        sent = 0
+        while True:
+            with connect() as connection:
+                rows = connection.execute(unsent).all()
+                connection.commit()
+            if not rows:
+                return sent
+            for row in rows:
+                with connect() as connection:
+                    self._publish(connection, *row)
+                sent += 1
+
+    def _publish(
+        self,
+        connection: Connection,
+        row_id: int,
+        routing_key: str,
+        payload: dict[str, Any],
+        headers: dict[str, Any] | None,
+    ) -> None:
+        """Publish one row and record the attempt: sent once confirmed, else the error (which
+        is raised again)."""
+        try:
+            self.publisher.publish(
+                payload, exchange=self.exchange, routing_key=routing_key, headers=headers or {}
+            )
+        except Exception as exc:
+            self._record(connection, row_id, last_error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        self._record(connection, row_id, sent_at=utcnow())
+        metrics.EVENTS_PUBLISHED.labels(self.service_name, routing_key).inc()
+
+    def _record(self, connection: Connection, row_id: int, **values: Any) -> None:
+        connection.execute(
+            update(self.model)
+            .where(self.model.id == row_id)
+            .values(attempts=self.model.attempts + 1, **values)
+        )
+        connection.commit()
 
     def backlog(self) -> tuple[int, datetime | None]:
         """How many rows are unsent, and when the oldest of them was written."""
