@@ -66,6 +66,8 @@ HISTORY_CHANGES: dict[type, str] = {
     OrderCancelled: "erp_cancelled",
 }
 """How an order's history names what each ERP event did."""
+WAITING_SCHEMAS = {event_type: ERP_EVENT_SCHEMAS[event_type]() for event_type in WAITING_EVENTS}
+"""One instance per waiting event type: making a schema costs more than loading with it."""
 ERP_OWNER = "erp"
 """The owner of an ERP order whose customer has no owner and whose salesperson is unknown."""
 
@@ -170,6 +172,8 @@ def load_order_documents(
             waiting[row.erp_order_no].append(row)
         if row.document_no is not None:
             known_keys.add((row.event_type, row.document_no))
+            if row.event_type == "order_shipped":
+                shipment_nos.add(row.document_no)  # applied when its order comes
         known_ids.add(row.event_id)
     known_shipments = rows.known_shipments(session, shipment_nos)
     persons = rows.persons_of_codes(session, codes)
@@ -646,10 +650,10 @@ class ErpOrders:
         else:
             waiting = rows.waiting_for(self.session, order.erp_order_no)
         for row in waiting:
-            data = ERP_EVENT_SCHEMAS[row.event_type]().load(row.data)
+            data = WAITING_SCHEMAS[row.event_type].load(row.data)
             event = domain_event(row.event_type, data, _aware(row.occurred_at))
             self.apply_to(order, event, row.event_id)
-        rows.drop_waiting(self.session, (row.id for row in waiting))
+        rows.drop_waiting(self.session, waiting)
 
 
 def _occurred(row: ErpOrderEventWaiting) -> datetime:

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, text
+from sqlalchemy import ColumnElement, delete, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
@@ -408,10 +408,14 @@ def waiting_for(session: Session, erp_order_no: str) -> list[ErpOrderEventWaitin
     return list(session.scalars(stmt.order_by(ErpOrderEventWaiting.occurred_at)))
 
 
-def drop_waiting(session: Session, ids: Iterable[uuid.UUID]) -> None:
-    wanted = list(ids)
-    if wanted:
-        session.execute(delete(ErpOrderEventWaiting).where(ErpOrderEventWaiting.id.in_(wanted)))
+def drop_waiting(session: Session, applied: Iterable[ErpOrderEventWaiting]) -> None:
+    """The applied waiting events deleted with the next flush (no flush now: a batch's
+    reconciled orders flush together)."""
+    for row in applied:
+        if inspect(row).pending:  # kept in this transaction: never written
+            session.expunge(row)
+        else:
+            session.delete(row)
 
 
 def waiting_count(session: Session) -> int:
