@@ -17,7 +17,9 @@ commit per batch of up to 200 events of a queue): schema, customer match, inbox 
 quote-to-cash use cases on the real database. The rate runs from the first event applied to
 the last (inbox rows); ``batch`` is how many events a commit applied on average (the inbox's
 growth between two of its samples, 20 ms apart, each batch taking longer than that), to see
-that batches fill. Targets:
+that batches fill; ``cpu ms/ev`` is the CPU time the process used per event over the same
+span (from ``/proc``), against the bare consumer's per message, a ratio that other work on
+the machine disturbs less than the rates. Targets:
 
 - ``sales, SQLite`` and ``sales, PostgreSQL`` (a database of its own on ``$PG_ADMIN_URI``,
   dropped at the end): the real handlers;
@@ -72,6 +74,7 @@ from tools.erp_simulator.world import Stream, customers_from, numbered_customer_
 BARE_QUEUE = "bench.bare-erp"
 ERP_EXCHANGE = Exchange(topology.ERP_EXCHANGE, type="topic", durable=True)
 PREFETCH = 400
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 """A batch handler's prefetch (two batches of 200)."""
 SEED = 5
 WATCHED_QUEUE = topology.handler_queue("sales", "invoice_issued")
@@ -241,8 +244,9 @@ def apply_rate(
 ) -> dict[str, float]:
     """Start the process over the waiting stream; its rate, and the bare consumer's."""
     expected = distinct_events(events)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, float]] = []
     done = threading.Event()
+    suite = WaitingStream(workdir, module, db_uri, records, events)
 
     def watch() -> None:
         while not done.is_set():
@@ -250,22 +254,22 @@ def apply_rate(
                 applied = applied_count(db_uri)
             except Exception:  # noqa: BLE001 - not migrated yet
                 applied = samples[-1][1] if samples else 0
-            samples.append((time.perf_counter(), applied))
+            cpu = cpu_seconds(suite.processes[0].pid) if suite.processes else 0.0
+            samples.append((time.perf_counter(), applied, cpu))
             if applied >= expected:
                 return
             time.sleep(0.02)
 
-    suite = WaitingStream(workdir, module, db_uri, records, events)
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     with suite:  # prepare (fill, publish), start, wait until consuming
         watcher.join(timeout=max(120.0, expected / 20))
         done.set()
         with Connection(suite.amqp_uri, connect_timeout=60) as connection:
-            bare = bare_consumer_rate(connection, len(events))
+            bare, bare_cpu = bare_consumer_rate(connection, len(events))
         logs = suite.logs()
-    first = next(((at, n) for at, n in samples if n > 0), None)
-    last_at, last = samples[-1] if samples else (0.0, 0)
+    first = next((sample for sample in samples if sample[1] > 0), None)
+    last_at, last, last_cpu = samples[-1] if samples else (0.0, 0, 0.0)
     if last < expected or first is None:
         raise RuntimeError(f"{module} applied {last} of {expected} events:\n{logs}")
     rate = (last - first[1]) / (last_at - first[0]) if last_at > first[0] else float("nan")
@@ -273,20 +277,35 @@ def apply_rate(
     commits = [grown for grown in growth if grown > 0]
     return {
         "rate": rate,
+        "cpu_ms": 1000 * (last_cpu - first[2]) / (last - first[1]) if last > first[1] else 0.0,
         "bare": bare,
+        "bare_cpu_ms": bare_cpu,
         "published": suite.published,
         "seconds": last_at - first[0],
         "batch": sum(commits) / len(commits) if commits else float("nan"),
     }
 
 
-def bare_consumer_rate(connection: Connection, count: int) -> float:
-    """Messages per second a kombu consumer that only acknowledges takes off the queue."""
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) a process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def bare_consumer_rate(connection: Connection, count: int) -> tuple[float, float]:
+    """Messages per second a kombu consumer that only acknowledges takes off the queue, and its
+    CPU milliseconds per message (this process's, which does nothing else meanwhile)."""
     seen: list[float] = []
+    cpu: list[float] = []
 
     def acknowledge(body: Any, message: Any) -> None:
         message.ack()
         seen.append(time.perf_counter())
+        if len(seen) in (1, count):
+            cpu.append(time.process_time())
 
     with Consumer(
         connection,
@@ -301,7 +320,9 @@ def bare_consumer_rate(connection: Connection, count: int) -> float:
             except Exception:
                 print(f"# the bare consumer saw {len(seen)} of {count} messages", file=sys.stderr)
                 raise
-    return (count - 1) / (seen[-1] - seen[0]) if count > 1 else float("nan")
+    if count < 2:
+        return float("nan"), float("nan")
+    return (count - 1) / (seen[-1] - seen[0]), 1000 * (cpu[-1] - cpu[0]) / (count - 1)
 
 
 def main() -> None:
@@ -352,15 +373,24 @@ def main() -> None:
             finally:
                 drop_postgres_database(db_uri)
     print("\n# ERP events applied per second by one process, each with a bare consumer")
-    print(f"{'consumer':<40} {'events/s':>10} {'bare/s':>10} {'ratio':>7} {'batch':>7} {'goal':>6}")
+    print(
+        f"{'consumer':<40} {'events/s':>10} {'bare/s':>10} {'ratio':>7} {'batch':>7}"
+        f" {'cpu ms/ev':>10} {'bare ms':>8} {'cpu ratio':>9} {'goal':>6}"
+    )
     for label, row in rows:
         ratio = row["rate"] / row["bare"]
         goal = "PASS" if row["rate"] >= 1000 and ratio >= 0.5 else "MISS"
+        cpu_ratio = row["bare_cpu_ms"] / row["cpu_ms"] if row["cpu_ms"] else float("nan")
         print(
             f"{label:<40} {row['rate']:>10.0f} {row['bare']:>10.0f} {ratio:>7.3f}"
-            f" {row['batch']:>7.0f} {goal:>6}"
+            f" {row['batch']:>7.0f} {row['cpu_ms']:>10.3f} {row['bare_cpu_ms']:>8.3f}"
+            f" {cpu_ratio:>9.3f} {goal:>6}"
         )
     print("# goal (issue 11): >= 1,000 events/s per sales process and >= 0.5 x the bare consumer")
+    print(
+        "# cpu ms/ev: the process's CPU per event applied (what other work on the machine"
+        " disturbs least); cpu ratio: the bare consumer's CPU per message over it"
+    )
 
 
 if __name__ == "__main__":
