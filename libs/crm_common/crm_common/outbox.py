@@ -137,37 +137,39 @@ class OutboxRelay:
             if not rows:
                 return sent
             for row in rows:
-                with connect() as connection:
-                    self._publish(connection, *row)
+                self._publish(connect, *row)
                 sent += 1
 
     def _publish(
         self,
-        connection: Connection,
+        connect: Callable[[], AbstractContextManager[Connection]],
         row_id: int,
         routing_key: str,
         payload: dict[str, Any],
         headers: dict[str, Any] | None,
     ) -> None:
-        """Publish one row and record the attempt: sent once confirmed, else the error (which
-        is raised again)."""
+        """Publish one row, then record the attempt: sent once confirmed, else the error
+        (which is raised again). No connection is held while the broker confirms."""
         try:
             self.publisher.publish(
                 payload, exchange=self.exchange, routing_key=routing_key, headers=headers or {}
             )
         except Exception as exc:
-            self._record(connection, row_id, last_error=f"{type(exc).__name__}: {exc}"[:500])
+            self._record(connect, row_id, last_error=f"{type(exc).__name__}: {exc}"[:500])
             raise
-        self._record(connection, row_id, sent_at=utcnow())
+        self._record(connect, row_id, sent_at=utcnow())
         metrics.EVENTS_PUBLISHED.labels(self.service_name, routing_key).inc()
 
-    def _record(self, connection: Connection, row_id: int, **values: Any) -> None:
-        connection.execute(
-            update(self.model)
-            .where(self.model.id == row_id)
-            .values(attempts=self.model.attempts + 1, **values)
-        )
-        connection.commit()
+    def _record(
+        self, connect: Callable[[], AbstractContextManager[Connection]], row_id: int, **values: Any
+    ) -> None:
+        with connect() as connection:
+            connection.execute(
+                update(self.model)
+                .where(self.model.id == row_id)
+                .values(attempts=self.model.attempts + 1, **values)
+            )
+            connection.commit()
 
     def backlog(self) -> tuple[int, datetime | None]:
         """How many rows are unsent, and when the oldest of them was written."""
