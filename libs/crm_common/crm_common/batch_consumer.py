@@ -10,19 +10,19 @@ events of one queue, for streams too fast to pay a worker and a commit per event
             with self.db.session() as session:
                 batch.apply(session, lambda event: apply_invoice(session, event))
 
-The consumer keeps up to ``2 × max_batch`` messages of the handler's queue unacknowledged
-(its prefetch), and hands the handler what has arrived once ``max_batch`` messages are there
-or ``max_wait`` seconds after the first of them; one batch of a queue runs at a time, the next
-gathering meanwhile. ``EventBatch.apply`` checks the inbox of the whole batch in one query
-(an event applied before, or twice in the batch, is a duplicate), then applies each new
-event and marks it in the inbox: all of them in one savepoint first; if one fails, the
-savepoint is rolled back and each event is applied again in a savepoint of its own, so that
-the failing event is set aside alone and the others still commit. Each message is settled
-after the handler's commit: acknowledged when applied or a duplicate, moved to its retry
-queue or the dead letters (``invalid`` at once for data the handler refused, see
-``crm_common.consumer.never_applies``) when its event failed. A handler that fails as a
-whole (its commit, the database gone) sends every event of the batch to its retry. A kill
-leaves the batch unacknowledged, and the broker delivers it again.
+The consumer keeps up to ``2 × max_batch`` messages of the handler's queue unacknowledged (its
+prefetch), and hands the handler what has arrived once ``max_batch`` messages are there or
+``max_wait`` seconds after the first of them; one batch of a queue runs at a time, the next
+gathering meanwhile. ``EventBatch.apply`` checks the inbox of the whole batch in one query (an
+event applied before, or twice in the batch, is a duplicate), then applies the new events and
+marks them in the inbox (one statement): all of them in one savepoint first; if one fails, the
+savepoint is rolled back and each event is applied again in a savepoint of its own, so that the
+failing event is set aside alone and the others still commit. Each message is settled after the
+handler's commit: acknowledged when applied or a duplicate, moved to its retry queue or the
+dead letters (``invalid`` at once for data the handler refused, see
+``crm_common.consumer.never_applies``) when its event failed. A handler that fails as a whole
+(its commit, the database gone) sends every event of the batch to its retry. A kill leaves the
+batch unacknowledged, and the broker delivers it again.
 
 The queues, retry queues and dead letters are ``crm_common.consumer``'s, argument for
 argument, so deployment topology may declare them beforehand.
@@ -41,7 +41,7 @@ from eventlet.semaphore import Semaphore
 from kombu.message import Message
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import DependencyProvider
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -100,8 +100,9 @@ class EventBatch:
         try:
             with session.begin_nested():
                 for delivery in fresh:
-                    self._apply(session, delivery, apply_one)
+                    apply_one(delivery.event)
                     eventlet.sleep(0)  # SQLite does not yield: let the hub breathe
+                session.execute(insert(self.inbox_model), [self._inbox_row(d) for d in fresh])
                 session.flush()
         except DBAPIError as exc:
             if exc.connection_invalidated:
@@ -131,11 +132,12 @@ class EventBatch:
     def _apply(
         self, session: Session, delivery: Delivery, apply_one: Callable[[ReceivedEvent], Any]
     ) -> None:
+        apply_one(delivery.event)
+        session.add(self.inbox_model(**self._inbox_row(delivery)))
+
+    def _inbox_row(self, delivery: Delivery) -> dict[str, Any]:
         event = delivery.event
-        apply_one(event)
-        session.add(
-            self.inbox_model(event_id=event.event_id, handler=self.handler, event_type=event.type)
-        )
+        return {"event_id": event.event_id, "handler": self.handler, "event_type": event.type}
 
     def _first_deliveries(self, session: Session) -> list[Delivery]:
         """The deliveries whose event the inbox has not seen (the first of two copies in the
