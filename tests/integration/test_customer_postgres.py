@@ -20,7 +20,15 @@ from crm_common.db import SessionScope, engine_for
 from crm_common.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
-from customer.models import Base, Contact, Customer, CustomerCodeCounter, OrgUnit, OutboxMessage
+from customer.models import (
+    Base,
+    Contact,
+    Customer,
+    CustomerCodeCounter,
+    CustomerTag,
+    OrgUnit,
+    OutboxMessage,
+)
 from customer.repository import allocate_code, compact_counts
 from customer.schemas import CustomerSchema
 from customer.service import CustomerService
@@ -45,6 +53,15 @@ CUSTOMER_PERMISSIONS = (
 )
 SALES = Principal(
     user_id="u-sales-01", department_id="d-east", permissions=CUSTOMER_PERMISSIONS, grants=({},)
+)
+CROSSED = Principal(
+    user_id="u-manager-01",
+    department_id="d-east",
+    permissions=CUSTOMER_PERMISSIONS,
+    grants=(
+        {"owner": "self"},
+        {"departments": ["d-east", "d-east-js", "d-east-sh"], "categories": ["A", "VIP"]},
+    ),
 )
 
 
@@ -582,3 +599,72 @@ def test_due_records_compare_month_and_day_on_postgres(service):
     assert due("birthdays", 7, "2028-02-22") == [("赵闰", "2028-02-29")]
     assert due("birthdays", 30, "2027-03-01") == []
     assert due("founding_anniversaries", 3, "2026-12-29") == [(None, "2026-12-31")]
+
+
+@pytest.fixture
+def many_customers(db):
+    """20,000 customers (bench_scope's), a third of them tagged, with fresh statistics."""
+    from bench.bench_scope import customer_rows, tags_and_contacts
+
+    rows = list(customer_rows(20_000))
+    tags = [tag for index, row in enumerate(rows) for tag in tags_and_contacts(row, index)[0]]
+    with db.engine.begin() as connection:
+        connection.execute(insert(Customer.__table__), rows)
+        connection.execute(insert(CustomerTag.__table__), tags)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE customers, customer_tags")
+
+
+def counting(db, above):
+    """The service answering counts with COUNT_ESTIMATE_ABOVE ``above``."""
+    return worker_factory(
+        CustomerService,
+        db=db,
+        outbox=OutboxWriter(OutboxMessage, "customer"),
+        count_estimate_above=above,
+    )
+
+
+def test_big_counts_that_read_every_customer_are_estimated_and_flagged(db, service, many_customers):
+    exact, estimating = counting(db, 0), counting(db, 1000)
+
+    tagged = exact.count_customers({"tags": "重点客户"})
+    assert set(tagged) == {"count"} and tagged["count"] > 1000
+    estimated = estimating.count_customers({"tags": "重点客户"})
+    assert estimated["estimated"] is True
+    assert abs(estimated["count"] - tagged["count"]) <= 0.2 * tagged["count"]
+    assert counting(db, 10 * tagged["count"]).count_customers({"tags": "重点客户"}) == tagged
+
+    matching = exact.count_customers({"q": "轴承"})["count"]
+    assert matching > 1000
+    answer = estimating.count_customers({"q": "轴承"})
+    if answer.get("estimated"):  # the sample's pages may hold too few matches to reach 1000
+        # a 1 % sample of 20,000 customers is a few pages: within a factor of two
+        assert answer["count"] >= 1000 and matching / 2 <= answer["count"] <= 2 * matching
+    else:
+        assert answer == {"count": matching}
+    assert estimating.count_customers({"q": "没有这样的公司"}) == {"count": 0}
+
+    summary, exact_summary = (s.summarize_customers({"q": "轴承"}) for s in (estimating, exact))
+    assert exact_summary["total"] == matching and "estimated" not in exact_summary
+    if summary.get("estimated"):
+        assert summary["total"] >= 1000 and matching / 2 <= summary["total"] <= 2 * matching
+        assert summary["total"] == sum(summary["by_status"].values())
+    else:
+        assert summary == exact_summary
+    nothing = estimating.summarize_customers({"q": "没有这样的公司"})
+    assert nothing == {"total": 0, "by_status": {}, "by_category": {}, "by_department": {}}
+
+    # A scope of several grants (values bound as lists) is estimated alike.
+    bind(CROSSED, "req-pg")
+    crossed = exact.count_customers({"tags": "重点客户"})["count"]
+    estimated = counting(db, 100).count_customers({"tags": "重点客户"})
+    assert estimated["estimated"] is True and crossed / 2 <= estimated["count"] <= 2 * crossed
+    bind(SALES, "req-pg")
+
+    # What customer_counts answers, and a filter the planner knows to be rare, stay exact.
+    assert estimating.count_customers({}) == exact.count_customers({})
+    assert estimating.count_customers({"status": "formal"}) == exact.count_customers(
+        {"status": "formal"}
+    )
+    assert estimating.count_customers({"erp_code": "E-1"}) == {"count": 0}

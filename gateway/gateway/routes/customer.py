@@ -64,6 +64,11 @@ TABLE = RouteTable(
             "count_customers",
             (Query(),),
             summary="Count the customers matching the filters",
+            description="Exact, except on PostgreSQL when counting would read every customer "
+            "(a text search `q`, `tags`, `erp_code`) and an estimate finds COUNT_ESTIMATE_ABOVE "
+            "(default 10,000) or more: then the answer is that estimate, with "
+            '`"estimated": true`. Counts by status, category, kind, region, owner and '
+            "department are always exact.",
             shape="object",
             response="CustomerCount",
             query="CustomerFilter",
@@ -75,6 +80,9 @@ TABLE = RouteTable(
             (Query(),),
             summary="How the customers matching the filters break down by status, category and "
             "department",
+            description="Exact, except on PostgreSQL when a text search `q` matches "
+            "COUNT_ESTIMATE_ABOVE (default 10,000) customers or more by a 1 % sample of the "
+            'table: then every figure is estimated from that sample, with `"estimated": true`.',
             shape="object",
             response="CustomerSummary",
             query="CustomerFilter",

@@ -8,11 +8,14 @@ The reads every screen makes (a customer, a page of a list or search, a count, a
 one statement each, built once per shape of the call (the caller's grants, the filters set,
 the sort) and run with the call's values as parameters (``crm_common.reads``); they answer
 rows, not objects. Counts and summaries add up ``customer_counts`` rather than read every
-customer, unless the query names text or tags.
+customer, unless the query names text or tags; then, on PostgreSQL, one an estimate puts at or
+above the service's threshold is answered as that estimate (``estimated_count``,
+``estimated_breakdown``).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections import Counter
@@ -38,14 +41,17 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal_column,
     or_,
     select,
+    tablesample,
     tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from crm_common.context import Principal
 from crm_common.errors import NotFound, ValidationFailed
@@ -676,6 +682,62 @@ def count_customers(session: Session, query: dict[str, Any], principal: Principa
     return int(session.scalar(stmt, parameters) or 0)
 
 
+SAMPLE_PERCENT = 1
+"""The share of the customers table's pages an estimate of a text search's count reads."""
+
+
+def _sampled(conditions: list[ColumnElement[bool]]) -> tuple[Any, list[ColumnElement[bool]]]:
+    """A sample of the customers table's pages (``SAMPLE_PERCENT``, the same pages while the
+    table is unchanged) and ``conditions`` on it."""
+    sample = tablesample(_customers, func.system(SAMPLE_PERCENT), seed=literal_column("0"))
+    adapter = ClauseAdapter(sample)
+    return sample, [adapter.traverse(condition) for condition in conditions]
+
+
+@lru_cache(maxsize=256)
+def _estimate_statement(dialect: str, scope: ScopeShape, filters: FilterShape) -> Select[Any]:
+    """On PostgreSQL, what estimates a count ``customer_counts`` cannot answer. A text search
+    counts its matches in a sample of the table's pages and answers them scaled up: the
+    planner cannot estimate a substring match (it guesses 87 % of the rows whatever the
+    text). Other filters (tags, ERP code) are for the planner, whose statistics on them are
+    close: ``EXPLAIN`` of the selection of ids."""
+    conditions = [
+        scope_condition(scope, ROW_SCOPE),
+        *filter_conditions(filters, _customers, dialect),
+    ]
+    if not filters.text:
+        return select(_customers.c.id).where(*conditions)
+    sample, on_sample = _sampled(conditions)
+    return select(func.count() * (100 // SAMPLE_PERCENT)).select_from(sample).where(*on_sample)
+
+
+def estimated_count(
+    session: Session, query: dict[str, Any], principal: Principal, above: int
+) -> int | None:
+    """An estimate of ``count_customers``, when it is at least ``above`` and counting exactly
+    would read every customer (PostgreSQL only, a query naming text, tags or an ERP code);
+    otherwise None, and the count is to be exact. ``above`` 0 never estimates."""
+    dialect = _dialect(session)
+    shape = filter_shape(query)
+    if not above or dialect != "postgresql" or shape.countable:
+        return None
+    stmt = _estimate_statement(dialect, scope_shape(principal), shape)
+    parameters = {**scope_parameters(principal), **filter_parameters(query)}
+    if shape.text:
+        estimate = int(session.scalar(stmt, parameters) or 0)
+    else:
+        expanded = stmt.compile(dialect=session.get_bind().dialect).construct_expanded_state(
+            parameters
+        )
+        explained = session.connection().exec_driver_sql(
+            f"EXPLAIN (FORMAT JSON) {expanded.statement}", expanded.parameters
+        )
+        plan = explained.scalar_one()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+    return estimate if estimate >= above else None
+
+
 @lru_cache(maxsize=256)
 def _breakdown_statement(dialect: str, scope: ScopeShape, filters: FilterShape) -> Select[Any]:
     table, columns = (_counts, COUNT_SCOPE) if filters.countable else (_customers, ROW_SCOPE)
@@ -697,6 +759,36 @@ def customer_breakdown(
     stmt = _breakdown_statement(_dialect(session), scope_shape(principal), filter_shape(query))
     parameters = {**scope_parameters(principal), **filter_parameters(query)}
     return session.execute(stmt, parameters).all()
+
+
+@lru_cache(maxsize=256)
+def _sampled_breakdown_statement(
+    dialect: str, scope: ScopeShape, filters: FilterShape
+) -> Select[Any]:
+    conditions = [
+        scope_condition(scope, ROW_SCOPE),
+        *filter_conditions(filters, _customers, dialect),
+    ]
+    sample, on_sample = _sampled(conditions)
+    groups = (sample.c.status, sample.c.category, sample.c.department_id)
+    scaled = func.count() * (100 // SAMPLE_PERCENT)
+    return select(*groups, scaled).where(*on_sample).group_by(*groups)
+
+
+def estimated_breakdown(
+    session: Session, query: dict[str, Any], principal: Principal, above: int
+) -> Sequence[Row[str, str, str, int]] | None:
+    """An estimate of ``customer_breakdown`` from a sample of the customers' pages, when it
+    adds up to at least ``above`` and the query searches text on PostgreSQL (a breakdown
+    that would read every customer); otherwise None, and the breakdown is to be exact."""
+    dialect = _dialect(session)
+    shape = filter_shape(query)
+    if not above or dialect != "postgresql" or not shape.text:
+        return None
+    stmt = _sampled_breakdown_statement(dialect, scope_shape(principal), shape)
+    parameters = {**scope_parameters(principal), **filter_parameters(query)}
+    rows = session.execute(stmt, parameters).all()
+    return rows if sum(row[3] for row in rows) >= above else None
 
 
 def compact_counts(session: Session) -> int:

@@ -284,12 +284,22 @@ class DuplicateCandidateSchema(Schema):
 
 class CustomerCountSchema(Schema):
     count = fields.Integer(
-        metadata=describe("Customers matching the filters in the caller's scope")
+        metadata=describe(
+            "Customers matching the filters in the caller's scope: exact unless `estimated`"
+        )
+    )
+    estimated = fields.Boolean(
+        metadata=describe(
+            "Present and true when `count` is an estimate: on PostgreSQL, a count that would "
+            "read every customer (text search `q`, `tags`, `erp_code`) estimated at "
+            "COUNT_ESTIMATE_ABOVE (default 10,000) or more is answered from a 1 % sample of "
+            "the table (text) or the planner's statistics (tags); below, counts are exact"
+        )
     )
 
 
 class CustomerSummarySchema(Schema):
-    total = fields.Integer()
+    total = fields.Integer(metadata=describe("Exact unless `estimated`"))
     by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
     by_category = fields.Dict(
         keys=fields.String(), values=fields.Integer(), metadata=describe('"none" for no category')
@@ -298,6 +308,14 @@ class CustomerSummarySchema(Schema):
         keys=fields.String(),
         values=fields.Integer(),
         metadata=describe('Department id, "none" for no department'),
+    )
+    estimated = fields.Boolean(
+        metadata=describe(
+            "Present and true when every figure is an estimate: on PostgreSQL, a text search "
+            "`q` matching COUNT_ESTIMATE_ABOVE (default 10,000) customers or more by a 1 % "
+            "sample of the table is broken down on that sample, scaled up (small groups may "
+            "be missing); below, the figures are exact"
+        )
     )
 
 

@@ -42,7 +42,23 @@ DEFAULT_ORG_RESYNC_SECONDS = 3600
 COUNTS_FOLD_SECONDS = 60
 """How often the rows each customer write adds to ``customer_counts`` are folded together."""
 
+DEFAULT_COUNT_ESTIMATE_ABOVE = 10_000
+"""Counts from this many on are estimated when counting exactly would read every customer."""
+
 log = logging.getLogger(__name__)
+
+
+class CountEstimates(DependencyProvider):
+    """``COUNT_ESTIMATE_ABOVE`` of the config (``DEFAULT_COUNT_ESTIMATE_ABOVE`` unless set;
+    0: every count exact): from how many customers on a count that would read every customer
+    on PostgreSQL (a text search, tags) answers an estimate flagged ``estimated``."""
+
+    def setup(self) -> None:
+        value = self.container.config.get("COUNT_ESTIMATE_ABOVE")
+        self.above = DEFAULT_COUNT_ESTIMATE_ABOVE if value in (None, "") else int(value)
+
+    def get_dependency(self, worker_ctx: Any) -> int:
+        return self.above
 
 
 class OrgStructureSync(DependencyProvider):
@@ -75,6 +91,7 @@ class CustomerService(kit.ServiceKit):
     inbox_model = InboxEvent
     identity: ServiceCredentials = ServiceIdentity()
     org_sync: OrgStructureSync = OrgStructureSync()
+    count_estimate_above: int = CountEstimates()
 
     # -- the copy of org's departments and regions ----------------------------------------
     @event_handler("org", "department_changed")
@@ -136,14 +153,18 @@ class CustomerService(kit.ServiceKit):
             return Customers(context).list(query)
 
     @rpc
-    def count_customers(self, query: dict[str, Any] | None = None) -> dict[str, int]:
+    def count_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with read_only(self.db) as context:
-            return Customers(context).count(query)
+            return Customers(context).count(query, estimate_above=self._estimate_above())
 
     @rpc
     def summarize_customers(self, query: dict[str, Any] | None = None) -> dict[str, Any]:
         with read_only(self.db) as context:
-            return Customers(context).summarize(query)
+            return Customers(context).summarize(query, estimate_above=self._estimate_above())
+
+    def _estimate_above(self) -> int:
+        above = self.count_estimate_above
+        return above if isinstance(above, int) else DEFAULT_COUNT_ESTIMATE_ABOVE  # a stand-in
 
     @rpc
     def merge_customers(self, survivor_id: str, merged_id: str) -> dict[str, Any]:

@@ -7,7 +7,12 @@ import sqlite3
 from contextlib import contextmanager
 
 import pytest
+from nameko.testing.services import worker_factory
 from sqlalchemy import event
+
+from crm_common.outbox import OutboxWriter
+from customer.models import OutboxMessage
+from customer.service import CustomerService
 
 REGIONS = ("华东/上海", "华东/江苏", "华北/北京")
 
@@ -87,3 +92,17 @@ def test_reads_do_not_analyse_the_customers_again_at_every_check_in(db, service,
         dbapi_connection.set_authorizer(None)
     assert len(analysed) <= 1
     assert not [statement for statement in pending if "customers" in statement]
+
+
+def test_counts_and_summaries_on_sqlite_stay_exact_whatever_the_threshold(db, customers):
+    """Estimates are PostgreSQL's (tests/integration/test_customer_postgres.py)."""
+    service = worker_factory(
+        CustomerService,
+        db=db,
+        outbox=OutboxWriter(OutboxMessage, "customer"),
+        count_estimate_above=1,
+    )
+    for query in ({"q": "机电"}, {"tags": "重点客户"}, {}):
+        assert service.count_customers(query) == {"count": len(customers)}
+        assert service.summarize_customers(query)["total"] == len(customers)
+        assert "estimated" not in service.summarize_customers(query)

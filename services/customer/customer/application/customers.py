@@ -261,22 +261,32 @@ class Customers(CustomerUseCases):
         page = repository.customers_page(self.session, params, self.principal)
         return {"items": customer_rows.dump_all(page.items), "next_cursor": page.next_cursor}
 
-    def count(self, query: Any) -> dict[str, int]:
+    def count(self, query: Any, estimate_above: int = 0) -> dict[str, Any]:
+        """How many visible customers match ``query``: exact, unless counting exactly would
+        read every customer and an estimate says at least ``estimate_above`` (0: never) match;
+        then that estimate, flagged ``estimated``."""
         self.principal.require(READ)
         params = load(FILTER_SCHEMA, query)
+        estimate = repository.estimated_count(self.session, params, self.principal, estimate_above)
+        if estimate is not None:
+            return {"count": estimate, "estimated": True}
         return {"count": repository.count_customers(self.session, params, self.principal)}
 
-    def summarize(self, query: Any) -> dict[str, Any]:
+    def summarize(self, query: Any, estimate_above: int = 0) -> dict[str, Any]:
         """Counts of the visible customers matching ``query`` by status, category and
-        department (``"none"`` for customers without one), grouped in SQL."""
+        department (``"none"`` for customers without one), grouped in SQL: exact, unless the
+        query searches text and a sample estimates at least ``estimate_above`` (0: never)
+        customers match; then those estimates, flagged ``estimated``."""
         self.principal.require(READ)
         params = load(FILTER_SCHEMA, query)
         by_status: Counter[str] = Counter()
         by_category: Counter[str] = Counter()
         by_department: Counter[str] = Counter()
-        for status, category, department_id, n in repository.customer_breakdown(
-            self.session, params, self.principal
-        ):
+        rows = repository.estimated_breakdown(self.session, params, self.principal, estimate_above)
+        estimated = rows is not None
+        if rows is None:
+            rows = repository.customer_breakdown(self.session, params, self.principal)
+        for status, category, department_id, n in rows:
             by_status[status] += n
             by_category[category or "none"] += n
             by_department[department_id or "none"] += n
@@ -285,4 +295,5 @@ class Customers(CustomerUseCases):
             "by_status": dict(sorted(by_status.items())),
             "by_category": dict(sorted(by_category.items())),
             "by_department": dict(sorted(by_department.items())),
+            **({"estimated": True} if estimated else {}),
         }
