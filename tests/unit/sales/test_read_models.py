@@ -26,7 +26,7 @@ from sales.models import (
     Region,
     SalesProcess,
 )
-from sales.models.orders import Contract, SalesOrder
+from sales.models.orders import Contract, ContractMilestone, SalesOrder, SalesOrderLine
 from sales.models.quotes import Quote
 from sales.repository import read_models as repository
 from sales.repository.read_models import ChainLink
@@ -216,6 +216,17 @@ def merge_event(survivor_id, merged_id, version=5, **survivor_fields):
     }
 
 
+SCOPED_MODELS = {
+    "opportunity": Opportunity,
+    "activity": Activity,
+    "expense": Expense,
+    "quote": Quote,
+    "order": SalesOrder,
+    "contract": Contract,
+}
+"""The records scoped by their customer, by history entity type."""
+
+
 def add_records(db, customer_id, region="华南/广东", category="B"):
     """An opportunity, an activity and an expense of ``customer_id``; their ids."""
     with db.session() as session:
@@ -276,40 +287,99 @@ def test_a_merge_moves_the_merged_customers_records_to_the_survivor_with_history
     survivor, merged, other = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     apply(db, "keep_customer", customer(survivor, 4))
     apply(db, "keep_customer", customer(merged, 2, region="华南/广东", category="B"))
-    opportunity_id, activity_id, expense_id = add_records(db, merged)
+    records = dict(
+        zip(("opportunity", "activity", "expense"), add_records(db, merged), strict=True)
+    ) | dict(zip(("quote", "order", "contract"), add_documents(db, merged), strict=True))
     untouched = add_records(db, other)
+    untouched_documents = add_documents(db, other)
     contact_id = uuid.uuid4()
     apply(db, "keep_contact", contact(contact_id, merged, 1))
 
     moved = apply(db, "merge", merge_event(survivor, merged, status="formal"), "u-admin")
 
-    assert moved == 3
+    assert moved == 6
     with db.session() as session:
-        opportunity = session.get(Opportunity, opportunity_id)
-        activity = session.get(Activity, activity_id)
-        expense = session.get(Expense, expense_id)
-        for record in (opportunity, activity, expense):
+        for entity_type, record_id in records.items():
+            record = session.get(SCOPED_MODELS[entity_type], record_id)
             assert (record.customer_id, record.region, record.category) == (
                 survivor,
                 "华东/上海",
                 "A",
-            )
-            assert record.version == 2  # a client holding version 1 gets a conflict
+            ), entity_type
+            assert record.department_id == "d-south-gd"  # its own, not the survivor's
+            assert record.version == 2, entity_type  # a client holding version 1 gets a conflict
         assert session.get(Opportunity, untouched[0]).customer_id == other
+        documents = zip((Quote, SalesOrder, Contract), untouched_documents, strict=True)
+        for model, record_id in documents:
+            assert session.get(model, record_id).customer_id == other
         assert session.get(Contact, contact_id).customer_id == survivor
         merged_row = session.get(Customer, merged)
         assert (merged_row.status, merged_row.merged_into_id) == ("merged", survivor)
         assert session.get(Customer, survivor).source_version == 5
-    for entity_type, entity_id in (
-        ("opportunity", opportunity_id),
-        ("activity", activity_id),
-        ("expense", expense_id),
-    ):
-        assert history_of(db, entity_id) == {
+    for entity_type, record_id in records.items():
+        assert history_of(db, record_id) == {
             (entity_type, "customer_merged", "customer_id", str(merged), str(survivor), "u-admin"),
             (entity_type, "customer_merged", "region", "华南/广东", "华东/上海", "u-admin"),
             (entity_type, "customer_merged", "category", "B", "A", "u-admin"),
         }
+
+
+def test_a_merge_moves_a_contract_with_its_milestones_and_an_order_with_its_lines(db):
+    survivor, merged = uuid.uuid4(), uuid.uuid4()
+    apply(db, "keep_customer", customer(survivor, 4))
+    apply(db, "keep_customer", customer(merged, 2, region="华南/广东", category="B"))
+    _, order_id, contract_id = add_documents(db, merged)
+    with db.session() as session:
+        session.add_all(
+            [
+                SalesOrderLine(
+                    order_id=order_id,
+                    line_no=1,
+                    item_code="ITEM-001",
+                    item_name="伺服电机",
+                    unit="台",
+                    quantity=Decimal("2"),
+                    unit_price=Decimal("500.00"),
+                    amount=Decimal("1000.00"),
+                    tax_rate=Decimal("0.13"),
+                    discount=Decimal("0"),
+                    net=Decimal("1000.00"),
+                    tax=Decimal("130.00"),
+                    gross=Decimal("1130.00"),
+                ),
+                ContractMilestone(
+                    contract_id=contract_id,
+                    seq=1,
+                    name="预付款",
+                    due_date=date(2026, 4, 1),
+                    amount=Decimal("300.00"),
+                ),
+            ]
+        )
+
+    # the merged customer's survivor was itself merged since: its records go to the last one
+    last = uuid.uuid4()
+    apply(db, "merge", merge_event(last, survivor, region="西南/四川", category="C"), "u-admin")
+    apply(db, "merge", merge_event(survivor, merged), "u-admin")
+
+    with db.session() as session:
+        order = session.get(SalesOrder, order_id)
+        contract = session.get(Contract, contract_id)
+        for record in (order, contract):
+            assert (record.customer_id, record.region, record.category) == (
+                last,
+                "西南/四川",
+                "C",
+            )
+        lines = session.scalars(select(SalesOrderLine).where(SalesOrderLine.order_id == order_id))
+        assert [line.item_code for line in lines] == ["ITEM-001"]
+        milestones = session.scalars(
+            select(ContractMilestone).where(ContractMilestone.contract_id == contract_id)
+        )
+        assert [milestone.name for milestone in milestones] == ["预付款"]
+    assert ("contract", "customer_merged", "customer_id", str(merged), str(last), "u-admin") in (
+        history_of(db, contract_id)
+    )
 
 
 def test_a_merged_customer_stays_merged_whatever_arrives_late(db):
@@ -478,14 +548,6 @@ def test_a_customers_new_region_and_category_reach_its_records_with_history(db):
         zip(("opportunity", "activity", "expense"), add_records(db, moving), strict=True)
     ) | dict(zip(("quote", "order", "contract"), add_documents(db, moving), strict=True))
     untouched = add_records(db, other)
-    models = {
-        "opportunity": Opportunity,
-        "activity": Activity,
-        "expense": Expense,
-        "quote": Quote,
-        "order": SalesOrder,
-        "contract": Contract,
-    }
 
     # the customer moves region and category, and gets another owner: only the scope follows
     assert apply(
@@ -496,7 +558,7 @@ def test_a_customers_new_region_and_category_reach_its_records_with_history(db):
 
     with db.session() as session:
         for entity_type, record_id in records.items():
-            record = session.get(models[entity_type], record_id)
+            record = session.get(SCOPED_MODELS[entity_type], record_id)
             assert (record.region, record.category) == ("华东/上海", "A"), entity_type
             assert record.department_id == "d-south-gd"  # its own, not the customer's
             assert record.version == 2, entity_type  # a client holding version 1 gets a conflict

@@ -12,9 +12,13 @@ orders and contracts (and its invoices and payments) take the new values, which 
 from it for scoping, in the same transaction, each changed field with a history entry without
 an actor (``customer_updated``); their owner and department stay their own. A
 ``customer_merged`` marks the merged customer merged and moves its contacts, opportunities,
-activities and expenses to the survivor, each moved record with a history entry. A record
-sales cannot read (a required field missing) raises ``UnusableRecord``: its event is retried,
-then dead-lettered with the reason.
+activities, expenses, quotes, orders and contracts (and its invoices and payments) to the
+survivor, with the survivor's region and category, each moved record with a history entry and
+a new version. Contract milestones, order lines and shipments go with their document; credit
+limits stay, as the ERP sets the survivor's; an ERP code mapping keeps naming the merged
+customer and resolves to the survivor, and an applied ERP event the customer it went to. A
+record sales cannot read (a required field missing) raises ``UnusableRecord``: its event is
+retried, then dead-lettered with the reason.
 """
 
 from __future__ import annotations
@@ -47,24 +51,22 @@ CUSTOMER_MERGED = "customer_merged"
 MOVED_FIELDS = ("customer_id", "region", "category")
 """What moving a record to the surviving customer changes: the customer and the scope values
 copied from it."""
-MOVED_RECORDS: tuple[
-    tuple[type[Opportunity] | type[Activity] | type[Expense] | type[Quote], str], ...
-] = (
-    (Opportunity, "opportunity"),
-    (Activity, "activity"),
-    (Expense, "expense"),
-    (Quote, "quote"),
-)
 
 CUSTOMER_UPDATED = "customer_updated"
 SCOPE_FIELDS = ("region", "category")
 """The values a record copies from its customer for scoping, which follow the customer."""
 SCOPED_RECORDS: tuple[tuple[repository.ScopedModel, str], ...] = (
-    *MOVED_RECORDS,
+    (Opportunity, "opportunity"),
+    (Activity, "activity"),
+    (Expense, "expense"),
+    (Quote, "quote"),
     (SalesOrder, "order"),
     (Contract, "contract"),
 )
 """Each model scoped by its customer's region and category, with its history entity type."""
+MOVED_RECORDS = SCOPED_RECORDS
+"""Each model a merge moves to the surviving customer record by record, with history (the
+receivables move in ``receivables.move_to_survivor``)."""
 
 
 class UnusableRecord(ValueError):
@@ -192,7 +194,8 @@ class ReadModels:
     def merge(self, event: Any, actor_id: str | None) -> int:
         """``customer_merged``: the survivor kept as sent, the merged customer marked merged,
         its contacts and its records moved to the survivor (or to where the survivor was
-        merged since). Returns how many opportunities, activities and expenses moved."""
+        merged since). Returns how many opportunities, activities, expenses, quotes, orders
+        and contracts moved."""
         merge = read(MergeSchema(), event, CUSTOMER_MERGED)
         merged_id, survivor_id = merge["merged_id"], merge["survivor_id"]
         if merged_id == survivor_id:

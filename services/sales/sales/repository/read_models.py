@@ -37,10 +37,9 @@ MAX_CHAIN = 32
 """The most departments a chain walks up (a guard against a cycle in a damaged copy)."""
 MERGED = "merged"
 
-CustomerRecord = Opportunity | Activity | Expense | Quote
-"""The sales records that belong to a customer (a merge moves them)."""
 ScopedRecord = Opportunity | Activity | Expense | Quote | SalesOrder | Contract
-"""The sales records scoped by their customer's region and category, copied from it."""
+"""The sales records scoped by their customer's region and category, copied from it (a merge
+moves them to the survivor)."""
 ScopedModel = (
     type[Opportunity]
     | type[Activity]
@@ -201,12 +200,10 @@ def move_contacts(
 
 
 def records_of_customer(
-    session: Session,
-    model: type[Opportunity] | type[Activity] | type[Expense] | type[Quote],
-    customer_id: uuid.UUID,
-) -> list[CustomerRecord]:
-    """Every opportunity, activity, expense or quote (``model``) of a customer, oldest
-    first."""
+    session: Session, model: ScopedModel, customer_id: uuid.UUID
+) -> list[ScopedRecord]:
+    """Every opportunity, activity, expense, quote, order or contract (``model``) of a
+    customer, oldest first."""
     stmt = select(model).where(model.customer_id == customer_id)
     return list(session.scalars(stmt.order_by(model.created_at, model.id)))
 
