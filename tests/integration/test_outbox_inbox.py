@@ -136,13 +136,7 @@ def test_rows_written_while_the_broker_is_away_are_delivered_when_it_returns(
     vhost_uri = proxy.uri + rabbit_config["vhost"]
     relay = OutboxRelay(engine, OutboxMessage, vhost_uri, "ledger")
     with Connection(rabbit_config["AMQP_URI"]) as connection:
-        queue = Queue(
-            "ledger-watch",
-            Exchange("ledger.events", type="topic", durable=True),
-            routing_key="#",
-            channel=connection.channel(),
-        )
-        queue.declare()
+        queue = watching_ledger_events(connection)
         proxy.stop()
 
         scope = SessionScope(engine)
@@ -163,6 +157,18 @@ def test_rows_written_while_the_broker_is_away_are_delivered_when_it_returns(
             assert session.scalar(select(func.count()).where(OutboxMessage.sent_at.is_(None))) == 0
         assert relay.relay_pending() == 0
     proxy.stop()
+
+
+def watching_ledger_events(connection):
+    """A queue declared on ``connection`` that every ledger event reaches."""
+    queue = Queue(
+        "ledger-watch",
+        Exchange("ledger.events", type="topic", durable=True),
+        routing_key="#",
+        channel=connection.channel(),
+    )
+    queue.declare()
+    return queue
 
 
 def _try_relay(relay):
@@ -192,13 +198,7 @@ def test_one_relay_at_a_time_drains_a_shared_postgres_outbox_in_order(rabbit_con
     first = OutboxRelay(engine, OutboxMessage, rabbit_config["AMQP_URI"], "ledger")
     second = OutboxRelay(engine, OutboxMessage, rabbit_config["AMQP_URI"], "ledger")
     with Connection(rabbit_config["AMQP_URI"]) as connection:
-        queue = Queue(
-            "ledger-watch",
-            Exchange("ledger.events", type="topic", durable=True),
-            routing_key="#",
-            channel=connection.channel(),
-        )
-        queue.declare()
+        queue = watching_ledger_events(connection)
         writer = OutboxWriter(OutboxMessage, "ledger")
         with SessionScope(engine).session() as session:
             for number in range(RELAY_CHUNK + 5):  # more than one chunk
