@@ -24,13 +24,14 @@ retried, then dead-lettered with the reason.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError
 from sqlalchemy.orm import Session
 
-from crm_common.history import diff, snapshot
+from crm_common.history import FieldChange, diff, snapshot
 from crm_common.models import utcnow
 from sales.models import Activity, Expense, HistoryEntry, Opportunity
 from sales.models.orders import Contract, SalesOrder
@@ -140,19 +141,7 @@ class ReadModels:
                 record.region = region
                 record.category = category
                 changes = diff(before, snapshot(record, SCOPE_FIELDS), SCOPE_FIELDS)
-                self.session.add_all(
-                    HistoryEntry(
-                        entity_type=entity_type,
-                        entity_id=str(record.id),
-                        change=CUSTOMER_UPDATED,
-                        actor_id=None,
-                        field=change.field,
-                        old=change.old,
-                        new=change.new,
-                        at=self.now,
-                    )
-                    for change in changes
-                )
+                self._remember(entity_type, record.id, CUSTOMER_UPDATED, None, changes)
                 followed += 1
         self.session.flush()
         return followed
@@ -223,22 +212,33 @@ class ReadModels:
                     record.region = target.region
                     record.category = target.category
                 changes = diff(before, snapshot(record, MOVED_FIELDS), MOVED_FIELDS)
-                self.session.add_all(
-                    HistoryEntry(
-                        entity_type=entity_type,
-                        entity_id=str(record.id),
-                        change=CUSTOMER_MERGED,
-                        actor_id=actor_id,
-                        field=change.field,
-                        old=change.old,
-                        new=change.new,
-                        at=self.now,
-                    )
-                    for change in changes
-                )
+                self._remember(entity_type, record.id, CUSTOMER_MERGED, actor_id, changes)
                 moved += 1
         self.session.flush()
         return moved
+
+    def _remember(
+        self,
+        entity_type: str,
+        entity_id: uuid.UUID,
+        change: str,
+        actor_id: str | None,
+        changes: Iterable[FieldChange],
+    ) -> None:
+        """A history entry per field a customer event changed on one of sales' records."""
+        self.session.add_all(
+            HistoryEntry(
+                entity_type=entity_type,
+                entity_id=str(entity_id),
+                change=change,
+                actor_id=actor_id,
+                field=field_change.field,
+                old=field_change.old,
+                new=field_change.new,
+                at=self.now,
+            )
+            for field_change in changes
+        )
 
     # -- org ---------------------------------------------------------------------------------
     def keep_person(self, record: Any) -> bool:
