@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 from nameko.testing.services import worker_factory
+from sqlalchemy import insert
 
 from crm_common.context import bind
 from crm_common.outbox import OutboxWriter
-from sales.models import Base, OutboxMessage
+from sales.domain.expenses import CATEGORY_LABELS, DEFAULT_CATEGORIES, DEFAULT_SECOND_LEVEL_AMOUNT
+from sales.models import Base, ExpenseCategory, OutboxMessage
 from sales.service import SalesService
 from tests.fixtures import database_from, database_template, outbox_reader
 
@@ -48,6 +50,25 @@ def act_as():
 @pytest.fixture
 def service(db, principal):
     return worker_factory(SalesService, db=db, outbox=OutboxWriter(OutboxMessage, "sales"))
+
+
+@pytest.fixture
+def expense_service(db, principal):
+    """The service with the default expense categories and second approval level."""
+    with db.session() as session:
+        session.execute(
+            insert(ExpenseCategory),
+            [
+                {"code": code, "name": CATEGORY_LABELS[code], "active": True}
+                for code in DEFAULT_CATEGORIES
+            ],
+        )
+    return worker_factory(
+        SalesService,
+        db=db,
+        outbox=OutboxWriter(OutboxMessage, "sales"),
+        second_level_amount=DEFAULT_SECOND_LEVEL_AMOUNT,
+    )
 
 
 @pytest.fixture

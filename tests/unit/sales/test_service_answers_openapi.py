@@ -9,22 +9,12 @@ from datetime import date
 import pytest
 from jsonschema import Draft202012Validator
 from marshmallow import fields
-from nameko.testing.services import worker_factory
-from sqlalchemy import insert
 
-from crm_common.outbox import OutboxWriter
 from crm_common.schemas import json_schemas
 from gateway import openapi
 from gateway.service import GatewayService
 from gateway.web import api_routes
-from sales.domain.expenses import (
-    CATEGORY_LABELS,
-    DEFAULT_CATEGORIES,
-    DEFAULT_SECOND_LEVEL_AMOUNT,
-)
-from sales.models import ExpenseCategory, OutboxMessage
 from sales.schemas import PUBLIC_SCHEMAS
-from sales.service import SalesService
 
 from .sample_org import ADMIN, BUYER, EAST_MACHINERY, MANAGER, SALES
 
@@ -36,21 +26,8 @@ def document():
 
 
 @pytest.fixture
-def service(db, principal):
-    with db.session() as session:
-        session.execute(
-            insert(ExpenseCategory),
-            [
-                {"code": code, "name": CATEGORY_LABELS[code], "active": True}
-                for code in DEFAULT_CATEGORIES
-            ],
-        )
-    return worker_factory(
-        SalesService,
-        db=db,
-        outbox=OutboxWriter(OutboxMessage, "sales"),
-        second_level_amount=DEFAULT_SECOND_LEVEL_AMOUNT,
-    )
+def service(expense_service):
+    return expense_service
 
 
 def conforms(document, schema_name, answer):

@@ -13,14 +13,8 @@ from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, ValidationError
-from nameko.testing.services import worker_factory
-from sqlalchemy import insert
 
-from crm_common.outbox import OutboxWriter
 from sales import events
-from sales.domain.expenses import CATEGORY_LABELS, DEFAULT_CATEGORIES, DEFAULT_SECOND_LEVEL_AMOUNT
-from sales.models import ExpenseCategory, OutboxMessage
-from sales.service import SalesService
 
 from .sample_org import ADMIN, BUYER, EAST_MACHINERY, MANAGER
 from .test_service_expenses import EAST_MANAGER, FINANCE
@@ -43,21 +37,8 @@ PIPELINE_EVENTS = (
 
 
 @pytest.fixture
-def service(db, principal):
-    with db.session() as session:
-        session.execute(
-            insert(ExpenseCategory),
-            [
-                {"code": code, "name": CATEGORY_LABELS[code], "active": True}
-                for code in DEFAULT_CATEGORIES
-            ],
-        )
-    return worker_factory(
-        SalesService,
-        db=db,
-        outbox=OutboxWriter(OutboxMessage, "sales"),
-        second_level_amount=DEFAULT_SECOND_LEVEL_AMOUNT,
-    )
+def service(expense_service):
+    return expense_service
 
 
 def strict(schema: Any) -> Any:

@@ -16,7 +16,7 @@ from crm_common.context import Principal
 from crm_common.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from crm_common.outbox import OutboxWriter
 from sales.application.expenses import parse_threshold
-from sales.domain.expenses import CATEGORY_LABELS, DEFAULT_CATEGORIES, DEFAULT_SECOND_LEVEL_AMOUNT
+from sales.domain.expenses import DEFAULT_CATEGORIES, DEFAULT_SECOND_LEVEL_AMOUNT
 from sales.domain.money import Money
 from sales.models import ExpenseCategory, Opportunity, OutboxMessage, SalesProcess
 from sales.repository.opportunities import business_year
@@ -63,21 +63,8 @@ TODAY = date.today()
 
 
 @pytest.fixture
-def service(db, principal):
-    with db.session() as session:
-        session.execute(
-            insert(ExpenseCategory),
-            [
-                {"code": code, "name": CATEGORY_LABELS[code], "active": True}
-                for code in DEFAULT_CATEGORIES
-            ],
-        )
-    return worker_factory(
-        SalesService,
-        db=db,
-        outbox=OutboxWriter(OutboxMessage, "sales"),
-        second_level_amount=DEFAULT_SECOND_LEVEL_AMOUNT,
-    )
+def service(expense_service):
+    return expense_service
 
 
 @pytest.fixture
