@@ -106,18 +106,20 @@ class OutboxRelay:
         one connection from the pool and gives it back, so the workers never wait on a
         confirm. On PostgreSQL the replicas of a service share the table: one relay at a time
         drains it, holding a session advisory lock on a connection of its own (the server
-        frees it if that relay dies); the others find it held and leave the rows to it. That
-        connection runs in autocommit, so marking a row is one round trip, not three."""
+        frees it if that relay dies); the others find it held and leave the rows to it."""
         if self.engine.dialect.name != "postgresql":
             return self._drain(self.engine.connect)
-        with self.engine.connect() as pooled:
-            connection = pooled.execution_options(isolation_level="AUTOCOMMIT")
-            if not connection.scalar(select(func.pg_try_advisory_lock(RELAY_LOCK))):
+        with self.engine.connect() as connection:
+            held = connection.scalar(select(func.pg_try_advisory_lock(RELAY_LOCK)))
+            connection.commit()
+            if not held:
                 return 0
             try:
                 return self._drain(lambda: contextlib.nullcontext(connection))
             finally:
+                connection.rollback()
                 connection.scalar(select(func.pg_advisory_unlock(RELAY_LOCK)))
+                connection.commit()
 
     def _drain(self, connect: Callable[[], AbstractContextManager[Connection]]) -> int:
         columns = (self.model.id, self.model.routing_key, self.model.payload, self.model.headers)
