@@ -339,19 +339,37 @@ def test_a_later_version_of_an_erp_order_replaces_its_lines(service, erp):
     assert order["gross"] == "2034.00"
 
 
-def test_a_shipment_of_an_erp_order_before_it_arrives(db, service, erp):
+def test_a_shipment_of_an_erp_order_before_it_arrives(db, service, erp, outbox_events):
     erp("order_shipped", shipped("FH-500", (1, "BRG-6205", "100", [])), minutes=2)
     erp(
         "order_shipped",
         shipped("FH-501", (1, "BRG-6205", "40", ["B1"]), erp_order_no="SO2026-0999"),
         minutes=2,
     )
-    assert waiting(db) == 2
+    erp(
+        "order_shipped",
+        shipped(
+            "FH-502",
+            (1, "BRG-6205", "60", []),
+            (2, "MTR-Y2-132", "2", ["M1", "M2"]),
+            erp_order_no="SO2026-0999",
+        ),
+        minutes=3,
+    )
+    assert waiting(db) == 3
     erp("order_created", created(None, "SO2026-0999"), minutes=1, customer_id=EAST_MACHINERY)
     [order] = service.list_orders({"origin": "erp"})["items"]
-    assert order["status"] == "partially_shipped"
-    assert service.get_order(order["id"])["lines"][0]["shipped"] == "40.0000"
+    assert order["status"] == "shipped"
+    assert service.get_order(order["id"])["lines"][0]["shipped"] == "100.0000"
     assert waiting(db) == 1
+    # created, then each shipment that waited for it a version of its own
+    announced = [data["order"] for kind, data in outbox_events() if kind == "order_status_changed"]
+    assert [(o["status"], o["version"]) for o in announced] == [
+        ("erp_created", 1),
+        ("partially_shipped", 2),
+        ("shipped", 3),
+    ]
+    assert order["version"] == 3
 
 
 # -- what can never apply --------------------------------------------------------------------

@@ -27,8 +27,9 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import bindparam, event, inspect
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_common.application import EventSink
 from crm_common.errors import Conflict, ValidationFailed
@@ -531,11 +532,13 @@ class ErpOrders:
 
     def next_version(self, order: SalesOrder) -> None:
         """The version the order's change is stored with: one more per change, as if each
-        were flushed alone, though the batch flushes once (an order added in this
-        transaction and not written yet is written first, at version 1)."""
-        if inspect(order).pending:
-            self.session.flush()
+        were flushed alone, though the batch flushes once. An order added in this
+        transaction and not written yet is inserted at version 1 whatever it holds (the
+        ORM's version counter starts there), so it owes the versions of its changes until
+        then (``owe_version``)."""
         order.version += 1
+        if inspect(order).pending:
+            owe_version(self.session, order)
 
     def record_shipment(
         self, order: SalesOrder, event: OrderShipped, issues: Sequence[Any], event_id: str
@@ -654,6 +657,42 @@ class ErpOrders:
             event = domain_event(row.event_type, data, _aware(row.occurred_at))
             self.apply_to(order, event, row.event_id)
         rows.drop_waiting(self.session, waiting)
+
+
+OWED_VERSIONS = "sales.erp.owed_versions"
+
+
+def owe_version(session: Session, order: SalesOrder) -> None:
+    """Write the version ``order`` holds now right after the flush that inserts it, instead of
+    flushing it early (an early flush per order would split the batch's one flush into one
+    per order)."""
+    owed = session.info.get(OWED_VERSIONS)
+    if owed is None:
+        owed = session.info[OWED_VERSIONS] = {}
+        event.listen(session, "after_flush_postexec", _write_owed_versions)
+    owed[order] = order.version
+
+
+def _write_owed_versions(session: Session, flush_context: Any) -> None:
+    """The owed versions of the orders this flush inserted, in one statement; an order a
+    rolled-back savepoint took away owes nothing any more."""
+    owed: dict[SalesOrder, int] = session.info[OWED_VERSIONS]
+    inserted = []
+    for order, version in list(owed.items()):
+        state = inspect(order)
+        if state.persistent:
+            inserted.append((order, version))
+        if not state.pending:
+            del owed[order]
+    if not inserted:
+        return
+    table = SalesOrder.__table__
+    session.connection().execute(
+        table.update().where(table.c.id == bindparam("order_id")).values(version=bindparam("owed")),
+        [{"order_id": order.id, "owed": version} for order, version in inserted],
+    )
+    for order, version in inserted:
+        set_committed_value(order, "version", version)
 
 
 def _occurred(row: ErpOrderEventWaiting) -> datetime:
