@@ -82,9 +82,9 @@ def test_unusable_files_fail_as_a_whole(service, text):
 
 
 def test_import_refuses_names_that_exist_and_unknown_codes(service, make_customer):
-    make_customer("上海华东机电设备有限公司")
+    code = make_customer("上海华东机电设备有限公司")["code"]
     result = service.import_customers(
-        "code,name\n,上海华东机电设备股份有限公司\nX123,某公司\nC2026000001,,\n"
+        f"code,name\n,上海华东机电设备股份有限公司\nX123,某公司\n{code},,\n"
     )
     errors = {e["row"]: e["errors"] for e in result["errors"]}
     assert "name" in errors[2] and "code" in errors[3]
