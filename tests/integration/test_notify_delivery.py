@@ -206,7 +206,13 @@ def test_the_catcher_reports_each_sms_back_through_the_gateway(stack):
         "13812340001": "delivered",
         "13812340002": "failed",
     }
-    assert [(r["provider"], r["status"]) for r in sms.receipts] == [("aliyun", 200)] * 2
+
+    def answered():
+        """The catcher notes a receipt once the gateway answered it, after it was applied."""
+        found = [(r["provider"], r["status"]) for r in sms.receipts]
+        return found if len(found) == 2 else None
+
+    assert eventually(answered, what="both receipts answered") == [("aliyun", 200)] * 2
 
 
 # -- role recipients, from org's people to an SMS ------------------------------------------
