@@ -266,6 +266,7 @@ def test_an_enabled_overdue_receivable_rule_reaches_the_owners_inbox(
     assert email.message["Subject"] == f"发票 {invoice_no} 已逾期 40 天"
     assert "苏州工业园区精工机电有限公司" in email.part("plain")
     assert "11300.00 CNY" in email.part("plain")
+
     def texted():
         sent = sms.sent_to(SALES01_MOBILE)
         assert sent, deliveries_to(suite, admin, SALES01_MOBILE)
