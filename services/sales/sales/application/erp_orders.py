@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, event, inspect
+from sqlalchemy import bindparam, event, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -686,9 +686,10 @@ def _write_owed_versions(session: Session, flush_context: Any) -> None:
             del owed[order]
     if not inserted:
         return
-    table = SalesOrder.__table__
     session.connection().execute(
-        table.update().where(table.c.id == bindparam("order_id")).values(version=bindparam("owed")),
+        update(SalesOrder)
+        .where(SalesOrder.id == bindparam("order_id"))
+        .values(version=bindparam("owed")),
         [{"order_id": order.id, "owed": version} for order, version in inserted],
     )
     for order, version in inserted:
