@@ -11,31 +11,15 @@ from sqlalchemy import func, select
 
 from crm_common.db import SessionScope, dispose_engine, engine_for
 from crm_common.migrations import alembic_config, upgrade
-from sales.models import Customer, HistoryEntry
+from sales.models import HistoryEntry
 from sales.models.orders import Contract, SalesOrder
-from tests.unit.sales.test_read_models import T0, add_documents, history_of
+from tests.unit.sales.test_migration_scope_repair import add_customer
+from tests.unit.sales.test_read_models import add_documents, history_of
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def uri(request, sqlite_uri):
     return sqlite_uri if request.param == "sqlite" else request.getfixturevalue("pg_uri")
-
-
-def add_customer(db, customer_id, region, category, merged_into_id=None):
-    with db.session() as session:
-        session.add(
-            Customer(
-                id=customer_id,
-                code=f"C{uuid.uuid4().int % 10**10:010d}",
-                name="上海华东机电设备有限公司",
-                status="merged" if merged_into_id else "formal",
-                region=region,
-                category=category,
-                merged_into_id=merged_into_id,
-                source_version=2,
-                updated_at=T0,
-            )
-        )
 
 
 def test_upgrading_moves_documents_left_on_merged_customers_once(uri):

@@ -26,16 +26,18 @@ def uri(request, sqlite_uri):
     return sqlite_uri if request.param == "sqlite" else request.getfixturevalue("pg_uri")
 
 
-def add_customer(db, customer_id, region, category, source_version=3):
+def add_customer(db, customer_id, region, category, source_version=3, merged_into_id=None):
+    """A customer in sales' read model (merged into ``merged_into_id`` when given)."""
     with db.session() as session:
         session.add(
             Customer(
                 id=customer_id,
                 code=f"C{uuid.uuid4().int % 10**10:010d}",
                 name="上海华东机电设备有限公司",
-                status="formal",
+                status="merged" if merged_into_id else "formal",
                 region=region,
                 category=category,
+                merged_into_id=merged_into_id,
                 source_version=source_version,
                 updated_at=T0,
             )
