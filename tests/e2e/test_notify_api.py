@@ -24,6 +24,7 @@ from tools.sms_catcher import SmsCatcher
 
 ERP_CODE = "E2E-N-001"
 SALES01_EMAIL, SALES01_MOBILE = "wang.wei@example.com", "13901880103"  # demo.org's 王伟
+SALES01_ID = "u-sales-01"
 SHANGHAI = timezone(timedelta(hours=8))
 
 
@@ -70,17 +71,15 @@ def salesperson(suite):
     return suite.client("sales01")
 
 
-def deliveries_to(suite, admin, address):
-    """What notify did with its deliveries to ``address`` (for a failure's message)."""
-    answer = admin.get(suite.url("/api/alerts/deliveries"), params={"limit": 50})
+def deliveries_to(suite, admin, recipient_id):
+    """What notify did with its deliveries to ``recipient_id`` (for a failure's message)."""
+    answer = admin.get(
+        suite.url("/api/alerts/deliveries"), params={"recipient_id": recipient_id, "limit": 50}
+    )
     if answer.status_code != 200:
         return answer.text
-    keys = ("channel", "status", "attempts", "not_before", "last_error")
-    return [
-        {key: item.get(key) for key in keys}
-        for item in answer.json()["items"]
-        if item.get("address") == address
-    ]
+    keys = ("channel", "address", "status", "attempts", "not_before", "last_error")
+    return [{key: item.get(key) for key in keys} for item in answer.json()["items"]]
 
 
 def answered(response, status=200):
@@ -259,7 +258,7 @@ def test_an_enabled_overdue_receivable_rule_reaches_the_owners_inbox(
 
     def emailed():
         caught = [m for m in mail.messages if SALES01_EMAIL in m.rcpt_tos]
-        assert caught, deliveries_to(suite, admin, SALES01_EMAIL)
+        assert caught, deliveries_to(suite, admin, SALES01_ID)
         return caught
 
     [email] = eventually(emailed, timeout=60, what="sales01's email at the SMTP server")
@@ -269,7 +268,7 @@ def test_an_enabled_overdue_receivable_rule_reaches_the_owners_inbox(
 
     def texted():
         sent = sms.sent_to(SALES01_MOBILE)
-        assert sent, deliveries_to(suite, admin, SALES01_MOBILE)
+        assert sent, deliveries_to(suite, admin, SALES01_ID)
         return sent
 
     [text] = eventually(texted, timeout=60, what="sales01's SMS")

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
+import eventlet
 from nameko.exceptions import RpcTimeout, UnknownService
 from nameko.extensions import DependencyProvider
 from sqlalchemy import select
@@ -131,21 +132,41 @@ class CatchUpState(DependencyProvider):
         return self
 
 
+STARTING_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""Seconds to wait before asking again a service that is not there yet (no process has
+started consuming its RPC queue): services of a stack start together, and until the copies
+are filled, what depends on them (an alert's email address) is missing."""
+
+
 def read_pending_snapshots(
     catch_up: CatchUp[Any],
     state: CatchUpState,
     rpc: Callable[[str], AbstractContextManager[Any]],
 ) -> None:
     """Read every pending snapshot whose service answers, through ``rpc(service)`` (a proxy
-    that calls as this service); one that does not answer is tried again next time."""
+    that calls as this service). A service not there yet is asked again after each of
+    ``STARTING_WAITS``; one that still does not answer, or times out, is tried again next
+    time."""
     if state.finished:
         return
     for service in catch_up.pending_services():
         try:
-            with rpc(service) as proxy:
-                kept = catch_up.read(service, proxy)
+            kept = _read_when_there(catch_up, service, rpc)
         except (RpcTimeout, UnknownService) as exc:
             log.warning("%s's snapshots not read yet, it does not answer: %r", service, exc)
             continue
         log.info("%s's snapshots read: %s rows new or changed", service, kept)
     state.finished = not catch_up.pending()
+
+
+def _read_when_there(
+    catch_up: CatchUp[Any], service: str, rpc: Callable[[str], AbstractContextManager[Any]]
+) -> dict[str, int]:
+    for wait in STARTING_WAITS:
+        try:
+            with rpc(service) as proxy:
+                return catch_up.read(service, proxy)
+        except UnknownService:
+            eventlet.sleep(wait)
+    with rpc(service) as proxy:
+        return catch_up.read(service, proxy)
