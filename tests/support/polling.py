@@ -12,7 +12,7 @@ T = TypeVar("T")
 def eventually(
     probe: Callable[[], T],
     *,
-    timeout: float = 10.0,
+    timeout: float = 30.0,
     interval: float = 0.05,
     what: str = "the condition",
 ) -> T:
@@ -20,6 +20,8 @@ def eventually(
     that names ``what`` (and the last answer or error) when ``timeout`` seconds pass first.
 
     An ``AssertionError`` raised by ``probe`` counts as "not yet", so a probe may assert.
+    The default timeout is generous: a probe that succeeds returns at once, and the broker
+    can stall for seconds while an earlier test's virtual host and its quorum queues go.
     """
     deadline = time.monotonic() + timeout
     last: object = None
