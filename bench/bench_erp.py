@@ -47,7 +47,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
 from kombu import Connection, Consumer
 from kombu.entity import Exchange
 from nameko.extensions import DependencyProvider
@@ -61,7 +60,7 @@ from crm_common.kit import ServiceKit
 from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
 from devstack import topology
-from devstack.stack import MANAGEMENT_URI, Suite
+from devstack.stack import Suite
 from sales.application.catch_up import SNAPSHOTS
 from sales.application.erp_inbound import ErpInbound
 from sales.application.read_models import ReadModels
@@ -205,16 +204,7 @@ class WaitingStream(Suite):
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the process consumes its ERP queues (the sales process has no HTTP)."""
-        deadline = time.monotonic() + timeout
-        url = f"{MANAGEMENT_URI.rstrip('/')}/api/queues/{self.vhost}/{WATCHED_QUEUE}"
-        while time.monotonic() < deadline:
-            if any(process.poll() is not None for process in self.processes):
-                raise RuntimeError(f"the process exited early:\n{self.logs()}")
-            answer = requests.get(url, timeout=5)
-            if answer.status_code == 200 and answer.json().get("consumers", 0) > 0:
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"the process did not consume its queues:\n{self.logs()}")
+        self.wait_consuming(WATCHED_QUEUE, timeout)
 
 
 def applied_count(db_uri: str) -> int:

@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2.extensions
-import requests
 from kombu import Connection, Consumer, Exchange, Producer
 from nameko.testing.services import worker_factory
 from sqlalchemy import Table, func, select
@@ -73,7 +72,7 @@ from crm_common.migrations import upgrade
 from crm_common.outbox import OutboxWriter
 from customer.schemas import CustomerSchema
 from demo.sales import ensure_masters, fill_read_models
-from devstack.stack import MANAGEMENT_URI, Suite
+from devstack.stack import Suite
 from sales.application.catch_up import SNAPSHOTS
 from sales.domain.processes import Process
 from sales.models import CatchUp, Customer, InboxEvent, Opportunity, OutboxMessage, StageHistory
@@ -376,16 +375,7 @@ class SalesAlone(Suite):
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the sales process consumes its customer_created queue."""
-        deadline = time.monotonic() + timeout
-        url = f"{MANAGEMENT_URI.rstrip('/')}/api/queues/{self.vhost}/{HANDLER}"
-        while time.monotonic() < deadline:
-            if any(process.poll() is not None for process in self.processes):
-                raise RuntimeError(f"the sales process exited early:\n{self.logs()}")
-            answer = requests.get(url, timeout=5)
-            if answer.status_code == 200 and answer.json().get("consumers", 0) > 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"the sales process did not consume its queue:\n{self.logs()}")
+        self.wait_consuming(HANDLER, timeout)
 
 
 def customer_events(count: int) -> list[dict[str, Any]]:

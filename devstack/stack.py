@@ -26,6 +26,8 @@ from typing import Any
 
 import requests
 import yaml
+from amqp.exceptions import NotFound
+from kombu import Connection
 
 from crm_common.identity import Trust, ensure_keys, mint
 from devstack import registry, topology
@@ -287,6 +289,24 @@ class Suite:
                 last = exc
             time.sleep(0.2)
         raise RuntimeError(f"the suite did not become ready ({last}):\n{self.logs()}")
+
+    def wait_consuming(self, queue: str, timeout: float = 60.0) -> None:
+        """Until a process of the stack consumes ``queue``: for a process without HTTP. The
+        queue itself is asked (a passive declare), as the management API's consumer counts
+        lag by its statistics interval (five seconds by default)."""
+        deadline = time.monotonic() + timeout
+        with Connection(str(self.config()["AMQP_URI"]), connect_timeout=30) as connection:
+            while time.monotonic() < deadline:
+                if any(process.poll() is not None for process in self.processes):
+                    raise RuntimeError(f"a process exited early:\n{self.logs()}")
+                with connection.channel() as channel:
+                    try:
+                        if channel.queue_declare(queue=queue, passive=True).consumer_count:
+                            return
+                    except NotFound:  # not declared yet
+                        pass
+                time.sleep(0.05)
+        raise RuntimeError(f"no process consumed {queue}:\n{self.logs()}")
 
     def logs(self) -> str:
         return "\n".join(
