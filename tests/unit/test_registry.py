@@ -139,6 +139,15 @@ def test_every_config_has_the_metrics_port_and_retry_delays():
         assert str(config["EVENT_RETRY_DELAYS"]) == "1,10,60", path
 
 
+def test_make_runs_sms_catcher_and_notify_share_the_receipt_token(monkeypatch):
+    """The Makefile exports SMS_RECEIPT_TOKEN for the SMS catcher it starts; the one-process
+    config must hand it to notify, or every receipt the catcher reports is refused."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert 'export SMS_RECEIPT_TOKEN="$${SMS_RECEIPT_TOKEN:-local-sms-receipt-token}"' in makefile
+    monkeypatch.setenv("SMS_RECEIPT_TOKEN", "local-sms-receipt-token")
+    assert nameko_config(ROOT / "config.yml")["SMS_RECEIPT_TOKEN"] == "local-sms-receipt-token"
+
+
 def test_the_e2e_stack_starts_the_registry_services(tmp_path):
     assert list(Suite.services) == registry.process_modules(SERVICES)
     suite = Suite(tmp_path)
