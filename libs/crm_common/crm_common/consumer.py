@@ -62,6 +62,7 @@ from crm_common.dead_letters import (
 from crm_common.errors import ValidationFailed, flat_field_errors
 from crm_common.events import EnvelopeSchema, major_version
 from crm_common.inbox import first_delivery
+from crm_common.loading import SchemaLoader
 from crm_common.models import InboxMixin
 from crm_common.retries import handler_queue, retry_queue
 
@@ -142,8 +143,8 @@ class ReceivedEvent:
         return not self.duplicate
 
 
-ENVELOPE = EnvelopeSchema()
-"""One instance for every message: making a schema costs twice what loading with it does."""
+ENVELOPE = SchemaLoader(EnvelopeSchema())
+"""One loader for every message: making a schema costs twice what loading with it does."""
 
 
 def read_envelope(body: Any, major: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 A worker adds rows through ``OutboxWriter.add`` inside its session; nothing reaches the broker
 unless that transaction commits. After each worker the relay wakes and publishes every unsent
-row with publisher confirms, marking a row sent only once the broker has confirmed it. A relay
+row with publisher confirms (``crm_common.confirms``), marking a row sent only once the broker
+has confirmed it. A relay
 that cannot reach the broker keeps the rows and retries with backoff, so a crash or an outage
 between commit and publish delays events but loses none. Delivery is at least once; consumers
 deduplicate through the inbox.
@@ -13,19 +14,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from nameko.amqp.publish import Publisher
-from nameko.constants import AMQP_URI_CONFIG_KEY, PERSISTENT
+from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_common import metrics
+from crm_common.confirms import ConfirmingPublisher, Outgoing
 from crm_common.context import REQUEST_ID_KEY, current_request_id, optional_principal
 from crm_common.db import database_uri, engine_for
 from crm_common.events import make_envelope
@@ -76,7 +78,7 @@ class OutboxWriter:
 
 
 class OutboxRelay:
-    """Publishes unsent outbox rows in order and marks each sent once the broker confirms it."""
+    """Publishes unsent outbox rows in order and marks them sent once the broker confirms them."""
 
     def __init__(
         self, engine: Engine, model: type[OutboxMixin], amqp_uri: str, service_name: str
@@ -84,29 +86,23 @@ class OutboxRelay:
         self.model = model
         self.service_name = service_name
         self.sessions = sessionmaker(bind=engine, expire_on_commit=False)
-        self.exchange = get_event_exchange(service_name, {})
-        self.publisher = Publisher(
-            amqp_uri,
-            use_confirms=True,
-            serializer="json",
-            delivery_mode=PERSISTENT,
-            retry=False,
-            declare=[self.exchange],
-        )
+        self.publisher = ConfirmingPublisher(amqp_uri, get_event_exchange(service_name, {}))
         self.engine = engine
 
     def relay_pending(self) -> int:
         """Publish what is pending, oldest first; returns how many rows were sent. Raises if
         the broker fails.
 
-        Each row is marked sent in a transaction of its own as soon as the broker confirms it,
-        so a process killed mid-backlog republishes at most the one row it was confirming, not
-        every row of a batch (consumers deduplicate that one through their inbox). Rows are
-        read ``RELAY_CHUNK`` at a time. On SQLite (one process relays) each step takes the
-        one connection from the pool and gives it back, so the workers never wait on a
-        confirm. On PostgreSQL the replicas of a service share the table: one relay at a time
-        drains it, holding a session advisory lock on a connection of its own (the server
-        frees it if that relay dies); the others find it held and leave the rows to it."""
+        Rows are read ``RELAY_CHUNK`` at a time; a chunk is published as a whole, the broker's
+        confirms awaited once for all of it, and the rows it confirmed are marked sent in one
+        transaction. A process killed while a chunk is confirmed therefore publishes that
+        chunk again when it restarts (consumers deduplicate through their inbox); a broker
+        that fails mid-chunk leaves the unconfirmed rows for the next try. No connection is
+        held while the broker confirms: on SQLite (one process relays) each step takes the one
+        connection from the pool and gives it back, so the workers never wait on a confirm.
+        On PostgreSQL the replicas of a service share the table: one relay at a time drains
+        it, holding a session advisory lock on a connection of its own (the server frees it if
+        that relay dies); the others find it held and leave the rows to it."""
         if self.engine.dialect.name != "postgresql":
             return self._drain(self.engine.connect)
         with self.engine.connect() as connection:
@@ -136,40 +132,40 @@ class OutboxRelay:
                 connection.commit()
             if not rows:
                 return sent
-            for row in rows:
-                self._publish(connect, *row)
-                sent += 1
+            sent += self._publish(connect, rows)
 
     def _publish(
-        self,
-        connect: Callable[[], AbstractContextManager[Connection]],
-        row_id: int,
-        routing_key: str,
-        payload: dict[str, Any],
-        headers: dict[str, Any] | None,
-    ) -> None:
-        """Publish one row, then record the attempt: sent once confirmed, else the error
-        (which is raised again). No connection is held while the broker confirms."""
-        try:
-            self.publisher.publish(
-                payload, exchange=self.exchange, routing_key=routing_key, headers=headers or {}
-            )
-        except Exception as exc:
-            self._record(connect, row_id, last_error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
-        self._record(connect, row_id, sent_at=utcnow())
-        metrics.EVENTS_PUBLISHED.labels(self.service_name, routing_key).inc()
-
-    def _record(
-        self, connect: Callable[[], AbstractContextManager[Connection]], row_id: int, **values: Any
-    ) -> None:
+        self, connect: Callable[[], AbstractContextManager[Connection]], rows: Sequence[Any]
+    ) -> int:
+        """Publish a chunk, then record what became of it: the confirmed rows sent, the error
+        on the first row that was not (the error is raised again)."""
+        published = self.publisher.publish_all(
+            [
+                Outgoing(payload, routing_key, payload.get("event_id"), headers or {})
+                for _row_id, routing_key, payload, headers in rows
+            ]
+        )
+        confirmed = rows[: published.confirmed]
         with connect() as connection:
-            connection.execute(
-                update(self.model)
-                .where(self.model.id == row_id)
-                .values(attempts=self.model.attempts + 1, **values)
-            )
+            if confirmed:
+                connection.execute(
+                    update(self.model)
+                    .where(self.model.id.in_([row[0] for row in confirmed]))
+                    .values(attempts=self.model.attempts + 1, sent_at=utcnow())
+                )
+            if published.failure is not None:
+                error = f"{type(published.failure).__name__}: {published.failure}"[:500]
+                connection.execute(
+                    update(self.model)
+                    .where(self.model.id == rows[published.confirmed][0])
+                    .values(attempts=self.model.attempts + 1, last_error=error)
+                )
             connection.commit()
+        for routing_key, count in Counter(row[1] for row in confirmed).items():
+            metrics.EVENTS_PUBLISHED.labels(self.service_name, routing_key).inc(count)
+        if published.failure is not None:
+            raise published.failure
+        return len(confirmed)
 
     def backlog(self) -> tuple[int, datetime | None]:
         """How many rows are unsent, and when the oldest of them was written."""
@@ -231,3 +227,4 @@ class Outbox(DependencyProvider):
             except Exception as exc:  # the broker or the database is away: keep rows, retry
                 backoff = min(max(backoff, 0.5) * 2, MAX_BACKOFF_SECONDS)
                 log.warning("outbox relay failed, retrying in %.1fs: %s", backoff, exc)
+        self.relay.publisher.close()

@@ -17,8 +17,12 @@ fraction of its cost::
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from marshmallow import Schema, fields, missing
@@ -27,17 +31,22 @@ from sqlalchemy import ColumnElement, Row, String, TypeDecorator, func, select, 
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
 
+from crm_common.schemas import UtcDateTime
+
 Converter = Callable[[Any], Any]
 Plan = list[tuple[str, int, Converter]]
+ValuePlan = list[tuple[str, Callable[[Mapping[str, Any]], Any]]]
 
 
 class RowDumper:
-    """``schema.dump`` for rows: each field takes the column of its name (or ``attribute``),
-    a field whose column the statement does not select is left out (as ``dump`` leaves out an
-    attribute the object lacks), and values go through the field's own serialization.
+    """``schema.dump`` for rows, and for plain mappings of values: each field takes the column
+    (or key) of its name or ``attribute``; a field whose column the statement does not select
+    is left out (as ``dump`` leaves out an attribute the object lacks), and values go through
+    the field's own serialization, short-cut where it is a plain conversion.
 
     Only schemas whose output depends on field values alone qualify: no dump hooks, no
-    ``Method`` or ``Function`` fields (those read the object itself)."""
+    ``Method`` or ``Function`` fields (those read the object itself), no dotted attributes;
+    nested schemas qualify alike."""
 
     def __init__(self, schema: Schema) -> None:
         if schema._hooks[PRE_DUMP] or schema._hooks[POST_DUMP]:
@@ -47,8 +56,11 @@ class RowDumper:
             if isinstance(field, fields.Method | fields.Function):
                 raise ValueError(f"{type(schema).__name__}.{name} reads the object itself")
             attribute = field.attribute or name
+            if "." in attribute:
+                raise ValueError(f"{type(schema).__name__}.{name} reads a dotted attribute")
             self._fields.append((field.data_key or name, attribute, field, _converter(field)))
         self._plans: dict[tuple[str, ...], Plan] = {}
+        self._value_plans: dict[tuple[str, ...], ValuePlan] = {}
 
     def dump_all(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
         """Every row dumped (rows of one statement)."""
@@ -59,6 +71,13 @@ class RowDumper:
 
     def dump(self, row: Row[Any]) -> dict[str, Any]:
         return {key: convert(row[index]) for key, index, convert in self._plan(row._fields)}
+
+    def dump_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """What ``schema.dump(values)`` gives for a mapping of attribute names to values."""
+        plan = self._value_plans.get(tuple(values))
+        if plan is None:
+            plan = self._value_plans[tuple(values)] = self._plan_values(values)
+        return {key: convert(values) for key, convert in plan}
 
     def _plan(self, keys: tuple[str, ...]) -> Plan:
         """Which column each dumped key comes from, worked out once per set of columns."""
@@ -75,19 +94,50 @@ class RowDumper:
             self._plans[keys] = plan
         return plan
 
+    def _plan_values(self, values: Mapping[str, Any]) -> ValuePlan:
+        """How each dumped key is made from a mapping with ``values``' keys: converted from
+        its value, or (a field with a dump default whose key is missing) by the field."""
+        plan: ValuePlan = []
+        for key, attribute, field, convert in self._fields:
+            if attribute in values:
+                plan.append((key, partial(_convert_item, attribute, convert)))
+            elif field.dump_default is not missing:
+                plan.append((key, partial(field.serialize, attribute)))
+        return plan
+
+
+def _convert_item(attribute: str, convert: Converter, values: Mapping[str, Any]) -> Any:
+    return convert(values[attribute])
+
 
 def _converter(field: fields.Field[Any]) -> Converter:
-    """The field's serialization of one value, short-cut where the value already is what the
-    field would make of it."""
+    """The field's serialization of one value, short-cut where the value already is, or
+    plainly converts to, what the field would make of it."""
     kind = type(field)
     if kind is fields.String:
         return _text
     if kind is fields.UUID:
         return _uuid_text
     if kind is fields.Integer and not field.as_string:  # type: ignore[attr-defined]
-        return _integer(field)
+        return _exact(field, int)
+    if kind is fields.Boolean:
+        return _exact(field, bool)
+    if kind is fields.Decimal:
+        return _decimal(field)  # type: ignore[arg-type]
+    if kind is fields.Date and field.format in ISO_FORMATS:  # type: ignore[attr-defined]
+        return _iso(field, dt.date, utc=False)
+    if kind in (fields.DateTime, UtcDateTime) and field.format in ISO_FORMATS:  # type: ignore[attr-defined]
+        return _iso(field, dt.datetime, utc=kind is UtcDateTime)
+    if kind is fields.List:
+        return _list(_converter(field.inner))  # type: ignore[attr-defined]
+    if kind is fields.Nested and not (field.many or field.schema.many):  # type: ignore[attr-defined]
+        with suppress(ValueError):
+            return _nested(field, RowDumper(field.schema))  # type: ignore[attr-defined]
     serialize = field._serialize
     return lambda value: serialize(value, None, None)
+
+
+ISO_FORMATS = (None, "iso", "iso8601")
 
 
 def _text(value: Any) -> Any:
@@ -100,12 +150,59 @@ def _uuid_text(value: Any) -> Any:
     return None if value is None else str(value)
 
 
-def _integer(field: fields.Field[Any]) -> Converter:
+def _exact(field: fields.Field[Any], kind: type) -> Converter:
+    """A value already of ``kind`` (or None) is what the field makes of it."""
     serialize = field._serialize
 
     def convert(value: Any) -> Any:
-        if value is None or type(value) is int:
+        if value is None or type(value) is kind:
             return value
+        return serialize(value, None, None)
+
+    return convert
+
+
+def _decimal(field: fields.Decimal) -> Converter:
+    serialize, places, rounding = field._serialize, field.places, field.rounding
+    as_string = field.as_string
+
+    def convert(value: Any) -> Any:
+        if type(value) is not Decimal or not value.is_finite():
+            return serialize(value, None, None)
+        number = value if places is None else value.quantize(places, rounding=rounding)
+        return format(number, "f") if as_string else number
+
+    return convert
+
+
+def _iso(field: fields.Field[Any], kind: type, *, utc: bool) -> Converter:
+    serialize = field._serialize
+
+    def convert(value: Any) -> Any:
+        if type(value) is not kind:
+            return serialize(value, None, None)
+        moment: Any = value
+        if utc and moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.isoformat()
+
+    return convert
+
+
+def _list(convert_each: Converter) -> Converter:
+    def convert(value: Any) -> Any:
+        return None if value is None else [convert_each(each) for each in value]
+
+    return convert
+
+
+def _nested(field: fields.Field[Any], dumper: RowDumper) -> Converter:
+    """A nested record given as a mapping is dumped by ``dumper``; anything else by the field."""
+    serialize = field._serialize
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return dumper.dump_values(value)
         return serialize(value, None, None)
 
     return convert

@@ -8,6 +8,8 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from marshmallow import Schema, fields, post_dump
 from sqlalchemy import (
     Boolean,
@@ -150,3 +152,78 @@ def test_schemas_that_read_the_object_itself_are_refused():
     for schema in (Hooked(), Computed()):
         with pytest.raises(ValueError):
             RowDumper(schema)
+
+
+# -- mappings of values -----------------------------------------------------------------------
+class LineSchema(Schema):
+    line_no = fields.Integer()
+    amount = fields.Decimal(as_string=True, places=2)
+    ratio = fields.Decimal(allow_none=True)
+    shipped = fields.Boolean()
+
+
+class DocumentSchema(Schema):
+    id = fields.UUID()
+    name = fields.String(allow_none=True)
+    day = fields.Date(allow_none=True)
+    at = UtcDateTime(allow_none=True)
+    plain_at = fields.DateTime(allow_none=True)
+    stamp = fields.DateTime(format="timestamp", allow_none=True)
+    tags = fields.List(fields.String())
+    lines = fields.List(fields.Nested(LineSchema))
+    main_line = fields.Nested(LineSchema, allow_none=True)
+    kind = fields.String(dump_default="standard")
+    score = fields.Float(allow_none=True)
+
+
+def value_strategies():
+    decimals = st.decimals(
+        allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9
+    )
+    moments = st.datetimes(min_value=dt.datetime(1990, 1, 1), max_value=dt.datetime(2100, 1, 1))
+    line = st.fixed_dictionaries(
+        {"line_no": st.integers(0, 999), "amount": decimals, "shipped": st.booleans()},
+        optional={"ratio": st.none() | decimals},
+    )
+    return st.fixed_dictionaries(
+        {"id": st.uuids()},
+        optional={
+            "name": st.none() | st.text(max_size=4) | st.integers(),
+            "day": st.none() | st.dates(),
+            "at": st.none() | moments | moments.map(lambda m: m.replace(tzinfo=dt.UTC)),
+            "plain_at": st.none() | moments.map(lambda m: m.replace(tzinfo=dt.UTC)),
+            "stamp": st.none() | moments.map(lambda m: m.replace(tzinfo=dt.UTC)),
+            "tags": st.lists(st.text(max_size=3), max_size=3),
+            "lines": st.lists(line, max_size=3),
+            "main_line": st.none() | line,
+            "kind": st.text(max_size=3),
+            "score": st.none() | st.floats(allow_nan=False),
+            "unrelated": st.integers(),
+        },
+    )
+
+
+def test_mappings_dump_as_the_schema_dumps_them():
+    dumper = RowDumper(DocumentSchema())
+
+    @settings(max_examples=300, deadline=None)
+    @given(values=value_strategies())
+    def same(values):
+        expected = DocumentSchema().dump(values)
+        assert list(dumper.dump_values(values).items()) == list(expected.items())
+
+    same()
+
+
+def test_a_mapping_dumps_nested_records_and_defaults():
+    values = {
+        "id": uuid.UUID(int=1),
+        "at": dt.datetime(2026, 1, 2, 3, 4, 5),
+        "lines": [{"line_no": 1, "amount": Decimal("2.5"), "shipped": True}],
+    }
+    assert RowDumper(DocumentSchema()).dump_values(values) == {
+        "id": str(uuid.UUID(int=1)),
+        "at": "2026-01-02T03:04:05+00:00",
+        "lines": [{"line_no": 1, "amount": "2.50", "shipped": True}],
+        "kind": "standard",
+    }

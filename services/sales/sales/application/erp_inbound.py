@@ -28,6 +28,7 @@ from crm_common.application import EventSink, UseCases
 from crm_common.consumer import ReceivedEvent
 from crm_common.errors import NotFound, ValidationFailed
 from crm_common.ids import lookup_id
+from crm_common.loading import SchemaLoader
 from crm_common.models import utcnow
 from crm_common.schemas import load
 from sales.application.catalog import keep_item, keep_price_list
@@ -109,17 +110,16 @@ APPLIERS: dict[str, Applier] = {
 """The use case applying each ERP event type."""
 
 
-_SCHEMAS = {event_type: schema() for event_type, schema in ERP_EVENT_SCHEMAS.items()}
-"""One instance per event type: making a schema costs more than loading with it."""
+_LOADERS = {event_type: SchemaLoader(schema()) for event_type, schema in ERP_EVENT_SCHEMAS.items()}
+"""One loader per event type: making a schema costs more than loading with it."""
 
 
 def load_data(event_type: str, raw: Any) -> dict[str, Any]:
     """``raw`` read by the event type's schema (``ValidationError`` if it cannot be)."""
-    schema = _SCHEMAS.get(event_type)
-    if schema is None:
+    loader = _LOADERS.get(event_type)
+    if loader is None:
         raise ValidationFailed.on("type", f"{event_type} is no ERP event type")
-    data: dict[str, Any] = schema.load(raw if isinstance(raw, dict) else {})
-    return data
+    return loader.load(raw if isinstance(raw, dict) else {})
 
 
 def _customer_key(data: Any) -> tuple[Any, ...] | None:

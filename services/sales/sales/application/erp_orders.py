@@ -34,6 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from crm_common.application import EventSink
 from crm_common.errors import Conflict, ValidationFailed
 from crm_common.ids import BUSINESS_TZ
+from crm_common.loading import SchemaLoader
 from crm_common.models import utcnow
 from sales import events as sales_events
 from sales.application.orders import CODE_PREFIX, HISTORY_TYPE, dump_order, status_changed
@@ -67,8 +68,10 @@ HISTORY_CHANGES: dict[type, str] = {
     OrderCancelled: "erp_cancelled",
 }
 """How an order's history names what each ERP event did."""
-WAITING_SCHEMAS = {event_type: ERP_EVENT_SCHEMAS[event_type]() for event_type in WAITING_EVENTS}
-"""One instance per waiting event type: making a schema costs more than loading with it."""
+WAITING_LOADERS = {
+    event_type: SchemaLoader(ERP_EVENT_SCHEMAS[event_type]()) for event_type in WAITING_EVENTS
+}
+"""One loader per waiting event type: making a schema costs more than loading with it."""
 ERP_OWNER = "erp"
 """The owner of an ERP order whose customer has no owner and whose salesperson is unknown."""
 
@@ -653,7 +656,7 @@ class ErpOrders:
         else:
             waiting = rows.waiting_for(self.session, order.erp_order_no)
         for row in waiting:
-            data = WAITING_SCHEMAS[row.event_type].load(row.data)
+            data = WAITING_LOADERS[row.event_type].load(row.data)
             event = domain_event(row.event_type, data, _aware(row.occurred_at))
             self.apply_to(order, event, row.event_id)
         rows.drop_waiting(self.session, waiting)

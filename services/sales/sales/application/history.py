@@ -3,20 +3,42 @@ schemas, and writing field history rows in the call's transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from marshmallow import Schema
 
 from crm_common.application import UseCaseContext
 from crm_common.history import FieldChange, jsonable
+from crm_common.reads import RowDumper
 from sales.models import HistoryEntry
 
 
 def dump(schema: Schema, record: Any) -> dict[str, Any]:
-    """``record`` serialized by ``schema`` (typed: marshmallow's ``dump`` returns Any)."""
+    """``record`` serialized by ``schema``; a mapping of values (what most use cases dump)
+    through the schema's ``RowDumper``, which gives the same at a fraction of the cost."""
+    if isinstance(record, Mapping):
+        dumper = _dumper(schema)
+        if dumper is not None:
+            return dumper.dump_values(record)
     dumped: dict[str, Any] = schema.dump(record)
     return dumped
+
+
+_DUMPERS: dict[int, tuple[Schema, RowDumper | None]] = {}
+
+
+def _dumper(schema: Schema) -> RowDumper | None:
+    """The schema's dumper (None for a schema it cannot dump), made once per schema object."""
+    known = _DUMPERS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    try:
+        dumper: RowDumper | None = RowDumper(schema)
+    except ValueError:
+        dumper = None
+    _DUMPERS[id(schema)] = (schema, dumper)
+    return dumper
 
 
 def record_history(
