@@ -15,7 +15,9 @@ prefetch), and hands the handler what has arrived once ``max_batch`` messages ar
 ``max_wait`` seconds after the first of them; one batch of a queue runs at a time, the next
 gathering meanwhile. ``EventBatch.apply`` checks the inbox of the whole batch in one query (an
 event applied before, or twice in the batch, is a duplicate), then applies the new events and
-marks them in the inbox (one statement): all of them in one savepoint first; if one fails, the
+marks them in the inbox (one statement), the outbox events and other append-only rows they
+add written table by table in one statement each (``crm_common.deferred``): all of them in
+one savepoint first; if one fails, the
 savepoint is rolled back and each event is applied again in a savepoint of its own, so that the
 failing event is set aside alone and the others still commit. Each message is settled after the
 handler's commit: acknowledged when applied or a duplicate, moved to its retry queue or the
@@ -54,6 +56,7 @@ from crm_common.consumer import (
     read_envelope,
 )
 from crm_common.dead_letters import ATTEMPTS_HEADER
+from crm_common.deferred import deferring, drop_deferred, write_deferred
 from crm_common.models import InboxMixin
 
 log = logging.getLogger(__name__)
@@ -97,19 +100,24 @@ class EventBatch:
         fresh = self._first_deliveries(session)
         if not fresh:
             return 0
-        try:
-            with session.begin_nested():
-                for delivery in fresh:
-                    apply_one(delivery.event)
-                    eventlet.sleep(0)  # SQLite does not yield: let the hub breathe
-                session.execute(insert(self.inbox_model), [self._inbox_row(d) for d in fresh])
-                session.flush()
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise
-            self._one_by_one(session, fresh, apply_one)
-        except Exception:
-            self._one_by_one(session, fresh, apply_one)
+        with deferring(session):
+            try:
+                with session.begin_nested():
+                    for delivery in fresh:
+                        apply_one(delivery.event)
+                        eventlet.sleep(0)  # SQLite does not yield: let the hub breathe
+                    write_deferred(session)
+                    rows = [self._inbox_row(d) for d in fresh]
+                    session.execute(insert(self.inbox_model), rows)
+                    session.flush()
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise
+                drop_deferred(session)
+                self._one_by_one(session, fresh, apply_one)
+            except Exception:
+                drop_deferred(session)
+                self._one_by_one(session, fresh, apply_one)
         self.applied = sum(1 for delivery in fresh if delivery.failure is None)
         return self.applied
 
@@ -121,12 +129,15 @@ class EventBatch:
             try:
                 with session.begin_nested():
                     self._apply(session, delivery, apply_one)
+                    write_deferred(session)
                     session.flush()
             except DBAPIError as exc:
+                drop_deferred(session)
                 if exc.connection_invalidated:
                     raise
                 delivery.failure = exc
             except Exception as exc:
+                drop_deferred(session)
                 delivery.failure = exc
 
     def _apply(

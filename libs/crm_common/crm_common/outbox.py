@@ -30,6 +30,7 @@ from crm_common import metrics
 from crm_common.confirms import ConfirmingPublisher, Outgoing
 from crm_common.context import REQUEST_ID_KEY, current_request_id, optional_principal
 from crm_common.db import database_uri, engine_for
+from crm_common.deferred import add_row
 from crm_common.events import make_envelope
 from crm_common.models import OutboxMixin, utcnow
 
@@ -64,14 +65,16 @@ class OutboxWriter:
         )
         request_id = current_request_id()
         headers = {f"nameko.{REQUEST_ID_KEY}": request_id} if request_id else {}
-        session.add(
-            self.model(
-                event_id=envelope["event_id"],
-                exchange=self.exchange,
-                routing_key=event_type,
-                payload=envelope,
-                headers=headers,
-            )
+        add_row(
+            session,
+            self.model,
+            {
+                "event_id": envelope["event_id"],
+                "exchange": self.exchange,
+                "routing_key": event_type,
+                "payload": envelope,
+                "headers": headers,
+            },
         )
         self.added += 1
         return envelope

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_common.application import EventSink
+from crm_common.deferred import add_row
 from crm_common.errors import Conflict, ValidationFailed
 from crm_common.ids import BUSINESS_TZ
 from crm_common.loading import SchemaLoader
@@ -584,17 +585,19 @@ class ErpOrders:
 
     def remember(self, order: SalesOrder, old_status: str | None, event: Any) -> None:
         """The status change in the order's history, as the ERP's doing (no actor)."""
-        self.session.add(
-            HistoryEntry(
-                entity_type=HISTORY_TYPE,
-                entity_id=str(order.id),
-                change=HISTORY_CHANGES.get(type(event), "erp_event"),
-                actor_id=None,
-                field="status",
-                old=old_status,
-                new=order.status,
-                at=self.now,
-            )
+        add_row(
+            self.session,
+            HistoryEntry,
+            {
+                "entity_type": HISTORY_TYPE,
+                "entity_id": str(order.id),
+                "change": HISTORY_CHANGES.get(type(event), "erp_event"),
+                "actor_id": None,
+                "field": "status",
+                "old": old_status,
+                "new": order.status,
+                "at": self.now,
+            },
         )
 
     def publish(
