@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,16 @@ def sqlite_uri(tmp_path):
 @pytest.fixture
 def pg_uri():
     """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    yield from postgres_database()
+
+
+@pytest.fixture
+def second_pg_uri():
+    """Another one, for a test that compares two databases."""
+    yield from postgres_database()
+
+
+def postgres_database() -> Iterator[str]:
     name = f"crm_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URI, isolation_level="AUTOCOMMIT")
     try:

@@ -185,10 +185,15 @@ def engine_for(uri: str) -> Engine:
             )
             _configure_sqlite(engine)
         else:
+            options: dict[str, Any] = {}
             if url.get_driver_name() == "psycopg2":
                 _green_psycopg()
+                # An UPDATE or DELETE run for many rows goes in pages of statements, not one
+                # round trip per row (INSERTs already go as multi-row VALUES). Its rowcount
+                # then counts the last page only: nothing here reads it off such a statement.
+                options["executemany_mode"] = "values_plus_batch"
             engine = create_engine(
-                uri, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_SECONDS
+                uri, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_SECONDS, **options
             )
             _configure_postgresql(engine)
         _engines[uri] = engine

@@ -161,6 +161,7 @@ def load_order_documents(
         return
     rows.lock_erp_order_nos(session, numbers)
     found = rows.orders_for_erp(session, numbers, ids)
+    update_orders_together(session)
     by_no: dict[str, SalesOrder | None] = dict.fromkeys(numbers)
     by_id: dict[uuid.UUID, SalesOrder | None] = dict.fromkeys(ids)
     for order in found:
@@ -700,6 +701,59 @@ def _write_owed_versions(session: Session, flush_context: Any) -> None:
     )
     for order, version in inserted:
         set_committed_value(order, "version", version)
+
+
+ORDERS_TOGETHER = "sales.erp.orders_together"
+
+
+def update_orders_together(session: Session) -> None:
+    """Have each flush of ``session`` write its changed orders with one UPDATE statement per
+    set of changed columns, instead of one statement per order (the ORM's way for a
+    versioned row: it checks each row's version as it writes it). Only for sessions whose
+    orders are locked as they are read (an ERP batch's), so no other writer can have moved
+    a version meanwhile; the versions written are the ones the orders hold."""
+    if ORDERS_TOGETHER not in session.info:
+        session.info[ORDERS_TOGETHER] = True
+        event.listen(session, "before_flush", _write_changed_orders)
+
+
+def _write_changed_orders(session: Session, flush_context: Any, instances: Any) -> None:
+    """Write the changed columns of every changed order, then mark them unchanged so that the
+    flush leaves them alone."""
+    changed: dict[tuple[str, ...], list[tuple[SalesOrder, dict[str, Any]]]] = {}
+    for order in session.dirty:
+        if type(order) is not SalesOrder:
+            continue
+        state = inspect(order)
+        if not state.persistent or not state.committed_state:
+            continue
+        values = {key: state.dict[key] for key in state.committed_state}
+        changed.setdefault(tuple(sorted(values)), []).append((order, values))
+    if not changed:
+        return
+    table = SalesOrder.__table__
+    columns = {key: SalesOrder.__mapper__.get_property(key).columns[0] for key in _keys(changed)}
+    connection = session.connection()
+    for keys, orders in changed.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("order_id"))
+            .values({columns[key]: bindparam(f"new_{key}") for key in keys})
+        )
+        connection.execute(
+            statement,
+            [
+                {"order_id": order.id, **{f"new_{key}": value for key, value in values.items()}}
+                for order, values in orders
+            ],
+        )
+        for order, values in orders:
+            for key, value in values.items():
+                set_committed_value(order, key, value)
+
+
+def _keys(changed: Mapping[tuple[str, ...], Any]) -> set[str]:
+    return {key for keys in changed for key in keys}
 
 
 def _occurred(row: ErpOrderEventWaiting) -> datetime:
