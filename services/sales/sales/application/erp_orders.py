@@ -25,9 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, event, inspect, update
+from sqlalchemy import Table, bindparam, event, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -731,7 +731,7 @@ def _write_changed_orders(session: Session, flush_context: Any, instances: Any) 
         changed.setdefault(tuple(sorted(values)), []).append((order, values))
     if not changed:
         return
-    table = SalesOrder.__table__
+    table = cast(Table, SalesOrder.__table__)
     columns = {key: SalesOrder.__mapper__.get_property(key).columns[0] for key in _keys(changed)}
     connection = session.connection()
     for keys, orders in changed.items():
