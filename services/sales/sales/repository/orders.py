@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, delete, func, inspect, or_, select, text
 from sqlalchemy.orm import Session
 
 from crm_common.context import Principal
+from crm_common.deferred import add_row
 from crm_common.errors import NotFound
 from crm_common.ids import lookup_id
 from crm_common.pagination import Page, SortKey, keyset_page
@@ -295,23 +296,28 @@ def add_shipment(
     recorded_at: datetime,
     lines: Sequence[dict[str, Any]],
 ) -> None:
-    """The shipment and its lines, written with the next flush."""
+    """The shipment and its lines, written with the next flush (or with a batch's deferred
+    rows: ``crm_common.deferred``)."""
     shipment_id = uuid.uuid4()
-    session.add(
-        SalesOrderShipment(
-            id=shipment_id,
-            order_id=order_id,
-            shipment_no=shipment_no,
-            shipped_at=shipped_at,
-            occurred_at=occurred_at,
-            event_id=event_id,
-            recorded_at=recorded_at,
+    add_row(
+        session,
+        SalesOrderShipment,
+        {
+            "id": shipment_id,
+            "order_id": order_id,
+            "shipment_no": shipment_no,
+            "shipped_at": shipped_at,
+            "occurred_at": occurred_at,
+            "event_id": event_id,
+            "recorded_at": recorded_at,
+        },
+    )
+    for position, line in enumerate(lines, start=1):
+        add_row(
+            session,
+            SalesOrderShipmentLine,
+            {"shipment_id": shipment_id, "position": position, **line},
         )
-    )
-    session.add_all(
-        SalesOrderShipmentLine(shipment_id=shipment_id, position=position, **line)
-        for position, line in enumerate(lines, start=1)
-    )
 
 
 def shipments_of(
