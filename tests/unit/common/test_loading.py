@@ -205,7 +205,7 @@ def record_of(schema: Schema) -> st.SearchStrategy[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_generated_input_loads_or_is_refused_as_with_the_schema(name, data):
     schema = SCHEMAS[name]()
