@@ -8,8 +8,9 @@ Input that anything refuses is loaded again by ``schema.load``, which raises the
 ``ValidationError`` with every field's reason: well-formed input takes the short way, and
 malformed input is answered exactly as before.
 
-Only schemas whose load is field by field qualify (``Unsupported`` otherwise): no load hooks
-or ``@validates`` methods, no dotted attributes, no field-level pre/post-load functions.
+Only schemas whose load is field by field qualify (``Unsupported`` otherwise): one record at a
+time, no load hooks or ``@validates`` methods, no dotted attributes, no field-level pre/post-load
+functions.
 A nested schema that does not qualify is loaded by its field.
 """
 
@@ -54,6 +55,8 @@ class SchemaLoader:
 
 def _compile(schema: Schema, unknown: str) -> Callable[[Any], dict[str, Any]]:
     hooks = (PRE_LOAD, POST_LOAD, VALIDATES, VALIDATES_SCHEMA)
+    if schema.many:
+        raise Unsupported(f"{type(schema).__name__} loads many records")
     if any(schema._hooks[hook] for hook in hooks):
         raise Unsupported(f"{type(schema).__name__} has load hooks or validators")
     if unknown not in (EXCLUDE, INCLUDE, RAISE):

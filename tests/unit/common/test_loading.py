@@ -159,7 +159,10 @@ def test_schemas_that_load_more_than_field_by_field_are_refused():
     class Dotted(Schema):
         name = fields.String(attribute="person.name")
 
-    for schema in (Hooked(), Validated(), Dotted()):
+    class Plain(Schema):
+        name = fields.String()
+
+    for schema in (Hooked(), Validated(), Dotted(), Plain(many=True)):
         with pytest.raises(Unsupported):
             SchemaLoader(schema)
 

@@ -19,6 +19,7 @@ from crm_common.consumer import ReceivedEvent
 from crm_common.db import SessionScope, engine_for
 from crm_common.outbox import OutboxWriter
 from sales.application.erp_inbound import ErpInbound
+from sales.application.erp_orders import update_orders_together
 from sales.application.read_models import ReadModels
 from sales.models import Base, CodeCounter, HistoryEntry, InboxEvent, OutboxMessage
 from sales.models.erp import ErpUnmatchedEvent
@@ -230,6 +231,26 @@ def test_batches_on_postgresql_agree_with_one_query_at_a_time(
     assert any(order["version"] > 2 for order in expected["orders"])
     for part in expected:
         assert found[part] == expected[part], part
+
+
+def test_orders_written_together_are_read_again_after_a_rollback(tmp_path, stream):
+    """The flush still takes the orders the batch's UPDATE wrote (with nothing left to write),
+    so a rolled-back savepoint expires them as it would have."""
+    records, messages = stream
+    scope = database(tmp_path, "orders.db", records)
+    assert apply_all(scope, records, messages[:300], prepared=True) == []
+    with scope.session() as session:
+        update_orders_together(session)
+        order = session.scalars(select(SalesOrder).order_by(SalesOrder.code)).first()
+        status, version = order.status, order.version
+        savepoint = session.begin_nested()
+        order.status, order.version = "cancelled", version + 5
+        session.flush()  # written by the batch's UPDATE, not by the ORM
+        assert session.scalar(select(SalesOrder.version).where(SalesOrder.id == order.id)) == (
+            version + 5
+        )
+        savepoint.rollback()
+        assert (order.status, order.version) == (status, version)
 
 
 def broken(messages: list[dict[str, Any]], event_type: str, change) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from marshmallow import Schema
 
@@ -25,19 +26,18 @@ def dump(schema: Schema, record: Any) -> dict[str, Any]:
     return dumped
 
 
-_DUMPERS: dict[int, tuple[Schema, RowDumper | None]] = {}
+_DUMPERS: WeakKeyDictionary[Schema, RowDumper | None] = WeakKeyDictionary()
 
 
 def _dumper(schema: Schema) -> RowDumper | None:
     """The schema's dumper (None for a schema it cannot dump), made once per schema object."""
-    known = _DUMPERS.get(id(schema))
-    if known is not None and known[0] is schema:
-        return known[1]
+    if schema in _DUMPERS:
+        return _DUMPERS[schema]
     try:
         dumper: RowDumper | None = RowDumper(schema)
     except ValueError:
         dumper = None
-    _DUMPERS[id(schema)] = (schema, dumper)
+    _DUMPERS[schema] = dumper
     return dumper
 
 
