@@ -11,24 +11,21 @@ broker took: a caller marks exactly those as sent and keeps the rest for the nex
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from amqp.exceptions import AMQPError
 from kombu.connection import Connection
 from kombu.entity import Exchange
-from kombu.exceptions import KombuError
+from nameko.constants import PERSISTENT
 
-log = logging.getLogger(__name__)
+from crm_common.broker_link import BROKER_ERRORS
 
-BROKER_ERRORS = (OSError, AMQPError, KombuError)
+
 CONNECT_TIMEOUT_SECONDS = 5.0
 CONFIRM_TIMEOUT_SECONDS = 10.0
-PERSISTENT = 2
 
 
 class NotConfirmed(Exception):
