@@ -23,7 +23,6 @@ from nameko.constants import PERSISTENT
 
 from crm_common.broker_link import BROKER_ERRORS
 
-
 CONNECT_TIMEOUT_SECONDS = 5.0
 CONFIRM_TIMEOUT_SECONDS = 10.0
 
