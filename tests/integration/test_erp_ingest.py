@@ -32,6 +32,7 @@ from sales.models.erp import ErpUnmatchedEvent
 from sales.models.orders import SalesOrder
 from sales.models.receivables import CreditLimit, Invoice
 from sales.service import SalesService
+from tests.fixtures import postgres_database
 from tests.support.polling import eventually
 from tests.support.tokens import context_of
 from tools.erp_simulator import broker
@@ -167,10 +168,20 @@ def amqp(rabbit_config):
     return rabbit_config
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db_uri(request, tmp_path):
+    """SQLite (ERP batches one at a time) and PostgreSQL (batches of orders, receivables and
+    the catalogue side by side)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sales.db'}"
+    else:
+        yield from postgres_database()
+
+
 def test_events_published_before_sales_ever_ran_are_applied_when_it_starts(
-    amqp, container_factory, rabbit_manager, tmp_path
+    amqp, container_factory, rabbit_manager, any_db_uri
 ):
-    db_uri = f"sqlite:///{tmp_path / 'sales.db'}"
+    db_uri = any_db_uri
     records = prepare_database(db_uri)
     expected = publish_stream(amqp["AMQP_URI"], records, 600, duplicates=0.05, out_of_order=0.1)
     assert invoices_in(db_uri) == {}

@@ -44,6 +44,7 @@ from kombu.message import Message
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import DependencyProvider
 from sqlalchemy import insert, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -55,6 +56,7 @@ from crm_common.consumer import (
     ReceivedEvent,
     read_envelope,
 )
+from crm_common.db import database_uri
 from crm_common.dead_letters import ATTEMPTS_HEADER
 from crm_common.deferred import deferring, drop_deferred, write_deferred
 from crm_common.models import InboxMixin
@@ -301,16 +303,33 @@ class BatchEventConsumer(EventConsumer):
 
 
 class BatchLock(DependencyProvider):
-    """One lock per container for the batch handlers that should apply one batch at a time
-    (``with self.lock: ...``): batches of several queues that touch the same documents then
-    never wait on each other in the database, and on SQLite (one connection) they queue on
-    the lock, which has no timeout, instead of in the connection pool, which has."""
+    """Keeps batch handlers that touch the same documents from applying at once::
+
+        with self.batches.of("orders"), self.db.session() as session: ...
+
+    Batches of one family run one at a time, so they never wait on each other's row locks;
+    batches of different families (disjoint documents) run side by side, each waiting on the
+    database while the other works. On SQLite (one connection, one writer) every family shares
+    one lock: batches then queue on it, which has no timeout, instead of in the connection
+    pool, which has."""
 
     def setup(self) -> None:
-        self.lock = Semaphore(1)
+        uri = database_uri(self.container.config, self.container.service_name)
+        self.locks = FamilyLocks(shared=make_url(uri).get_backend_name() == "sqlite")
 
-    def get_dependency(self, worker_ctx: Any) -> Semaphore:
-        return self.lock
+    def get_dependency(self, worker_ctx: Any) -> FamilyLocks:
+        return self.locks
+
+
+class FamilyLocks:
+    """A lock per family of documents, or one for all when ``shared``."""
+
+    def __init__(self, shared: bool) -> None:
+        self.shared = shared
+        self._locks: dict[str, Semaphore] = {}
+
+    def of(self, family: str) -> Semaphore:
+        return self._locks.setdefault("" if self.shared else family, Semaphore(1))
 
 
 def event_batch_handler(

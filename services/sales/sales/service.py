@@ -19,12 +19,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from eventlet.semaphore import Semaphore
 from nameko.timer import timer
 
 from crm_common import kit
 from crm_common.application import read_only, unit_of_work
-from crm_common.batch_consumer import BatchLock, EventBatch, event_batch_handler
+from crm_common.batch_consumer import BatchLock, EventBatch, FamilyLocks, event_batch_handler
 from crm_common.catch_up import CatchUpState, read_pending_snapshots
 from crm_common.consumer import ReceivedEvent, event_handler
 from crm_common.db import Database
@@ -37,7 +36,7 @@ from sales.application.catalog import Catalog
 from sales.application.catch_up import CatchUp
 from sales.application.competitors import Competitors, LossReasons
 from sales.application.contracts import ACTIVATION_CHECK_SECONDS, Contracts, activate_started
-from sales.application.erp_inbound import ErpAdmin, ErpInbound
+from sales.application.erp_inbound import ErpAdmin, ErpInbound, document_family
 from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
 from sales.application.forecast import Forecast
 from sales.application.opportunities import Opportunities
@@ -790,12 +789,13 @@ class SalesService(kit.ServiceKit):
     # -- erp events ----------------------------------------------------------------------------
     # Each ERP event type has a batch handler on the queue the deployment topology declares
     # (``sales.on_erp_<type>``, see devstack/topology.py); ``apply_erp`` applies a batch.
-    erp_batches: Semaphore = BatchLock()
+    erp_batches: FamilyLocks = BatchLock()
 
     def apply_erp(self, batch: EventBatch) -> None:
-        """One ERP batch at a time in this process (see ``BatchLock``), what it reads loaded
-        in one query per kind of document."""
-        with self.erp_batches, self.db.session() as session:
+        """ERP batches that write the same documents apply one at a time in this process (see
+        ``BatchLock``), what each reads loaded in one query per kind of document."""
+        family = document_family(batch.events[0].type)
+        with self.erp_batches.of(family), self.db.session() as session:
             inbound = ErpInbound(session, self.outbox)
             inbound.prepare(batch.events)
             batch.apply(session, inbound.apply)

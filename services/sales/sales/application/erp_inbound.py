@@ -109,6 +109,27 @@ APPLIERS: dict[str, Applier] = {
 }
 """The use case applying each ERP event type."""
 
+DOCUMENT_FAMILIES = {
+    "item_updated": "catalog",
+    "price_list_updated": "catalog",
+    "order_created": "orders",
+    "order_rejected": "orders",
+    "order_shipped": "orders",
+    "order_cancelled": "orders",
+    "invoice_issued": "receivables",
+    "payment_received": "receivables",
+    "customer_credit_updated": "receivables",
+}
+"""The documents each ERP event type writes besides its inbox and outbox rows: items and price
+lists; orders with their lines, shipments, history and waiting events; invoices, payments and
+credit limits. No two families write the same row, so their batches may run at once."""
+
+
+def document_family(event_type: str) -> str:
+    """The family of documents ``event_type`` events write (an unknown type is one of its
+    own)."""
+    return DOCUMENT_FAMILIES.get(event_type, event_type)
+
 
 _LOADERS = {event_type: SchemaLoader(schema()) for event_type, schema in ERP_EVENT_SCHEMAS.items()}
 """One loader per event type: making a schema costs more than loading with it."""
