@@ -726,11 +726,11 @@ def estimated_count(
     if shape.text:
         estimate = int(session.scalar(stmt, parameters) or 0)
     else:
-        expanded = stmt.compile(dialect=session.get_bind().dialect).construct_expanded_state(
-            parameters
-        )
+        compiled = stmt.compile(dialect=session.get_bind().dialect)
+        expanded = compiled.construct_expanded_state(parameters)
         explained = session.connection().exec_driver_sql(
-            f"EXPLAIN (FORMAT JSON) {expanded.statement}", expanded.parameters
+            f"EXPLAIN (FORMAT JSON) {expanded.statement}",
+            expanded.positional_parameters if compiled.positional else expanded.parameters,
         )
         plan = explained.scalar_one()
         plan = json.loads(plan) if isinstance(plan, str) else plan
