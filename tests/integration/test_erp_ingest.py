@@ -179,7 +179,7 @@ def any_db_uri(request, tmp_path):
 
 
 def test_events_published_before_sales_ever_ran_are_applied_when_it_starts(
-    amqp, container_factory, rabbit_manager, any_db_uri
+    any_db_uri, amqp, container_factory, rabbit_manager
 ):
     db_uri = any_db_uri
     records = prepare_database(db_uri)

@@ -86,6 +86,8 @@ class EventBatch:
     deliveries: list[Delivery]
     handler: str
     inbox_model: type[InboxMixin]
+    event_type: str
+    """The type the handler's queue is bound to (each envelope says its own, unchecked)."""
     applied: int = field(default=0, init=False)
 
     @property
@@ -261,7 +263,7 @@ class BatchEventConsumer(EventConsumer):
         self.container.spawn_managed_thread(partial(self._run, deliveries))
 
     def _run(self, deliveries: list[Delivery]) -> None:
-        batch = EventBatch(deliveries, self.handler, self.inbox_model)
+        batch = EventBatch(deliveries, self.handler, self.inbox_model, self.event_type)
         try:
             self.container.spawn_worker(
                 self, (batch,), {}, context_data={}, handle_result=partial(self.settle, batch)
@@ -309,13 +311,14 @@ class BatchLock(DependencyProvider):
 
     Batches of one family run one at a time, so they never wait on each other's row locks;
     batches of different families (disjoint documents) run side by side, each waiting on the
-    database while the other works. On SQLite (one connection, one writer) every family shares
-    one lock: batches then queue on it, which has no timeout, instead of in the connection
-    pool, which has."""
+    database while the other works. That is on PostgreSQL; on SQLite (one connection, one
+    writer), and any database whose row locks were not thought through for it, every family
+    shares one lock: batches then queue on it, which has no timeout, instead of in the
+    connection pool, which has."""
 
     def setup(self) -> None:
         uri = database_uri(self.container.config, self.container.service_name)
-        self.locks = FamilyLocks(shared=make_url(uri).get_backend_name() == "sqlite")
+        self.locks = FamilyLocks(shared=make_url(uri).get_backend_name() != "postgresql")
 
     def get_dependency(self, worker_ctx: Any) -> FamilyLocks:
         return self.locks

@@ -36,7 +36,7 @@ from sales.application.catalog import Catalog
 from sales.application.catch_up import CatchUp
 from sales.application.competitors import Competitors, LossReasons
 from sales.application.contracts import ACTIVATION_CHECK_SECONDS, Contracts, activate_started
-from sales.application.erp_inbound import ErpAdmin, ErpInbound, document_family
+from sales.application.erp_inbound import DOCUMENT_FAMILIES, ErpAdmin, ErpInbound
 from sales.application.expenses import ExpenseCategories, Expenses, SecondLevelAmount
 from sales.application.forecast import Forecast
 from sales.application.opportunities import Opportunities
@@ -794,8 +794,7 @@ class SalesService(kit.ServiceKit):
     def apply_erp(self, batch: EventBatch) -> None:
         """ERP batches that write the same documents apply one at a time in this process (see
         ``BatchLock``), what each reads loaded in one query per kind of document."""
-        family = document_family(batch.events[0].type)
-        with self.erp_batches.of(family), self.db.session() as session:
+        with self.erp_batches.of(DOCUMENT_FAMILIES[batch.event_type]), self.db.session() as session:
             inbound = ErpInbound(session, self.outbox)
             inbound.prepare(batch.events)
             batch.apply(session, inbound.apply)

@@ -42,7 +42,7 @@ def batch_of(titles):
         )
         for title in titles
     ]
-    return EventBatch(deliveries, HANDLER, InboxEvent)
+    return EventBatch(deliveries, HANDLER, InboxEvent, "note_added")
 
 
 def apply_note(session, writer):

@@ -101,12 +101,13 @@ def apply_all(scope: SessionScope, records, messages, *, prepared: bool) -> list
             with scope.session() as session:
                 for later, record in enumerate(records[len(records) // 2 :], start=100):
                     keep(session, later, record)
-        handler = "sales.on_erp_" + envelopes_of_batch[0]["type"]
+        event_type = envelopes_of_batch[0]["type"]
+        handler = "sales.on_erp_" + event_type
         deliveries = [
             Delivery(ReceivedEvent(envelope, handler, InboxEvent), None)
             for envelope in envelopes_of_batch
         ]
-        batch = EventBatch(deliveries, handler, InboxEvent)
+        batch = EventBatch(deliveries, handler, InboxEvent, event_type)
         with scope.session() as session:
             inbound = ErpInbound(session, outbox)
             if prepared:

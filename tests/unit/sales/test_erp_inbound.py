@@ -15,7 +15,8 @@ from sqlalchemy import select
 from crm_common.consumer import ReceivedEvent
 from crm_common.errors import Forbidden, NotFound, ValidationFailed
 from crm_common.outbox import OutboxWriter
-from sales.application.erp_inbound import ErpInbound
+from devstack import topology
+from sales.application.erp_inbound import APPLIERS, DOCUMENT_FAMILIES, ErpInbound
 from sales.application.read_models import ReadModels
 from sales.models import InboxEvent, OutboxMessage
 from sales.models.erp import ErpUnmatchedEvent
@@ -314,3 +315,8 @@ def test_a_waiting_event_that_fails_keeps_waiting_with_its_error(db, act_as):
         row = session.scalars(select(ErpUnmatchedEvent)).one()
         assert (row.status, row.attempts) == ("waiting", 2)
         assert "the invoice cannot be stored" in row.last_error
+
+
+def test_every_erp_event_type_has_its_use_case_its_family_of_documents_and_its_handler():
+    assert set(APPLIERS) == set(DOCUMENT_FAMILIES) == set(topology.ERP_EVENT_TYPES)
+    assert all(callable(getattr(SalesService, f"on_erp_{kind}")) for kind in DOCUMENT_FAMILIES)

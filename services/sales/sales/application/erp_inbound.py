@@ -120,15 +120,10 @@ DOCUMENT_FAMILIES = {
     "payment_received": "receivables",
     "customer_credit_updated": "receivables",
 }
-"""The documents each ERP event type writes besides its inbox and outbox rows: items and price
-lists; orders with their lines, shipments, history and waiting events; invoices, payments and
-credit limits. No two families write the same row, so their batches may run at once."""
-
-
-def document_family(event_type: str) -> str:
-    """The family of documents ``event_type`` events write (an unknown type is one of its
-    own)."""
-    return DOCUMENT_FAMILIES.get(event_type, event_type)
+"""The documents each ERP event type writes besides its own inbox and outbox rows (and, for an
+event waiting for its customer, its own row of ``erp_unmatched_events``): items and price
+lists; orders with their lines, shipments, history and waiting events; invoices, payments
+and credit limits. No two families write the same row, so their batches may run at once."""
 
 
 _LOADERS = {event_type: SchemaLoader(schema()) for event_type, schema in ERP_EVENT_SCHEMAS.items()}
