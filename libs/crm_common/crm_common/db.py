@@ -193,7 +193,7 @@ def engine_for(uri: str) -> Engine:
                 # then counts the last page only: nothing here reads it off such a statement.
                 options["executemany_mode"] = "values_plus_batch"
                 # Positional placeholders: psycopg2 puts a statement's parameters into it at
-                # two thirds of the cost of named ones (multi-row INSERTs carry thousands).
+                # about 60 % of the cost of named ones (multi-row INSERTs carry thousands).
                 options["paramstyle"] = "format"
             engine = create_engine(
                 uri, pool_size=10, max_overflow=20, pool_recycle=POOL_RECYCLE_SECONDS, **options
