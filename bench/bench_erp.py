@@ -213,13 +213,6 @@ def progress(db_uri: str) -> tuple[int, int]:
     """Inbox rows (events applied) and outbox rows not yet relayed. SQLite is read through a
     plain read-only connection: the engine's connections analyse the tables on check-in, a
     write that would queue behind the sales process's transactions."""
-    applied = select(func.count()).select_from(InboxEvent).scalar_subquery()
-    unsent = (
-        select(func.count())
-        .select_from(OutboxMessage)
-        .where(OutboxMessage.sent_at.is_(None))
-        .scalar_subquery()
-    )
     if db_uri.startswith("sqlite:///"):
         path = db_uri.removeprefix("sqlite:///")
         with contextlib.closing(
@@ -230,6 +223,13 @@ def progress(db_uri: str) -> tuple[int, int]:
                 " (select count(*) from outbox where sent_at is null)"
             ).fetchone()
             return int(row[0]), int(row[1])
+    applied = select(func.count()).select_from(InboxEvent).scalar_subquery()
+    unsent = (
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None))
+        .scalar_subquery()
+    )
     with engine_for(db_uri).connect() as connection:
         counts = connection.execute(select(applied, unsent)).one()
         return int(counts[0]), int(counts[1])
